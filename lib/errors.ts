@@ -1,0 +1,109 @@
+/**
+ * Errors a user should see as one clear line, and {@linkcode fatal}, the one place that prints
+ * them and picks the exit code: 2 for a usage error, 1 for anything else.
+ *
+ * @module
+ */
+
+/** A bad flag or value on the command line: `error: …`, a hint, exit code 2. */
+export class UsageError extends Error {
+  /** Where to look for help, e.g. `Run 'tsTserv.ts --help' for usage.` */
+  readonly hint: string;
+
+  constructor(message: string, hint: string) {
+    super(message);
+    this.name = "UsageError";
+    this.hint = hint;
+  }
+}
+
+/** An expected failure (port in use, server not running, …): `error: …`, exit code 1. */
+export class Failure extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "Failure";
+  }
+}
+
+/** What to say about the network errors a user can cause or fix, keyed by Deno's error name. */
+const REASONS: Record<string, string> = {
+  AddrInUse: "the port is already in use (is another server running? --port 0 picks a free one)",
+  ConnectionRefused: "connection refused (is the server running?)",
+  ConnectionReset: "the connection was reset",
+  TimedOut: "timed out (is the host reachable?)",
+};
+
+/** What a failed network call was trying to do, for {@linkcode explainNetError}. */
+export type NetAction = "listen on" | "connect to" | "send to";
+
+/**
+ * Turns a network error into a {@linkcode Failure} that says what we tried and why it failed,
+ * e.g. `Cannot listen on 0.0.0.0:21567: the port is already in use (…)`.
+ *
+ * @param err The error thrown by `Deno.listen`, `Deno.connect`, a lookup and the like.
+ * @param action What we were doing.
+ * @param hostname The host as the user gave it.
+ * @param where The host and port as they should be shown, e.g. `[::1]:21567`.
+ * @returns A failure to throw; errors that are not about the network come back unchanged.
+ */
+export function explainNetError(
+  err: unknown,
+  action: NetAction,
+  hostname: string,
+  where: string,
+): unknown {
+  if (!(err instanceof Error)) return err;
+  const fail = (reason: string) =>
+    new Failure(`Cannot ${action} ${where}: ${reason}`, { cause: err });
+  const code = (err as { code?: string }).code;
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /lookup address/.test(err.message)) {
+    return fail(`unknown host "${hostname}"`);
+  }
+  if (hostname.includes(":") && (err.name === "AddrNotAvailable" || code === "EAFNOSUPPORT")) {
+    return fail("IPv6 is not available on this machine");
+  }
+  if (err.name === "AddrNotAvailable" && action === "listen on") {
+    return fail(`"${hostname}" is not an address of this machine`);
+  }
+  if (err.name === "PermissionDenied" && action === "listen on") {
+    return fail("permission denied (ports below 1024 need privileges; use a higher --port)");
+  }
+  if (code === "EMSGSIZE") {
+    return fail("the line is too long for one UDP datagram (at most 65,507 bytes)");
+  }
+  if (err instanceof Deno.errors.NotCapable) {
+    return fail("network access was not granted (run with -N)");
+  }
+  const reason = REASONS[err.name];
+  return reason ? fail(reason) : err;
+}
+
+/**
+ * Prints `err` and exits: `error: …` in red on stderr, then exit code 2 for a usage error and 1
+ * for anything else. Expected failures get one line; an unexpected error is a bug, so it keeps
+ * its stack trace for whoever reports it.
+ *
+ * @example Usage
+ * ```ts ignore
+ * Deno.exit(await main(Deno.args).catch(fatal));
+ * ```
+ */
+export function fatal(err: unknown): never {
+  if (err instanceof UsageError) {
+    printError(err.message);
+    console.error(err.hint);
+    Deno.exit(2);
+  }
+  if (err instanceof Failure || err instanceof Deno.errors.NotCapable) {
+    printError(err.message);
+  } else {
+    printError("unexpected failure, please report it with what follows:");
+    console.error(err);
+  }
+  Deno.exit(1);
+}
+
+/** Prints `error: message`, with `error` in red where stderr is a colour terminal. */
+export function printError(message: string): void {
+  console.error(`%cerror%c: ${message}`, "color: red; font-weight: bold", "");
+}

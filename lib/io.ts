@@ -1,0 +1,53 @@
+/**
+ * Byte-level input and output: writing a whole buffer, and reading standard input as lines.
+ * Nothing here decodes text, so any bytes pass through unchanged.
+ *
+ * @module
+ */
+
+/** Anything with Deno's `write`: a connection, `Deno.stdout`, a file. */
+export interface Writer {
+  write(data: Uint8Array): Promise<number>;
+}
+
+/** Writes all of `data`. One `write` may take only part of it, like `send()` in C or Python. */
+export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> {
+  for (let done = 0; done < data.length;) {
+    done += await writer.write(data.subarray(done));
+  }
+}
+
+const NEWLINE = 0x0a;
+
+/**
+ * Yields the lines of a byte stream, each without its `\n`, the last one even without a `\n`.
+ * Like Python's `input()` on a pipe, only `\n` ends a line: a `\r` before it stays in the line.
+ * Reading a stream, not calling `prompt()`, is what lets a client work with piped input too.
+ *
+ * @example Usage
+ * ```ts ignore
+ * for await (const line of lines(Deno.stdin.readable)) console.log(line.length);
+ * ```
+ */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let pending: Uint8Array = new Uint8Array(0);
+  for await (const chunk of stream) {
+    let data = concat(pending, chunk);
+    let end: number;
+    while ((end = data.indexOf(NEWLINE)) !== -1) {
+      yield data.slice(0, end);
+      data = data.subarray(end + 1);
+    }
+    pending = data.slice();
+  }
+  if (pending.length > 0) yield pending;
+}
+
+/** `a` followed by `b`, in a new buffer. */
+export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const joined = new Uint8Array(a.length + b.length);
+  joined.set(a);
+  joined.set(b, a.length);
+  return joined;
+}

@@ -1,0 +1,131 @@
+/**
+ * The socket calls the scripts make, each wrapped so that a failure is one clear sentence:
+ * listening (TCP and UDP), resolving a name, connecting, accepting, and showing an address.
+ *
+ * @module
+ */
+
+import { lookup } from "node:dns/promises";
+import { explainNetError, Failure } from "./errors.ts";
+
+/**
+ * Shows an address as `host:port`, with IPv6 in brackets (`[::1]:21567`) and an IPv4 client of
+ * a dual-stack server as plain IPv4 (`127.0.0.1`, not `::ffff:127.0.0.1`).
+ */
+export function formatAddress(addr: Deno.Addr): string {
+  if (addr.transport !== "tcp" && addr.transport !== "udp") return String(addr.transport);
+  return hostPort(addr.hostname, addr.port);
+}
+
+/** `host:port`, with an IPv6 host in brackets and an IPv4-mapped one shown as plain IPv4. */
+export function hostPort(hostname: string, port: number): string {
+  const host = hostname.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1");
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** `socket()` + `bind()` + `listen()` for TCP. Deno sets SO_REUSEADDR, so a restart can rebind. */
+export function listenTcp(hostname: string, port: number): Deno.TcpListener {
+  try {
+    return Deno.listen({ hostname, port, transport: "tcp" });
+  } catch (err) {
+    throw explainNetError(err, "listen on", hostname, hostPort(hostname, port));
+  }
+}
+
+/** `socket()` + `bind()` for UDP (needs `--unstable-net`). */
+export function listenUdp(hostname: string, port: number): Deno.DatagramConn {
+  if (typeof Deno.listenDatagram !== "function") {
+    throw new Failure("UDP needs Deno's --unstable-net flag: deno run -N --unstable-net …");
+  }
+  try {
+    return Deno.listenDatagram({ hostname, port, transport: "udp" });
+  } catch (err) {
+    throw explainNetError(err, "listen on", hostname, hostPort(hostname, port));
+  }
+}
+
+/** One address a name resolves to. */
+export interface Resolved {
+  address: string;
+  family: 4 | 6;
+}
+
+/**
+ * Resolves `hostname` the way the system does (`getaddrinfo`: `/etc/hosts`, then DNS), to every
+ * address it has, in the system's order of preference.
+ *
+ * @throws {Failure} For an unknown host.
+ */
+export async function resolve(hostname: string, port: number): Promise<Resolved[]> {
+  try {
+    const found = await lookup(hostname, { all: true, verbatim: true });
+    return found.map(({ address, family }) => ({ address, family: family === 6 ? 6 : 4 }));
+  } catch (err) {
+    throw explainNetError(err, "connect to", hostname, hostPort(hostname, port));
+  }
+}
+
+/**
+ * `socket()` + `connect()`: resolves `hostname` and tries each of its addresses in turn, as
+ * Python's `socket.create_connection` does. (`Deno.connect` alone tries only the first, so a
+ * name like `localhost` that resolves to `::1` first could not reach a server on 127.0.0.1.)
+ *
+ * @throws {Failure} If no address accepts the connection; it says why the last one failed.
+ */
+export async function connectTcp(hostname: string, port: number): Promise<Deno.TcpConn> {
+  let lastError: unknown;
+  for (const { address } of await resolve(hostname, port)) {
+    try {
+      return await Deno.connect({ hostname: address, port, transport: "tcp" });
+    } catch (err) {
+      lastError = explainNetError(err, "connect to", address, hostPort(hostname, port));
+    }
+  }
+  throw lastError;
+}
+
+/** Accept errors that concern one connection only, which the next `accept()` does not share. */
+const ONE_CONNECTION = new Set(["ECONNABORTED", "ECONNRESET", "ENOTCONN", "EPROTO", "EPERM"]);
+/** Accept errors that mean the process is out of descriptors or memory for now. */
+const OUT_OF_RESOURCES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
+/** How long to wait before accepting again when out of descriptors. */
+const BACKOFF_MS = 100;
+
+/**
+ * Yields each connection the listener accepts, until the listener is closed. A connection that
+ * fails before we get it (reset by its client, say) is skipped; running out of file descriptors
+ * is logged, and accepting resumes after a short pause, once descriptors may have freed up.
+ */
+export async function* accepted(listener: Deno.Listener): AsyncGenerator<Deno.Conn> {
+  while (true) {
+    let conn: Deno.Conn;
+    try {
+      conn = await listener.accept();
+    } catch (err) {
+      if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+        return; // the listener was closed: we are stopping
+      }
+      const code = (err as { code?: string }).code ?? "";
+      if (ONE_CONNECTION.has(code) || err instanceof Deno.errors.NotConnected) continue;
+      if (!OUT_OF_RESOURCES.has(code)) throw err;
+      console.error(`accept failed: ${(err as Error).message}; retrying in ${BACKOFF_MS} ms`);
+      await new Promise((resolve) => setTimeout(resolve, BACKOFF_MS));
+      continue;
+    }
+    yield conn;
+  }
+}
+
+/**
+ * Whether `err` only says that a peer went away (reset, closed early) or that we closed the
+ * connection ourselves while stopping: routine for a server, worth a log line at most.
+ */
+export function isPeerGone(err: unknown): boolean {
+  return err instanceof Deno.errors.ConnectionReset ||
+    err instanceof Deno.errors.ConnectionAborted ||
+    err instanceof Deno.errors.BrokenPipe ||
+    err instanceof Deno.errors.NotConnected ||
+    err instanceof Deno.errors.UnexpectedEof ||
+    err instanceof Deno.errors.BadResource ||
+    err instanceof Deno.errors.Interrupted;
+}

@@ -1,0 +1,67 @@
+#!/usr/bin/env -S deno run -N
+/**
+ * TCP timestamp client, after the book's `tsTclnt.py`. Prompts `> `, sends each line you type
+ * (without its newline) to a timestamp server, and prints the reply, e.g.
+ * `[Thu Jun  4 19:56:18 2020] hello`. It stops at an empty line or the end of input.
+ *
+ * What differs from the book, and why:
+ * - It prints the whole reply to a line, however long; the book's reads 1024 bytes at most, so
+ *   the rest of a long reply would show up after the next line.
+ * - Bytes go out and come back as they are; nothing is decoded.
+ * - It reads standard input as a stream, so piped input works as well as a terminal.
+ * - It tries every address the host name resolves to (`localhost` may be `::1` first), and a
+ *   refused connection, an unknown host or a server that goes away is one line on stderr.
+ *
+ * ```sh
+ * deno run -N scripts/tsTclnt.ts                   # to localhost:21567
+ * printf 'hello\nworld\n' | deno run -N scripts/tsTclnt.ts --port 21567
+ * ```
+ *
+ * @module
+ */
+
+import { fatal } from "../lib/errors.ts";
+import { type Cli, parseFlags } from "../lib/flags.ts";
+import { concat, lines, writeAll } from "../lib/io.ts";
+import { connectTcp } from "../lib/net.ts";
+import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+import { ReplyReader } from "../lib/timestamp.ts";
+
+/** This script's command line. */
+export const CLI: Cli = {
+  script: "tsTclnt.ts",
+  about: "TCP timestamp client (the book's tsTclnt.py)",
+  role: "client",
+  host: "localhost",
+};
+
+const PROMPT = new TextEncoder().encode("> ");
+const NEWLINE = new TextEncoder().encode("\n");
+
+/** Runs the client until an empty line, end of input or Ctrl-C; returns the exit code. */
+export async function main(args: string[], cli: Cli = CLI): Promise<number> {
+  const options = parseFlags(args, cli);
+  if (!options) return 0;
+  using stop = trapStopSignals();
+
+  // socket() + connect()
+  using conn = await connectTcp(options.host, options.port);
+  const server = new ReplyReader(conn);
+  const input = lines(Deno.stdin.readable);
+
+  // The communication loop: send() a line, recv() its reply, print it.
+  while (true) {
+    await writeAll(Deno.stdout, PROMPT);
+    const line = await unlessStopped(input.next(), stop.signal);
+    if (line === null || line.done || line.value.length === 0) break;
+    const reply = await unlessStopped(server.request(line.value), stop.signal);
+    if (reply === null) break;
+    await writeAll(Deno.stdout, concat(reply, NEWLINE));
+  }
+  if (stop.signal.aborted && Deno.stdout.isTerminal()) await writeAll(Deno.stdout, NEWLINE);
+  return 0; // `using` closes the connection
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args).catch(fatal));
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env -S deno run -N
+/**
+ * SocketServer timestamp client, after the book's `tsTclntSS.py`. Its server answers one line
+ * per connection, so this client makes a new connection for every line: it sends the line plus
+ * `\r\n`, prints the reply without its trailing whitespace, and closes. It stops at an empty
+ * line or the end of input.
+ *
+ * What differs from the book, and why:
+ * - It connects after you have typed a line, not before, so no connection sits idle while you
+ *   type, and none is left over at the end.
+ * - It waits for the whole reply, however long, and also works with servers that keep the
+ *   connection open (`tsTserv.ts`); bytes are never decoded.
+ * - A refused connection, an unknown host or a server that closes without replying is one
+ *   line on stderr, exit 1.
+ *
+ * ```sh
+ * deno run -N scripts/tsTclntSS.ts                 # to localhost:21567
+ * printf 'hello\n' | deno run -N scripts/tsTclntSS.ts
+ * ```
+ *
+ * @module
+ */
+
+import { fatal } from "../lib/errors.ts";
+import { type Cli, parseFlags } from "../lib/flags.ts";
+import { concat, lines, writeAll } from "../lib/io.ts";
+import { connectTcp } from "../lib/net.ts";
+import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+import { ReplyReader } from "../lib/timestamp.ts";
+
+/** This script's command line. */
+export const CLI: Cli = {
+  script: "tsTclntSS.ts",
+  about: "SocketServer timestamp client: a connection per line (the book's tsTclntSS.py)",
+  role: "client",
+  host: "localhost",
+};
+
+const PROMPT = new TextEncoder().encode("> ");
+const CRLF = new TextEncoder().encode("\r\n");
+const NEWLINE = new TextEncoder().encode("\n");
+
+/** Runs the client until an empty line, end of input or Ctrl-C; returns the exit code. */
+export async function main(args: string[], cli: Cli = CLI): Promise<number> {
+  const options = parseFlags(args, cli);
+  if (!options) return 0;
+  using stop = trapStopSignals();
+  const input = lines(Deno.stdin.readable);
+
+  while (true) {
+    await writeAll(Deno.stdout, PROMPT);
+    const line = await unlessStopped(input.next(), stop.signal);
+    if (line === null || line.done || line.value.length === 0) break;
+
+    // socket() + connect(), send() the line, recv() the reply, close(): once per line.
+    using conn = await connectTcp(options.host, options.port);
+    const reply = await unlessStopped(
+      new ReplyReader(conn).request(concat(line.value, CRLF)),
+      stop.signal,
+    );
+    if (reply === null) break;
+    await writeAll(Deno.stdout, concat(trimEnd(reply), NEWLINE));
+  }
+  if (stop.signal.aborted && Deno.stdout.isTerminal()) await writeAll(Deno.stdout, NEWLINE);
+  return 0;
+}
+
+/** What Python's `str.strip()` takes for whitespace, in the ASCII range. */
+const WHITESPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20]);
+
+/** `bytes` without trailing whitespace, as the book's client prints its reply. */
+function trimEnd(bytes: Uint8Array): Uint8Array {
+  let end = bytes.length;
+  while (end > 0 && WHITESPACE.has(bytes[end - 1])) end--;
+  return bytes.subarray(0, end);
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args).catch(fatal));
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env -S deno run -N
+/**
+ * TCP timestamp client over IPv6, after the book's `tsTclntV6.py`. It is `tsTclnt.ts` going to
+ * `::1` instead of `localhost`, just as the book's listing changes only the address family.
+ *
+ * To make a client of your own, copy `tsTclnt.ts` (and `lib/`): this file only sets defaults.
+ *
+ * ```sh
+ * deno run -N scripts/tsTservV6.ts          # in one terminal
+ * deno run -N scripts/tsTclntV6.ts          # to [::1]:21567
+ * ```
+ *
+ * @module
+ */
+
+import { fatal } from "../lib/errors.ts";
+import { CLI, main } from "./tsTclnt.ts";
+
+if (import.meta.main) {
+  const cli = {
+    ...CLI,
+    script: "tsTclntV6.ts",
+    about: "TCP timestamp client over IPv6 (the book's tsTclntV6.py)",
+    host: "::1",
+  };
+  Deno.exit(await main(Deno.args, cli).catch(fatal));
+}

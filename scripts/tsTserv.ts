@@ -1,0 +1,90 @@
+#!/usr/bin/env -S deno run -N
+/**
+ * TCP timestamp server, after the book's `tsTserv.py` (Core Python Applications Programming,
+ * chapter 2). For every read of up to `--bufsiz` (1024) bytes it replies `[` + the time as
+ * `time.ctime()` writes it + `] ` + exactly the bytes it read.
+ *
+ * What differs from the book, and why:
+ * - Many clients are served at once. The book's loop serves one client at a time, so a second
+ *   client waits until the first has left; here each connection gets its own task.
+ * - The payload is never decoded, so any bytes come back unchanged. (The book's Python 3 server
+ *   crashes on invalid UTF-8.)
+ * - Ctrl-C or SIGTERM stops it cleanly: no new connections, replies in flight finish, every
+ *   connection closes, exit 0. A second Ctrl-C exits at once.
+ *
+ * Run it, then a client such as `tsTclnt.ts` in another terminal:
+ *
+ * ```sh
+ * deno run -N scripts/tsTserv.ts            # port 21567, all IPv4 interfaces
+ * deno run -N scripts/tsTserv.ts --port 0   # any free port; the log says which
+ * ```
+ *
+ * @module
+ */
+
+import { fatal } from "../lib/errors.ts";
+import { type Cli, parseFlags } from "../lib/flags.ts";
+import { writeAll } from "../lib/io.ts";
+import { accepted, formatAddress, isPeerGone, listenTcp } from "../lib/net.ts";
+import { Connections, trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+import { stampReply } from "../lib/timestamp.ts";
+
+/** This script's command line. */
+export const CLI: Cli = {
+  script: "tsTserv.ts",
+  about: "TCP timestamp server (the book's tsTserv.py)",
+  role: "server",
+  host: "0.0.0.0",
+};
+
+/** Runs the server until Ctrl-C or SIGTERM; returns the exit code. */
+export async function main(args: string[], cli: Cli = CLI): Promise<number> {
+  const options = parseFlags(args, cli);
+  if (!options) return 0;
+  const log = options.quiet ? () => {} : console.log;
+
+  // socket() + bind() + listen()
+  const listener = listenTcp(options.host, options.port);
+  console.log(`waiting for connection on ${formatAddress(listener.addr)}...`);
+
+  using stop = trapStopSignals();
+  stop.signal.addEventListener("abort", () => listener.close(), { once: true });
+
+  // The server's endless loop: accept() a client, and serve it without waiting for it to leave.
+  const connections = new Connections();
+  for await (const conn of accepted(listener)) {
+    log(`...connected from: ${formatAddress(conn.remoteAddr)}`);
+    connections.add(conn, serveClient(conn, options.bufsiz, stop.signal, log));
+  }
+
+  // Stopping: the listener is closed; let replies in flight go out, then close what is left.
+  await connections.drain();
+  console.log(`server stopped (${stop.signal.reason})`);
+  return 0;
+}
+
+/** The communication loop for one client: recv() up to `bufsiz` bytes, send() them stamped. */
+async function serveClient(
+  conn: Deno.Conn,
+  bufsiz: number,
+  stopping: AbortSignal,
+  log: (line: string) => void,
+): Promise<void> {
+  using _closed = conn; // close() on the way out, however it goes
+  const buffer = new Uint8Array(bufsiz);
+  try {
+    while (true) {
+      // null at end of input (the client is done), or when the server stops while we wait
+      const n = await unlessStopped(conn.read(buffer), stopping);
+      if (n === null) break;
+      await writeAll(conn, stampReply(buffer.subarray(0, n)));
+    }
+  } catch (err) {
+    if (!isPeerGone(err)) throw err;
+    log(`...${formatAddress(conn.remoteAddr)} went away: ${(err as Error).message}`);
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args).catch(fatal));
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env -S deno run -N --unstable-net
+/**
+ * UDP timestamp client, after the book's `tsUclnt.py`. Prompts `> `, sends each line (without
+ * its newline) as one datagram, and prints the reply. It stops at an empty line or the end of
+ * input.
+ *
+ * What differs from the book, and why:
+ * - A datagram can be lost, and UDP never says so. The book's client would then wait forever;
+ *   this one waits `--timeout` seconds (2 by default), says so, and exits 1.
+ * - It only accepts replies from the server it sent to; other datagrams are ignored.
+ * - It receives up to 64 KiB, so it prints a long reply whole (the book's takes 1024 bytes).
+ *
+ * Deno's UDP API is still unstable, hence `--unstable-net`:
+ *
+ * ```sh
+ * deno run -N --unstable-net scripts/tsUclnt.ts
+ * printf 'hello\n' | deno run -N --unstable-net scripts/tsUclnt.ts --timeout 5
+ * ```
+ *
+ * @module
+ */
+
+import { explainNetError, Failure, fatal } from "../lib/errors.ts";
+import { type Cli, parseFlags } from "../lib/flags.ts";
+import { concat, lines, writeAll } from "../lib/io.ts";
+import { hostPort, listenUdp, resolve } from "../lib/net.ts";
+import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+
+/** This script's command line. */
+export const CLI: Cli = {
+  script: "tsUclnt.ts",
+  about: "UDP timestamp client (the book's tsUclnt.py)",
+  role: "udp-client",
+  host: "localhost",
+  unstableNet: true,
+};
+
+const PROMPT = new TextEncoder().encode("> ");
+const NEWLINE = new TextEncoder().encode("\n");
+/** The largest datagram there can be. */
+const MAX_DATAGRAM = 65535;
+
+/** Runs the client until an empty line, end of input or Ctrl-C; returns the exit code. */
+export async function main(args: string[], cli: Cli = CLI): Promise<number> {
+  const options = parseFlags(args, cli);
+  if (!options) return 0;
+  using stop = trapStopSignals();
+
+  // socket(): UDP needs no connection, only a local socket of the server's address family.
+  const [{ address, family }] = await resolve(options.host, options.port);
+  const server: Deno.NetAddr = { transport: "udp", hostname: address, port: options.port };
+  const where = hostPort(options.host, options.port);
+  const socket = listenUdp(family === 6 ? "::" : "0.0.0.0", 0);
+  try {
+    return await converse(socket, server, where, options.timeout, stop.signal);
+  } finally {
+    socket.close(); // DatagramConn has no Symbol.dispose for `using`
+  }
+}
+
+/** The communication loop: sendto() each line, recvfrom() its reply, print it. */
+async function converse(
+  socket: Deno.DatagramConn,
+  server: Deno.NetAddr,
+  where: string,
+  timeout: number,
+  stopping: AbortSignal,
+): Promise<number> {
+  const input = lines(Deno.stdin.readable);
+  const buffer = new Uint8Array(MAX_DATAGRAM);
+  while (true) {
+    await writeAll(Deno.stdout, PROMPT);
+    const line = await unlessStopped(input.next(), stopping);
+    if (line === null || line.done || line.value.length === 0) break;
+
+    // sendto() the line, then recvfrom() until the server's reply, or the timeout, comes.
+    try {
+      await socket.send(line.value, server);
+    } catch (err) {
+      throw explainNetError(err, "send to", server.hostname, where);
+    }
+    const waiting = AbortSignal.any([stopping, AbortSignal.timeout(timeout * 1000)]);
+    let reply: Uint8Array | undefined;
+    while (!reply) {
+      const received = await unlessStopped(socket.receive(buffer), waiting);
+      if (received === null) break;
+      const [data, from] = received as [Uint8Array, Deno.NetAddr];
+      if (from.hostname === server.hostname && from.port === server.port) reply = data;
+    }
+    if (stopping.aborted) break;
+    if (!reply) {
+      throw new Failure(
+        `No reply from ${where} within ${timeout} s (is the server running? ` +
+          "UDP cannot tell a lost datagram from a missing server)",
+      );
+    }
+    await writeAll(Deno.stdout, concat(reply, NEWLINE));
+  }
+  if (stopping.aborted && Deno.stdout.isTerminal()) await writeAll(Deno.stdout, NEWLINE);
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args).catch(fatal));
+}

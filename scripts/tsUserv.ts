@@ -1,0 +1,72 @@
+#!/usr/bin/env -S deno run -N --unstable-net
+/**
+ * UDP timestamp server, after the book's `tsUserv.py`. Replies to each datagram, to its sender,
+ * with `[` + the time as `time.ctime()` writes it + `] ` + the datagram's bytes.
+ *
+ * UDP has no connections, so there is no accept() and nothing to close per client: one socket
+ * receives from everyone (recvfrom) and answers each sender (sendto). That also means it serves
+ * many clients at once by nature. Like `recvfrom(1024)` in the book, a datagram longer than
+ * `--bufsiz` is cut to `--bufsiz` bytes; an empty datagram gets a bare stamp. Ctrl-C or
+ * SIGTERM stops it after the reply in flight, exit 0.
+ *
+ * Deno's UDP API is still unstable, hence `--unstable-net`:
+ *
+ * ```sh
+ * deno run -N --unstable-net scripts/tsUserv.ts
+ * deno run -N --unstable-net scripts/tsUclnt.ts    # in another terminal
+ * ```
+ *
+ * @module
+ */
+
+import { fatal } from "../lib/errors.ts";
+import { type Cli, parseFlags } from "../lib/flags.ts";
+import { formatAddress, listenUdp } from "../lib/net.ts";
+import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+import { stampReply } from "../lib/timestamp.ts";
+
+/** This script's command line. */
+export const CLI: Cli = {
+  script: "tsUserv.ts",
+  about: "UDP timestamp server (the book's tsUserv.py)",
+  role: "server",
+  host: "0.0.0.0",
+  unstableNet: true,
+};
+
+/** Runs the server until Ctrl-C or SIGTERM; returns the exit code. */
+export async function main(args: string[], cli: Cli = CLI): Promise<number> {
+  const options = parseFlags(args, cli);
+  if (!options) return 0;
+  const log = options.quiet ? () => {} : console.log;
+
+  // socket() + bind()
+  const socket = listenUdp(options.host, options.port);
+  console.log(`waiting for message on ${formatAddress(socket.addr)}...`);
+  using stop = trapStopSignals();
+
+  // The server's endless loop: recvfrom() a datagram, sendto() its sender the stamped reply.
+  const buffer = new Uint8Array(options.bufsiz);
+  try {
+    while (true) {
+      const received = await unlessStopped(socket.receive(buffer), stop.signal);
+      if (received === null) break;
+      const [data, client] = received;
+      try {
+        await socket.send(stampReply(data), client);
+        log(`...received from and returned to: ${formatAddress(client)}`);
+      } catch (err) {
+        // One sender we cannot answer (gone, unreachable) is no reason to stop answering others.
+        console.error(`...cannot reply to ${formatAddress(client)}: ${(err as Error).message}`);
+      }
+    }
+  } finally {
+    socket.close(); // DatagramConn has no Symbol.dispose for `using`
+  }
+  console.log(`server stopped (${stop.signal.reason})`);
+  return 0;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args).catch(fatal));
+}
