@@ -71,7 +71,9 @@ export function explainNetError(
   if (code === "EMSGSIZE") {
     return fail("the line is too long for one UDP datagram (at most 65,507 bytes)");
   }
-  if (err instanceof Deno.errors.NotCapable) {
+  if (
+    err instanceof Deno.errors.NotCapable || (code === "EPERM" && /getaddrinfo/.test(err.message))
+  ) {
     return fail("network access was not granted (run with -N)");
   }
   const reason = REASONS[err.name];

@@ -33,7 +33,7 @@ export function ctime(date: Date = new Date()): string {
 }
 
 /** Bytes in a stamp, `[` + ctime + `] `, for years 1000 to 9999. */
-export const STAMP_LENGTH = 28;
+export const STAMP_LENGTH = 27;
 
 const encoder = new TextEncoder();
 // The stamp changes once a second, so it is encoded once a second rather than per reply.

@@ -1,0 +1,276 @@
+/**
+ * Test helpers: run the scripts (and the Python peers) as a user would, as subprocesses, on
+ * port 0 and loopback only, and with every wait bounded in time.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+
+/** A script's path, found from this file so that tests run from any folder. */
+export function scriptPath(name: string): string {
+  return new URL(`../scripts/${name}`, import.meta.url).pathname;
+}
+
+const PEERS = new URL("./peers/book_peers.py", import.meta.url).pathname;
+const UDP_SCRIPTS = new Set(["tsUserv.ts", "tsUclnt.ts"]);
+const decoder = new TextDecoder();
+export const encoder = new TextEncoder();
+
+/** Collects a child's output as it comes, so a test can wait for a line. */
+export class Output {
+  bytes: Uint8Array = new Uint8Array(0);
+  readonly done: Promise<void>;
+  #changed: () => void = () => {};
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      for await (const chunk of stream) {
+        const joined = new Uint8Array(this.bytes.length + chunk.length);
+        joined.set(this.bytes);
+        joined.set(chunk, this.bytes.length);
+        this.bytes = joined;
+        this.#changed();
+      }
+      this.#changed();
+    })();
+  }
+
+  get text(): string {
+    return decoder.decode(this.bytes);
+  }
+
+  /** Waits until the output matches `pattern`, for `ms` at most. */
+  async waitFor(pattern: RegExp, ms = 5000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + ms;
+    let ended = false;
+    this.done.then(() => ended = true);
+    while (true) {
+      const match = this.text.match(pattern);
+      if (match) return match;
+      const left = deadline - Date.now();
+      if (left <= 0 || ended) {
+        throw new Error(`no ${pattern} in output within ${ms} ms; got:\n${this.text}`);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#changed = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+}
+
+/** A running subprocess with its output collected. */
+export class Proc {
+  readonly child: Deno.ChildProcess;
+  readonly stdout: Output;
+  readonly stderr: Output;
+  readonly started = performance.now();
+
+  constructor(command: string, args: string[], options: SpawnOptions = {}) {
+    this.child = new Deno.Command(command, {
+      args,
+      stdin: options.stdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", ...options.env },
+      uid: options.uid,
+      gid: options.uid,
+    }).spawn();
+    this.stdout = new Output(this.child.stdout);
+    this.stderr = new Output(this.child.stderr);
+  }
+
+  /** Sends `signal`. */
+  kill(signal: Deno.Signal = "SIGINT"): void {
+    this.child.kill(signal);
+  }
+
+  /** Waits for the exit, `ms` at most (then kills the process and fails). */
+  async finish(ms = 10_000): Promise<Result> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) => timer = setTimeout(resolve, ms, "timeout"));
+    const status = await Promise.race([this.child.status, timeout]);
+    clearTimeout(timer);
+    if (status === "timeout") {
+      this.child.kill("SIGKILL");
+      await this.child.status;
+      await Promise.all([this.stdout.done, this.stderr.done]);
+      throw new Error(
+        `still running after ${ms} ms\nstdout:\n${this.stdout.text}\nstderr:\n${this.stderr.text}`,
+      );
+    }
+    await Promise.all([this.stdout.done, this.stderr.done]);
+    return {
+      code: status.code,
+      signal: status.signal,
+      stdout: this.stdout.text,
+      stdoutBytes: this.stdout.bytes,
+      stderr: this.stderr.text,
+      ms: performance.now() - this.started,
+    };
+  }
+
+  /** Writes `input` to standard input and, unless told to keep it open, closes it. */
+  async write(input: string | Uint8Array, close = true): Promise<void> {
+    const writer = this.child.stdin.getWriter();
+    await writer.write(typeof input === "string" ? encoder.encode(input) : input);
+    writer.releaseLock();
+    if (close) await this.child.stdin.close();
+  }
+}
+
+export interface SpawnOptions {
+  stdin?: boolean;
+  env?: Record<string, string>;
+  uid?: number;
+}
+
+export interface Result {
+  code: number;
+  signal: Deno.Signal | null;
+  stdout: string;
+  stdoutBytes: Uint8Array;
+  stderr: string;
+  /** From spawn to exit. */
+  ms: number;
+}
+
+/** The arguments of `deno run` for one of our scripts, with the permissions a user gives. */
+export function denoArgs(name: string, args: string[]): string[] {
+  const unstable = UDP_SCRIPTS.has(name) ? ["--unstable-net"] : [];
+  return ["run", "-N", ...unstable, scriptPath(name), ...args];
+}
+
+/** Starts one of our scripts. */
+export function spawnScript(name: string, args: string[] = [], options: SpawnOptions = {}): Proc {
+  return new Proc(Deno.execPath(), denoArgs(name, args), options);
+}
+
+/** Runs one of our scripts to the end, with `input` on standard input. */
+export function runScript(
+  name: string,
+  args: string[] = [],
+  input?: string | Uint8Array,
+  options: SpawnOptions = {},
+): Promise<Result> {
+  const proc = spawnScript(name, args, { ...options, stdin: input !== undefined });
+  return (input === undefined ? Promise.resolve() : proc.write(input)).then(() => proc.finish());
+}
+
+/** A server that is up, with the port it reports. */
+export interface Server {
+  proc: Proc;
+  port: number;
+  /** Sends `signal` and waits for the exit. */
+  stop(signal?: Deno.Signal): Promise<Result>;
+}
+
+async function started(proc: Proc, pattern: RegExp): Promise<Server> {
+  let match: RegExpMatchArray;
+  try {
+    match = await proc.stdout.waitFor(pattern);
+  } catch (err) {
+    proc.kill("SIGKILL");
+    await proc.finish();
+    throw err;
+  }
+  return {
+    proc,
+    port: Number(match[1]),
+    async stop(signal: Deno.Signal = "SIGINT") {
+      proc.kill(signal);
+      return await proc.finish();
+    },
+  };
+}
+
+/** Starts one of our servers on a free port of `host` and waits until it is listening. */
+export function startServer(name: string, args: string[] = [], host = "127.0.0.1") {
+  const proc = spawnScript(name, ["--host", host, "--port", "0", ...args]);
+  return started(proc, /^waiting for \w+ on .*:(\d+)\.\.\.$/m);
+}
+
+/** Starts one of the Python peers' servers on a free port. */
+export function startPeerServer(mode: string): Promise<Server> {
+  return started(new Proc("python3", [PEERS, mode, "0"]), /^listening on (\d+)$/m);
+}
+
+/** Runs one of the Python peers' clients to the end with `input`. */
+export function runPeerClient(
+  mode: string,
+  port: number,
+  input: string,
+  host = "127.0.0.1",
+): Promise<Result> {
+  const proc = new Proc("python3", [PEERS, mode, String(port), host], { stdin: true });
+  return proc.write(input).then(() => proc.finish());
+}
+
+const STAMP = /\[(Sun|Mon|Tue|Wed|Thu|Fri|Sat) [A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d \d{4}\]/g;
+
+/** A transcript with every stamp replaced by `[STAMP]`, so two runs can be compared. */
+export function unstamped(text: string): string {
+  return text.replace(STAMP, "[STAMP]");
+}
+
+/** Asserts that the output has no stack trace in it. */
+export function assertNoStack(text: string): void {
+  assert.doesNotMatch(text, /^\s+at /m, `unexpected stack trace:\n${text}`);
+}
+
+/** Connects to a server on loopback. */
+export function connect(port: number, hostname = "127.0.0.1"): Promise<Deno.TcpConn> {
+  return Deno.connect({ hostname, port });
+}
+
+/** Reads from `conn` until `length` bytes have come or the peer closes; `ms` at most. */
+export async function readBytes(conn: Deno.Conn, length: number, ms = 5000): Promise<Uint8Array> {
+  const out = new Uint8Array(length);
+  let got = 0;
+  const deadline = setTimeout(() => conn.close(), ms);
+  try {
+    while (got < length) {
+      const n = await conn.read(out.subarray(got));
+      if (n === null) break;
+      got += n;
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+  return out.subarray(0, got);
+}
+
+/** Reads from `conn` until the peer closes; `ms` at most. */
+export async function readToEnd(conn: Deno.Conn, ms = 5000): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const buffer = new Uint8Array(64 * 1024);
+  const deadline = setTimeout(() => conn.close(), ms);
+  try {
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      chunks.push(buffer.slice(0, n));
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+  const all = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
+  chunks.reduce((at, chunk) => (all.set(chunk, at), at + chunk.length), 0);
+  return all;
+}
+
+/** Writes all of `data` to `conn`. */
+export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  for (let done = 0; done < data.length;) done += await conn.write(data.subarray(done));
+}
+
+/** Splits a reply into its stamp and its payload, asserting that the stamp is well formed. */
+export function splitStamp(reply: Uint8Array): Uint8Array {
+  const stamp = decoder.decode(reply.subarray(0, 27));
+  assert.match(stamp, /^\[\w{3} \w{3} [ 123]\d \d\d:\d\d:\d\d \d{4}\] $/);
+  return reply.subarray(27);
+}

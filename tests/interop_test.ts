@@ -1,0 +1,120 @@
+/**
+ * Interop: our servers with the book's clients and our clients with the book's servers give the
+ * same transcript (stamps aside) as the book's own pair. The "book" here is tests/peers, Python
+ * peers that behave on the wire as the chapter's listings do. Plain nc and socat count too.
+ */
+
+import assert from "node:assert/strict";
+import {
+  Proc,
+  runPeerClient,
+  runScript,
+  type Server,
+  startPeerServer,
+  startServer,
+  unstamped,
+} from "./helpers.ts";
+
+const INPUT = "hello\nwörld, ça va ?\n[not a stamp]\n  spaced  \n\nafter the empty line\n";
+
+interface Pairing {
+  name: string;
+  ourServer: [script: string, host: string];
+  ourClient: [script: string, host: string];
+  peerServer: string;
+  peerClient: [mode: string, host: string];
+}
+
+const PAIRINGS: Pairing[] = [
+  {
+    name: "TCP",
+    ourServer: ["tsTserv.ts", "127.0.0.1"],
+    ourClient: ["tsTclnt.ts", "127.0.0.1"],
+    peerServer: "tcp-server",
+    peerClient: ["tcp-client", "127.0.0.1"],
+  },
+  {
+    name: "TCP over IPv6",
+    ourServer: ["tsTservV6.ts", "::"],
+    ourClient: ["tsTclntV6.ts", "::1"],
+    peerServer: "tcp6-server",
+    peerClient: ["tcp-client", "::1"],
+  },
+  {
+    name: "UDP",
+    ourServer: ["tsUserv.ts", "127.0.0.1"],
+    ourClient: ["tsUclnt.ts", "127.0.0.1"],
+    peerServer: "udp-server",
+    peerClient: ["udp-client", "127.0.0.1"],
+  },
+  {
+    name: "SocketServer",
+    ourServer: ["tsTservSS.ts", "127.0.0.1"],
+    ourClient: ["tsTclntSS.ts", "127.0.0.1"],
+    peerServer: "ss-server",
+    peerClient: ["ss-client", "127.0.0.1"],
+  },
+];
+
+async function withServer<T>(server: Server, use: (port: number) => Promise<T>): Promise<T> {
+  try {
+    return await use(server.port);
+  } finally {
+    await server.stop();
+  }
+}
+
+for (const pairing of PAIRINGS) {
+  Deno.test(`${pairing.name}: our server and client match the book's pair, both ways round`, async () => {
+    const [ourServer, serverHost] = pairing.ourServer;
+    const [ourClient, clientHost] = pairing.ourClient;
+    const [peerClient, peerHost] = pairing.peerClient;
+    const runOurs = (port: number) =>
+      runScript(ourClient, ["--host", clientHost, "-p", String(port)], INPUT);
+    const runPeer = (port: number) => runPeerClient(peerClient, port, INPUT, peerHost);
+
+    const [reference, ourClientToPeer] = await withServer(
+      await startPeerServer(pairing.peerServer),
+      async (port) => [await runPeer(port), await runOurs(port)],
+    );
+    const [peerToOurServer, oursToOurs] = await withServer(
+      await startServer(ourServer, [], serverHost),
+      async (port) => [await runPeer(port), await runOurs(port)],
+    );
+
+    assert.equal(reference.code, 0, reference.stderr);
+    const expected = unstamped(reference.stdout);
+    assert.match(expected, /^> \[STAMP\] hello\n> \[STAMP\] wörld, ça va \?\n/);
+    for (const [who, result] of Object.entries({ ourClientToPeer, peerToOurServer, oursToOurs })) {
+      assert.equal(result.code, 0, `${who}: ${result.stderr}`);
+      assert.equal(unstamped(result.stdout), expected, who);
+    }
+  });
+}
+
+/** Runs a plain tool with `input` on stdin. */
+async function runTool(command: string, args: string[], input: string) {
+  const proc = new Proc(command, args, { stdin: true });
+  await proc.write(input);
+  return await proc.finish();
+}
+
+Deno.test("nc and socat, as plain TCP clients, get stamped replies from tsTserv", async () => {
+  await withServer(await startServer("tsTserv.ts"), async (port) => {
+    const nc = await runTool("nc", ["-N", "127.0.0.1", String(port)], "from nc\n");
+    assert.equal(unstamped(nc.stdout), "[STAMP] from nc\n");
+    const socat = await runTool("socat", ["-t", "2", "-", `TCP:127.0.0.1:${port}`], "from socat\n");
+    assert.equal(unstamped(socat.stdout), "[STAMP] from socat\n");
+  });
+});
+
+Deno.test("nc and socat, as plain clients, get stamped replies from tsTservSS and tsUserv", async () => {
+  await withServer(await startServer("tsTservSS.ts"), async (port) => {
+    const nc = await runTool("nc", ["127.0.0.1", String(port)], "line\r\n");
+    assert.equal(unstamped(nc.stdout), "[STAMP] line\r\n");
+  });
+  await withServer(await startServer("tsUserv.ts"), async (port) => {
+    const socat = await runTool("socat", ["-t", "1", "-", `UDP:127.0.0.1:${port}`], "datagram");
+    assert.equal(unstamped(socat.stdout), "[STAMP] datagram");
+  });
+});

@@ -1,0 +1,136 @@
+/** End to end: tsTserv, tsTservV6, tsTclnt and tsTclntV6, run as a user runs them. */
+
+import assert from "node:assert/strict";
+import {
+  connect,
+  encoder,
+  readBytes,
+  runScript,
+  splitStamp,
+  startServer,
+  unstamped,
+  writeAll,
+} from "./helpers.ts";
+
+const STAMP = /\[\w{3} \w{3} [ 123]\d \d\d:\d\d:\d\d \d{4}\] /g;
+
+/** The payload of a reply that may come in several stamped parts (payloads with no stamp). */
+function payloadOf(reply: Uint8Array): Uint8Array {
+  const latin1 = Array.from(reply, (byte) => String.fromCharCode(byte)).join("");
+  const parts = latin1.split(STAMP);
+  assert.equal(parts[0], "", "a reply starts with a stamp");
+  return Uint8Array.from(parts.join(""), (char) => char.charCodeAt(0));
+}
+
+Deno.test("tsTclnt sends each piped line to tsTserv and prints its reply, until an empty line", async () => {
+  const server = await startServer("tsTserv.ts");
+  const client = await runScript(
+    "tsTclnt.ts",
+    ["--port", String(server.port)],
+    "hello\nwörld\n\nnot sent\n",
+  );
+  assert.equal(client.code, 0, client.stderr);
+  assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> [STAMP] wörld\n> ");
+  assert.equal(client.stderr, "");
+  const log = (await server.stop()).stdout;
+  assert.match(log, /^waiting for connection on 127\.0\.0\.1:\d+\.\.\.$/m);
+  assert.match(log, /^\.\.\.connected from: 127\.0\.0\.1:\d+$/m);
+});
+
+Deno.test("tsTclnt stops at the end of input, even without a final newline", async () => {
+  const server = await startServer("tsTserv.ts");
+  const client = await runScript("tsTclnt.ts", ["-p", String(server.port)], "one\r\ntwo");
+  assert.equal(client.code, 0, client.stderr);
+  // Like Python's input() on a pipe, only "\n" ends a line: the "\r" goes to the server.
+  assert.equal(unstamped(client.stdout), "> [STAMP] one\r\n> [STAMP] two\n> ");
+  await server.stop();
+});
+
+Deno.test("tsTserv returns every byte value unchanged, NUL and invalid UTF-8 included", async () => {
+  const server = await startServer("tsTserv.ts");
+  using conn = await connect(server.port);
+  const payload = Uint8Array.from({ length: 256 }, (_, i) => i);
+  await writeAll(conn, payload);
+  const reply = await readBytes(conn, 27 + 256);
+  assert.deepEqual(splitStamp(reply), payload);
+  await server.stop();
+});
+
+Deno.test("tsTserv stamps every read of up to --bufsiz bytes", async () => {
+  const server = await startServer("tsTserv.ts", ["--bufsiz", "4"]);
+  using conn = await connect(server.port);
+  await writeAll(conn, encoder.encode("abcdefghij"));
+  const reply = await readBytes(conn, 3 * 27 + 10);
+  assert.equal(unstamped(new TextDecoder().decode(reply)), "[STAMP] abcd[STAMP] efgh[STAMP] ij");
+  await server.stop();
+});
+
+Deno.test("tsTserv returns a character split across two reads byte for byte", async () => {
+  const server = await startServer("tsTserv.ts");
+  using conn = await connect(server.port);
+  const e = encoder.encode("é"); // two bytes; the book's Python 3 server dies on the first
+  await writeAll(conn, e.subarray(0, 1));
+  const first = await readBytes(conn, 28);
+  await writeAll(conn, e.subarray(1));
+  const second = await readBytes(conn, 28);
+  assert.deepEqual([...splitStamp(first), ...splitStamp(second)], [...e]);
+  await server.stop();
+});
+
+Deno.test("tsTserv serves many clients at once", async () => {
+  const server = await startServer("tsTserv.ts");
+  // The book's server would serve nobody else while this first client stays connected.
+  using idle = await connect(server.port);
+  const clients = await Promise.all(Array.from({ length: 20 }, () => connect(server.port)));
+  await Promise.all(clients.map(async (conn, i) => {
+    for (let round = 0; round < 5; round++) {
+      const message = encoder.encode(`client ${i} round ${round}`);
+      await writeAll(conn, message);
+      assert.deepEqual(splitStamp(await readBytes(conn, 27 + message.length)), message);
+    }
+    conn.close();
+  }));
+  await writeAll(idle, encoder.encode("me too"));
+  assert.deepEqual(splitStamp(await readBytes(idle, 33)), encoder.encode("me too"));
+  await server.stop();
+});
+
+Deno.test("tsTclnt prints a long reply whole, and nothing of it leaks into the next line", async () => {
+  const server = await startServer("tsTserv.ts", ["--bufsiz", "16"]);
+  const long = "x".repeat(5000) + "[y]";
+  const client = await runScript("tsTclnt.ts", ["-p", String(server.port)], `${long}\nnext\n`);
+  assert.equal(client.code, 0, client.stderr);
+  const [first, second, last] = client.stdout.split("\n");
+  assert.equal(new TextDecoder().decode(payloadOf(encoder.encode(first.slice(2)))), long);
+  assert.equal(unstamped(second), "> [STAMP] next");
+  assert.equal(last, "> ");
+  await server.stop();
+});
+
+Deno.test("tsTservV6 answers IPv6 and IPv4 clients, and logs the IPv4 ones as plain IPv4", async () => {
+  const server = await startServer("tsTservV6.ts", [], "::");
+  const v6 = await runScript("tsTclntV6.ts", ["-p", String(server.port)], "over v6\n");
+  assert.equal(v6.code, 0, v6.stderr);
+  assert.equal(unstamped(v6.stdout), "> [STAMP] over v6\n> ");
+  const v4 = await runScript(
+    "tsTclnt.ts",
+    ["-p", String(server.port), "--host", "127.0.0.1"],
+    "over v4\n",
+  );
+  assert.equal(unstamped(v4.stdout), "> [STAMP] over v4\n> ");
+  const log = (await server.stop()).stdout;
+  assert.match(log, /^waiting for connection on \[::\]:\d+\.\.\.$/m);
+  assert.match(log, /^\.\.\.connected from: \[::1\]:\d+$/m);
+  assert.match(log, /^\.\.\.connected from: 127\.0\.0\.1:\d+$/m);
+});
+
+Deno.test("tsTserv --quiet logs no line per connection", async () => {
+  const server = await startServer("tsTserv.ts", ["--quiet"]);
+  await runScript("tsTclnt.ts", ["-p", String(server.port)], "hi\n");
+  const result = await server.stop();
+  assert.equal(result.code, 0);
+  assert.match(
+    result.stdout,
+    /^waiting for connection on 127\.0\.0\.1:\d+\.\.\.\nserver stopped \(SIGINT\)\n$/,
+  );
+});

@@ -1,0 +1,65 @@
+/** End to end: tsUserv and tsUclnt, run as a user runs them. */
+
+import assert from "node:assert/strict";
+import { encoder, runScript, splitStamp, startServer, unstamped } from "./helpers.ts";
+
+/** Sends one datagram to the server and returns the reply, within `ms`. */
+async function exchange(port: number, payload: Uint8Array, ms = 5000): Promise<Uint8Array> {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const timer = setTimeout(() => socket.close(), ms);
+  try {
+    await socket.send(payload, { transport: "udp", hostname: "127.0.0.1", port });
+    const [reply] = await socket.receive();
+    return reply;
+  } finally {
+    clearTimeout(timer);
+    try {
+      socket.close();
+    } catch {
+      // closed by the timer
+    }
+  }
+}
+
+Deno.test("tsUclnt sends each piped line to tsUserv and prints its reply, until an empty line", async () => {
+  const server = await startServer("tsUserv.ts");
+  const client = await runScript(
+    "tsUclnt.ts",
+    ["--port", String(server.port)],
+    "hello\nwörld\n\nnot sent\n",
+  );
+  assert.equal(client.code, 0, client.stderr);
+  assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> [STAMP] wörld\n> ");
+  const log = (await server.stop()).stdout;
+  assert.match(log, /^waiting for message on 127\.0\.0\.1:\d+\.\.\.$/m);
+  assert.equal(log.match(/^\.\.\.received from and returned to: 127\.0\.0\.1:\d+$/gm)?.length, 2);
+});
+
+Deno.test("tsUserv returns every byte value unchanged", async () => {
+  const server = await startServer("tsUserv.ts");
+  const payload = Uint8Array.from({ length: 256 }, (_, i) => 255 - i);
+  assert.deepEqual(splitStamp(await exchange(server.port, payload)), payload);
+  await server.stop();
+});
+
+Deno.test("tsUserv answers an empty datagram with a bare stamp", async () => {
+  const server = await startServer("tsUserv.ts");
+  const reply = await exchange(server.port, new Uint8Array(0));
+  assert.equal(splitStamp(reply).length, 0);
+  await server.stop();
+});
+
+Deno.test("tsUserv cuts a datagram longer than --bufsiz to --bufsiz bytes, as recvfrom() does", async () => {
+  const server = await startServer("tsUserv.ts", ["--bufsiz", "8"]);
+  const reply = await exchange(server.port, encoder.encode("0123456789abcdef"));
+  assert.deepEqual(splitStamp(reply), encoder.encode("01234567"));
+  await server.stop();
+});
+
+Deno.test("tsUserv serves many senders at once", async () => {
+  const server = await startServer("tsUserv.ts", ["-q"]);
+  const payloads = Array.from({ length: 50 }, (_, i) => encoder.encode(`sender ${i}`));
+  const replies = await Promise.all(payloads.map((payload) => exchange(server.port, payload)));
+  replies.forEach((reply, i) => assert.deepEqual(splitStamp(reply), payloads[i]));
+  await server.stop();
+});
