@@ -49,6 +49,15 @@ export function trapStopSignals(): StopTrap {
 }
 
 /**
+ * Runs `action` when `signal` aborts, or at once if it already has (a listener added to an
+ * aborted signal would never run).
+ */
+export function whenStopped(signal: AbortSignal, action: () => void): void {
+  if (signal.aborted) action();
+  else signal.addEventListener("abort", action, { once: true });
+}
+
+/**
  * Waits for `op`, unless `signal` aborts first: then resolves with `null` at once. This is how
  * a stop interrupts a wait for input, since a pending `read` cannot be cancelled by itself. The
  * abandoned `op` must be ended by closing what it reads from; its outcome is then ignored.

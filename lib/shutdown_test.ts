@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Connections, unlessStopped } from "./shutdown.ts";
+import { Connections, unlessStopped, whenStopped } from "./shutdown.ts";
 
 Deno.test("unlessStopped() gives the result, or null as soon as the signal aborts", async () => {
   const controller = new AbortController();
@@ -45,4 +45,15 @@ Deno.test("Connections.drain() waits for tasks in flight, then closes the rest a
   assert.ok(took >= 290 && took < 2000, `took ${took} ms`);
   assert.equal(connections.size, 0);
   for (const client of clients) client.close();
+});
+
+Deno.test("whenStopped() runs its action on abort, or at once if the signal has aborted", () => {
+  const controller = new AbortController();
+  let runs = 0;
+  whenStopped(controller.signal, () => runs++);
+  assert.equal(runs, 0);
+  controller.abort();
+  assert.equal(runs, 1);
+  whenStopped(controller.signal, () => runs++);
+  assert.equal(runs, 2);
 });

@@ -20,7 +20,7 @@
 
 import { concat, writeAll } from "./io.ts";
 import { accepted, formatAddress, isPeerGone, listenTcp } from "./net.ts";
-import { Connections, unlessStopped } from "./shutdown.ts";
+import { Connections, unlessStopped, whenStopped } from "./shutdown.ts";
 
 /** Thrown by {@linkcode LineReader.readline} when the server stops before a line has come. */
 export class Stopping extends Error {
@@ -146,12 +146,10 @@ export class TcpServer {
    * flight go out, closes every connection and closes the listener.
    */
   async serveForever(signal: AbortSignal): Promise<void> {
-    const close = () => this.listener.close();
-    signal.addEventListener("abort", close, { once: true });
+    whenStopped(signal, () => this.listener.close());
     for await (const conn of accepted(this.listener)) {
       this.#connections.add(conn, this.#processRequest(conn as Deno.TcpConn, signal));
     }
-    signal.removeEventListener("abort", close);
     await this.#connections.drain();
   }
 

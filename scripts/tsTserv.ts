@@ -26,7 +26,7 @@ import { fatal } from "../lib/errors.ts";
 import { type Cli, parseFlags } from "../lib/flags.ts";
 import { writeAll } from "../lib/io.ts";
 import { accepted, formatAddress, isPeerGone, listenTcp } from "../lib/net.ts";
-import { Connections, trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+import { Connections, trapStopSignals, unlessStopped, whenStopped } from "../lib/shutdown.ts";
 import { stampReply } from "../lib/timestamp.ts";
 
 /** This script's command line. */
@@ -43,12 +43,13 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   if (!options) return 0;
   const log = options.quiet ? () => {} : console.log;
 
+  // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
+  using stop = trapStopSignals();
+
   // socket() + bind() + listen()
   const listener = listenTcp(options.host, options.port);
+  whenStopped(stop.signal, () => listener.close());
   console.log(`waiting for connection on ${formatAddress(listener.addr)}...`);
-
-  using stop = trapStopSignals();
-  stop.signal.addEventListener("abort", () => listener.close(), { once: true });
 
   // The server's endless loop: accept() a client, and serve it without waiting for it to leave.
   const connections = new Connections();

@@ -48,12 +48,13 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
     }
   }
 
+  // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
+  using stop = trapStopSignals();
   const server = new TcpServer(
     { hostname: options.host, port: options.port, bufsiz: options.bufsiz, quiet: options.quiet },
     TimestampHandler,
   );
   console.log(`waiting for connection on ${formatAddress(server.address)}...`);
-  using stop = trapStopSignals();
   await server.serveForever(stop.signal);
   console.log(`server stopped (${stop.signal.reason})`);
   return 0;

@@ -40,10 +40,12 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   if (!options) return 0;
   const log = options.quiet ? () => {} : console.log;
 
+  // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
+  using stop = trapStopSignals();
+
   // socket() + bind()
   const socket = listenUdp(options.host, options.port);
   console.log(`waiting for message on ${formatAddress(socket.addr)}...`);
-  using stop = trapStopSignals();
 
   // The server's endless loop: recvfrom() a datagram, sendto() its sender the stamped reply.
   const buffer = new Uint8Array(options.bufsiz);
