@@ -1,0 +1,209 @@
+/**
+ * Every expected failure is one clear line on stderr (usage errors add a hint) and the right
+ * exit code: 1 at run time, 2 for a bad command line. Never a stack trace.
+ */
+
+import assert from "node:assert/strict";
+import { denoArgs, Proc, type Result, runScript, startServer } from "./helpers.ts";
+
+const SCRIPTS = [
+  "tsTserv.ts",
+  "tsTservV6.ts",
+  "tsTclnt.ts",
+  "tsTclntV6.ts",
+  "tsUserv.ts",
+  "tsUclnt.ts",
+  "tsTservSS.ts",
+  "tsTclntSS.ts",
+];
+
+/** Asserts exit code 1 and a single `error: …` line matching `message` on stderr. */
+function assertFailure(result: Result, message: RegExp): void {
+  assert.equal(result.code, 1, `stderr: ${result.stderr}`);
+  const lines = result.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `one line only:\n${result.stderr}`);
+  assert.match(lines[0], /^error: /);
+  assert.match(lines[0], message);
+}
+
+/** A port with nothing listening on it (TCP or UDP). */
+function freePort(): number {
+  using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return probe.addr.port;
+}
+
+for (const script of SCRIPTS) {
+  Deno.test(`${script} --help prints its usage on stdout and exits 0`, async () => {
+    const result = await runScript(script, ["--help"]);
+    assert.equal(result.code, 0);
+    assert.match(
+      result.stdout,
+      new RegExp(`^${script}: .+\\n\\nUSAGE:\\n  deno run -N .*scripts/${script} \\[OPTIONS\\]`),
+    );
+    assert.match(result.stdout, /OPTIONS:\n {2}-h, --help +show this help and exit\n/);
+    assert.equal(result.stderr, "");
+  });
+
+  Deno.test(`${script} rejects an unknown flag and a bad port with a usage error, exit 2`, async () => {
+    for (const args of [["--bogus"], ["--port", "65536"], ["--port", "http"], ["stray"]]) {
+      const result = await runScript(script, args);
+      assert.equal(result.code, 2, `${args}: ${result.stderr}`);
+      const lines = result.stderr.trimEnd().split("\n");
+      assert.equal(lines.length, 2, result.stderr);
+      assert.match(
+        lines[0],
+        /^error: (Unknown option '--bogus'|--port must be a whole number|Unexpected argument)/,
+      );
+      assert.match(
+        lines[1],
+        new RegExp(`^Run 'deno run -N .*scripts/${script} --help' for usage\\.$`),
+      );
+      assert.equal(result.stdout, "");
+    }
+  });
+}
+
+for (const script of ["tsTserv.ts", "tsUserv.ts", "tsTservSS.ts"]) {
+  Deno.test(`${script} says when its port is already in use`, async () => {
+    const first = await startServer(script);
+    const second = await runScript(script, ["--host", "127.0.0.1", "--port", String(first.port)]);
+    assertFailure(
+      second,
+      /^error: Cannot listen on 127\.0\.0\.1:\d+: the port is already in use \(is another server running\? --port 0 picks a free one\)$/,
+    );
+    await first.stop();
+  });
+}
+
+Deno.test("a server without the privilege to bind a low port says so", async () => {
+  // setpriv drops the one capability that lets root bind ports below 1024.
+  const proc = new Proc("setpriv", [
+    "--bounding-set=-net_bind_service",
+    Deno.execPath(),
+    ...denoArgs("tsTserv.ts", ["--port", "80"]),
+  ]);
+  assertFailure(
+    await proc.finish(),
+    /^error: Cannot listen on 0\.0\.0\.0:80: permission denied \(ports below 1024 need privileges; use a higher --port\)$/,
+  );
+});
+
+Deno.test("a server asked to listen on an address of another machine says so", async () => {
+  const result = await runScript("tsTserv.ts", ["--host", "192.0.2.1", "--port", "0"]);
+  assertFailure(
+    result,
+    /^error: Cannot listen on 192\.0\.2\.1:0: "192\.0\.2\.1" is not an address of this machine$/,
+  );
+});
+
+for (const script of ["tsTclnt.ts", "tsTclntSS.ts"]) {
+  Deno.test(`${script} says when the connection is refused`, async () => {
+    const result = await runScript(script, ["--port", String(freePort())], "hello\n");
+    assertFailure(
+      result,
+      /^error: Cannot connect to localhost:\d+: connection refused \(is the server running\?\)$/,
+    );
+  });
+}
+
+for (const script of ["tsTclnt.ts", "tsUclnt.ts", "tsTclntSS.ts", "tsTserv.ts"]) {
+  Deno.test(`${script} says when the host is unknown`, async () => {
+    const result = await runScript(script, ["--host", "no-such-host.invalid"], "hello\n");
+    assertFailure(
+      result,
+      /^error: Cannot (connect to|listen on) no-such-host\.invalid:21567: unknown host "no-such-host\.invalid"$/,
+    );
+  });
+}
+
+Deno.test("tsTclntV6 says when the machine has no IPv6", async () => {
+  // A network namespace of our own, with IPv6 turned off in it.
+  const command = `echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && exec "$0" "$@"`;
+  const proc = new Proc("unshare", [
+    "--net",
+    "sh",
+    "-c",
+    command,
+    Deno.execPath(),
+    ...denoArgs("tsTclntV6.ts", []),
+  ]);
+  assertFailure(
+    await proc.finish(),
+    /^error: Cannot connect to \[::1\]:21567: IPv6 is not available on this machine$/,
+  );
+});
+
+Deno.test("tsUclnt gives up after --timeout without a reply, exit 1", async () => {
+  const before = performance.now();
+  const result = await runScript(
+    "tsUclnt.ts",
+    ["--port", String(freePort()), "--timeout", "0.3"],
+    "anyone?\n",
+  );
+  assertFailure(
+    result,
+    /^error: No reply from localhost:\d+ within 0\.3 s \(is the server running\? UDP cannot tell a lost datagram from a missing server\)$/,
+  );
+  assert.ok(performance.now() - before < 3000);
+});
+
+/** A server that accepts, reads what it gets, and closes without a word. */
+async function rudeServer(use: (port: number) => Promise<void>): Promise<void> {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const conn of listener) {
+      await conn.read(new Uint8Array(1024)).catch(() => null);
+      conn.close();
+    }
+  })().catch(() => {});
+  await use(listener.addr.port);
+  listener.close();
+  await serving;
+}
+
+for (const script of ["tsTclnt.ts", "tsTclntSS.ts"]) {
+  Deno.test(`${script} says when the server closes the connection mid-session`, async () => {
+    await rudeServer(async (port) => {
+      const result = await runScript(
+        script,
+        ["--host", "127.0.0.1", "-p", String(port)],
+        "hello\nagain\n",
+      );
+      assertFailure(result, /^error: The server (closed|reset) the connection$/);
+      assert.equal(result.stdout, "> ");
+    });
+  });
+}
+
+Deno.test("a UDP script copied without deno.json says it needs --unstable-net", async () => {
+  // The template case: scripts/ and lib/ copied somewhere with no deno.json to turn UDP on.
+  const dir = await Deno.makeTempDir({ dir: "/tmp" });
+  try {
+    const root = new URL("../", import.meta.url).pathname;
+    const copy = new Proc("cp", ["-r", `${root}scripts`, `${root}lib`, dir]);
+    assert.equal((await copy.finish()).code, 0);
+    const without = new Proc(Deno.execPath(), [
+      "run",
+      "-N",
+      `${dir}/scripts/tsUserv.ts`,
+      "-p",
+      "0",
+    ]);
+    assertFailure(await without.finish(), /^error: UDP needs Deno's --unstable-net flag/);
+    const copied = new Proc(Deno.execPath(), [
+      "run",
+      "-N",
+      "--unstable-net",
+      `${dir}/scripts/tsUserv.ts`,
+      "-p",
+      "0",
+      "--host",
+      "127.0.0.1",
+    ]);
+    await copied.stdout.waitFor(/^waiting for message on 127\.0\.0\.1:\d+\.\.\.$/m);
+    copied.kill("SIGTERM");
+    assert.equal((await copied.finish()).code, 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

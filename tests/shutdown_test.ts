@@ -1,0 +1,138 @@
+/** Stopping: Ctrl-C and SIGTERM stop servers and clients cleanly, quickly, and the port is free. */
+
+import assert from "node:assert/strict";
+import { connect, encoder, readBytes, spawnScript, startServer, writeAll } from "./helpers.ts";
+
+const SERVERS: [script: string, host: string, tcp: boolean][] = [
+  ["tsTserv.ts", "127.0.0.1", true],
+  ["tsTservV6.ts", "::1", true],
+  ["tsTservSS.ts", "127.0.0.1", true],
+  ["tsUserv.ts", "127.0.0.1", false],
+];
+
+for (const [script, host, tcp] of SERVERS) {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.test(`${script} stops on ${signal} within a second with idle clients, and its port is free again`, async () => {
+      const server = await startServer(script, [], host);
+      const idle = tcp
+        ? await Promise.all([1, 2, 3, 4, 5].map(() => connect(server.port, host)))
+        : [];
+      // Let the server accept them all before the signal.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+
+      const before = performance.now();
+      const result = await server.stop(signal);
+      const took = performance.now() - before;
+      assert.equal(result.code, 0, result.stderr);
+      assert.ok(took < 1000, `took ${took} ms`);
+      assert.match(result.stdout, new RegExp(`\\nserver stopped \\(${signal}\\)\\n$`));
+      assert.equal(result.stderr, "");
+      for (const conn of idle) {
+        assert.equal(
+          await conn.read(new Uint8Array(8)),
+          null,
+          "an idle client sees the connection end",
+        );
+        conn.close();
+      }
+
+      // SO_REUSEADDR: a restart can bind the same port at once, TIME_WAIT or not.
+      const again = await startServer(script, ["--port", String(server.port)], host);
+      assert.equal(again.port, server.port);
+      assert.equal((await again.stop()).code, 0);
+    });
+  }
+}
+
+Deno.test("a stop lets every reply in flight go out whole, and ends the other waits", async () => {
+  const server = await startServer("tsTserv.ts", ["-q"]);
+  const message = encoder.encode("m".repeat(500));
+  let stopping = false;
+  const clients = Array.from({ length: 8 }, async () => {
+    using conn = await connect(server.port);
+    let exchanges = 0;
+    while (true) {
+      try {
+        await writeAll(conn, message);
+      } catch {
+        return exchanges; // the server had closed: nothing was owed
+      }
+      const reply = await readBytes(conn, 27 + message.length);
+      // Either the whole reply came, or none of it (the server stopped before reading).
+      if (reply.length === 0) return exchanges;
+      assert.equal(reply.length, 27 + message.length, "no partial reply");
+      exchanges++;
+      assert.ok(exchanges < 100_000 || stopping);
+    }
+  });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  stopping = true;
+  const before = performance.now();
+  const result = await server.stop("SIGTERM");
+  assert.equal(result.code, 0, result.stderr);
+  assert.ok(performance.now() - before < 1000);
+  const counts = await Promise.all(clients);
+  assert.ok(counts.every((count) => count > 0), `every client was served: ${counts}`);
+});
+
+/** Starts tsTserv with a client that floods it and never reads, so a reply is stuck in flight. */
+async function stuckServer() {
+  const server = await startServer("tsTserv.ts", ["-q"]);
+  const conn = await connect(server.port);
+  const chunk = new Uint8Array(64 * 1024).fill(0x61);
+  const flooding = (async () => {
+    try {
+      for (let i = 0; i < 512; i++) await writeAll(conn, chunk); // 32 MiB at most
+    } catch {
+      // the server closed the connection
+    }
+  })();
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return { server, conn, flooding };
+}
+
+Deno.test("a stop closes a client that never reads its reply once the deadline passes", async () => {
+  const { server, conn, flooding } = await stuckServer();
+  const before = performance.now();
+  const result = await server.stop("SIGTERM");
+  const took = performance.now() - before;
+  assert.equal(result.code, 0, result.stderr);
+  assert.ok(took >= 900 && took < 2000, `took ${took} ms`);
+  conn.close();
+  await flooding;
+});
+
+Deno.test("a second Ctrl-C exits at once with status 130", async () => {
+  const { server, conn, flooding } = await stuckServer();
+  server.proc.kill("SIGINT");
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const before = performance.now();
+  server.proc.kill("SIGINT");
+  const result = await server.proc.finish();
+  assert.equal(result.code, 130);
+  assert.ok(performance.now() - before < 500);
+  conn.close();
+  await flooding;
+});
+
+const CLIENTS: [client: string, server: string][] = [
+  ["tsTclnt.ts", "tsTserv.ts"],
+  ["tsTclntSS.ts", "tsTservSS.ts"],
+  ["tsUclnt.ts", "tsUserv.ts"],
+];
+
+for (const [script, serverScript] of CLIENTS) {
+  Deno.test(`${script} stops cleanly on Ctrl-C while it waits for input`, async () => {
+    const server = await startServer(serverScript);
+    const client = spawnScript(script, ["-p", String(server.port)], { stdin: true });
+    await client.write("first\n", false); // and keep standard input open
+    await client.stdout.waitFor(/\] first\n> $/);
+    const before = performance.now();
+    client.kill("SIGINT");
+    const result = await client.finish();
+    assert.ok(performance.now() - before < 1000);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stderr, "");
+    await server.stop();
+  });
+}
