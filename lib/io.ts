@@ -1,9 +1,11 @@
 /**
- * Byte-level input and output: writing a whole buffer, and reading standard input as lines.
- * Nothing here decodes text, so any bytes pass through unchanged.
+ * Byte-level input and output: writing a whole buffer, reading standard input as lines, and the
+ * clients' `> ` prompt. Nothing here decodes text, so any bytes pass through unchanged.
  *
  * @module
  */
+
+import { unlessStopped } from "./shutdown.ts";
 
 /** Anything with Deno's `write`: a connection, `Deno.stdout`, a file. */
 export interface Writer {
@@ -41,6 +43,38 @@ export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator
     pending = data.slice();
   }
   if (pending.length > 0) yield pending;
+}
+
+const PROMPT = new TextEncoder().encode("> ");
+const LINE_END = new TextEncoder().encode("\n");
+
+/**
+ * Asks for lines as the book's clients do with `input('> ')`: prints `> `, then yields the line
+ * typed or piped in. Ends at an empty line, the end of input, or when `signal` aborts (Ctrl-C);
+ * then, at a terminal, it ends the prompt's line so the shell's prompt starts on a new one.
+ *
+ * @example Usage
+ * ```ts ignore
+ * for await (const line of promptLines(stop.signal)) await printLine(line);
+ * ```
+ */
+export async function* promptLines(signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  const input = lines(Deno.stdin.readable);
+  try {
+    while (true) {
+      await writeAll(Deno.stdout, PROMPT);
+      const line = await unlessStopped(input.next(), signal);
+      if (line === null || line.done || line.value.length === 0) return;
+      yield line.value;
+    }
+  } finally {
+    if (signal.aborted && Deno.stdout.isTerminal()) await writeAll(Deno.stdout, LINE_END);
+  }
+}
+
+/** Prints `bytes` and a newline on stdout, as they are, like `print()` of a reply. */
+export function printLine(bytes: Uint8Array): Promise<void> {
+  return writeAll(Deno.stdout, concat(bytes, LINE_END));
 }
 
 /** `a` followed by `b`, in a new buffer. */

@@ -22,7 +22,7 @@
 
 import { fatal } from "../lib/errors.ts";
 import { type Cli, parseFlags } from "../lib/flags.ts";
-import { concat, lines, writeAll } from "../lib/io.ts";
+import { printLine, promptLines } from "../lib/io.ts";
 import { connectTcp } from "../lib/net.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
 import { ReplyReader } from "../lib/timestamp.ts";
@@ -35,9 +35,6 @@ export const CLI: Cli = {
   host: "localhost",
 };
 
-const PROMPT = new TextEncoder().encode("> ");
-const NEWLINE = new TextEncoder().encode("\n");
-
 /** Runs the client until an empty line, end of input or Ctrl-C; returns the exit code. */
 export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   const options = parseFlags(args, cli);
@@ -47,18 +44,13 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   // socket() + connect()
   using conn = await connectTcp(options.host, options.port);
   const server = new ReplyReader(conn);
-  const input = lines(Deno.stdin.readable);
 
   // The communication loop: send() a line, recv() its reply, print it.
-  while (true) {
-    await writeAll(Deno.stdout, PROMPT);
-    const line = await unlessStopped(input.next(), stop.signal);
-    if (line === null || line.done || line.value.length === 0) break;
-    const reply = await unlessStopped(server.request(line.value), stop.signal);
+  for await (const line of promptLines(stop.signal)) {
+    const reply = await unlessStopped(server.request(line), stop.signal);
     if (reply === null) break;
-    await writeAll(Deno.stdout, concat(reply, NEWLINE));
+    await printLine(reply);
   }
-  if (stop.signal.aborted && Deno.stdout.isTerminal()) await writeAll(Deno.stdout, NEWLINE);
   return 0; // `using` closes the connection
 }
 

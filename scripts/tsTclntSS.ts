@@ -23,7 +23,7 @@
 
 import { fatal } from "../lib/errors.ts";
 import { type Cli, parseFlags } from "../lib/flags.ts";
-import { concat, lines, writeAll } from "../lib/io.ts";
+import { concat, printLine, promptLines } from "../lib/io.ts";
 import { connectTcp } from "../lib/net.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
 import { ReplyReader } from "../lib/timestamp.ts";
@@ -36,32 +36,23 @@ export const CLI: Cli = {
   host: "localhost",
 };
 
-const PROMPT = new TextEncoder().encode("> ");
 const CRLF = new TextEncoder().encode("\r\n");
-const NEWLINE = new TextEncoder().encode("\n");
 
 /** Runs the client until an empty line, end of input or Ctrl-C; returns the exit code. */
 export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   const options = parseFlags(args, cli);
   if (!options) return 0;
   using stop = trapStopSignals();
-  const input = lines(Deno.stdin.readable);
-
-  while (true) {
-    await writeAll(Deno.stdout, PROMPT);
-    const line = await unlessStopped(input.next(), stop.signal);
-    if (line === null || line.done || line.value.length === 0) break;
-
+  for await (const line of promptLines(stop.signal)) {
     // socket() + connect(), send() the line, recv() the reply, close(): once per line.
     using conn = await connectTcp(options.host, options.port);
     const reply = await unlessStopped(
-      new ReplyReader(conn).request(concat(line.value, CRLF)),
+      new ReplyReader(conn).request(concat(line, CRLF)),
       stop.signal,
     );
     if (reply === null) break;
-    await writeAll(Deno.stdout, concat(trimEnd(reply), NEWLINE));
+    await printLine(trimEnd(reply));
   }
-  if (stop.signal.aborted && Deno.stdout.isTerminal()) await writeAll(Deno.stdout, NEWLINE);
   return 0;
 }
 

@@ -22,7 +22,7 @@
 
 import { explainNetError, Failure, fatal } from "../lib/errors.ts";
 import { type Cli, parseFlags } from "../lib/flags.ts";
-import { concat, lines, writeAll } from "../lib/io.ts";
+import { printLine, promptLines } from "../lib/io.ts";
 import { hostPort, listenUdp, resolve } from "../lib/net.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
 
@@ -35,8 +35,6 @@ export const CLI: Cli = {
   unstableNet: true,
 };
 
-const PROMPT = new TextEncoder().encode("> ");
-const NEWLINE = new TextEncoder().encode("\n");
 /** The largest datagram there can be. */
 const MAX_DATAGRAM = 65535;
 
@@ -66,16 +64,11 @@ async function converse(
   timeout: number,
   stopping: AbortSignal,
 ): Promise<number> {
-  const input = lines(Deno.stdin.readable);
   const buffer = new Uint8Array(MAX_DATAGRAM);
-  while (true) {
-    await writeAll(Deno.stdout, PROMPT);
-    const line = await unlessStopped(input.next(), stopping);
-    if (line === null || line.done || line.value.length === 0) break;
-
+  for await (const line of promptLines(stopping)) {
     // sendto() the line, then recvfrom() until the server's reply, or the timeout, comes.
     try {
-      await socket.send(line.value, server);
+      await socket.send(line, server);
     } catch (err) {
       throw explainNetError(err, "send to", server.hostname, where);
     }
@@ -94,9 +87,8 @@ async function converse(
           "UDP cannot tell a lost datagram from a missing server)",
       );
     }
-    await writeAll(Deno.stdout, concat(reply, NEWLINE));
+    await printLine(reply);
   }
-  if (stopping.aborted && Deno.stdout.isTerminal()) await writeAll(Deno.stdout, NEWLINE);
   return 0;
 }
 
