@@ -66,6 +66,16 @@ export async function resolve(hostname: string, port: number): Promise<Resolved[
 }
 
 /**
+ * Picks where to send datagrams for a name: its first IPv4 address if it has one, as the book's
+ * `AF_INET` client would. Over TCP a client can try each address in turn and see which one
+ * answers; over UDP nothing answers a wrong guess, and `localhost` often lists `::1` first
+ * while the servers listen on IPv4 by default.
+ */
+export function preferIPv4(addresses: Resolved[]): Resolved {
+  return addresses.find(({ family }) => family === 4) ?? addresses[0];
+}
+
+/**
  * `socket()` + `connect()`: resolves `hostname` and tries each of its addresses in turn, as
  * Python's `socket.create_connection` does. (`Deno.connect` alone tries only the first, so a
  * name like `localhost` that resolves to `::1` first could not reach a server on 127.0.0.1.)

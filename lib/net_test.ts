@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { accepted, connectTcp, formatAddress, hostPort, listenTcp } from "./net.ts";
+import { accepted, connectTcp, formatAddress, hostPort, listenTcp, preferIPv4 } from "./net.ts";
 import { explainNetError, Failure } from "./errors.ts";
 
 Deno.test("formatAddress() shows IPv6 in brackets and IPv4-mapped addresses as IPv4", () => {
@@ -67,4 +67,11 @@ Deno.test("accepted() yields connections and ends when the listener closes", asy
   assert.equal(seen.length, 1);
   seen[0].close();
   assert.ok(client);
+});
+
+Deno.test("preferIPv4() picks a name's IPv4 address, and IPv6 only when there is no other", () => {
+  const v6 = { address: "::1", family: 6 as const };
+  const v4 = { address: "127.0.0.1", family: 4 as const };
+  assert.equal(preferIPv4([v6, v4]), v4);
+  assert.equal(preferIPv4([v6]), v6);
 });

@@ -36,7 +36,7 @@ Deno.test("Connections.drain() waits for tasks in flight, then closes the rest a
     ),
   );
   // A task stuck in a read only ends when its connection is closed for it.
-  connections.add(stuck, stuck.read(new Uint8Array(8)).then(() => {}));
+  connections.add(stuck, stuck.read(new Uint8Array(8)).then(() => {}, () => {}));
   assert.equal(connections.size, 2);
   const started = performance.now();
   await connections.drain(300);

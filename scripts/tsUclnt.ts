@@ -8,6 +8,8 @@
  * - A datagram can be lost, and UDP never says so. The book's client would then wait forever;
  *   this one waits `--timeout` seconds (2 by default), says so, and exits 1.
  * - It only accepts replies from the server it sent to; other datagrams are ignored.
+ * - A name with both IPv4 and IPv6 addresses (`localhost`, often) is reached over IPv4, as the
+ *   book's `AF_INET` client does: UDP gives no sign of which one a server listens on.
  * - It receives up to 64 KiB, so it prints a long reply whole (the book's takes 1024 bytes).
  *
  * Deno's UDP API is still unstable, hence `--unstable-net`:
@@ -23,7 +25,7 @@
 import { explainNetError, Failure, fatal } from "../lib/errors.ts";
 import { type Cli, parseFlags } from "../lib/flags.ts";
 import { printLine, promptLines } from "../lib/io.ts";
-import { hostPort, listenUdp, resolve } from "../lib/net.ts";
+import { hostPort, listenUdp, preferIPv4, resolve } from "../lib/net.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
 
 /** This script's command line. */
@@ -45,7 +47,7 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   using stop = trapStopSignals();
 
   // socket(): UDP needs no connection, only a local socket of the server's address family.
-  const [{ address, family }] = await resolve(options.host, options.port);
+  const { address, family } = preferIPv4(await resolve(options.host, options.port));
   const server: Deno.NetAddr = { transport: "udp", hostname: address, port: options.port };
   const where = hostPort(options.host, options.port);
   const socket = listenUdp(family === 6 ? "::" : "0.0.0.0", 0);
