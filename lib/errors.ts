@@ -83,7 +83,7 @@ export function explainNetError(
 /**
  * Prints `err` and exits: `error: …` in red on stderr, then exit code 2 for a usage error and 1
  * for anything else. Expected failures get one line; an unexpected error is a bug, so it keeps
- * its stack trace for whoever reports it.
+ * its stack trace for whoever reports it. Output closed by its reader is no error: exit 0.
  *
  * @example Usage
  * ```ts ignore
@@ -91,6 +91,11 @@ export function explainNetError(
  * ```
  */
 export function fatal(err: unknown): never {
+  if (err instanceof Deno.errors.BrokenPipe) {
+    // Whoever read our output has gone (`… | head`): nothing is wrong, so stop quietly. (A
+    // socket's broken pipe never gets here: clients report it as the server closing.)
+    Deno.exit(0);
+  }
   if (err instanceof UsageError) {
     printError(err.message);
     console.error(err.hint);

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { denoArgs, Proc, type Result, runScript, startServer } from "./helpers.ts";
+import { denoArgs, Proc, type Result, runScript, spawnScript, startServer } from "./helpers.ts";
 
 const SCRIPTS = [
   "tsTserv.ts",
@@ -206,4 +206,17 @@ Deno.test("a UDP script copied without deno.json says it needs --unstable-net", 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a client whose output is closed by its reader (| head) stops quietly", async () => {
+  const server = await startServer("tsTserv.ts", ["-q"]);
+  const client = spawnScript("tsTclnt.ts", ["-p", String(server.port)], { stdin: true });
+  await client.stdout.waitFor(/^> /);
+  await client.stdout.stop(); // like `head` exiting after what it wanted
+  const input = "line\n".repeat(2000);
+  await client.write(input).catch(() => {}); // it may stop before it has read all of this
+  const result = await client.finish();
+  assert.equal(result.code, 0);
+  assert.equal(result.stderr, "");
+  await server.stop();
 });

@@ -22,10 +22,14 @@ export class Output {
   bytes: Uint8Array = new Uint8Array(0);
   readonly done: Promise<void>;
   #changed: () => void = () => {};
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
 
   constructor(stream: ReadableStream<Uint8Array>) {
+    const reader = this.#reader = stream.getReader();
     this.done = (async () => {
-      for await (const chunk of stream) {
+      while (true) {
+        const { value: chunk, done } = await reader.read();
+        if (done) break;
         const joined = new Uint8Array(this.bytes.length + chunk.length);
         joined.set(this.bytes);
         joined.set(chunk, this.bytes.length);
@@ -34,6 +38,12 @@ export class Output {
       }
       this.#changed();
     })();
+  }
+
+  /** Stops reading and closes our end of the pipe, as a reader like `head` does when done. */
+  async stop(): Promise<void> {
+    await this.#reader.cancel();
+    await this.done;
   }
 
   get text(): string {
