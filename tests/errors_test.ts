@@ -65,7 +65,7 @@ for (const script of SCRIPTS) {
 
 for (const script of ["tsTserv.ts", "tsUserv.ts", "tsTservSS.ts"]) {
   Deno.test(`${script} says when its port is already in use`, async () => {
-    const first = await startServer(script);
+    await using first = await startServer(script);
     const second = await runScript(script, ["--host", "127.0.0.1", "--port", String(first.port)]);
     assertFailure(
       second,
@@ -209,7 +209,7 @@ Deno.test("a UDP script copied without deno.json says it needs --unstable-net", 
 });
 
 Deno.test("a client whose output is closed by its reader (| head) stops quietly", async () => {
-  const server = await startServer("tsTserv.ts", ["-q"]);
+  await using server = await startServer("tsTserv.ts", ["-q"]);
   const client = spawnScript("tsTclnt.ts", ["-p", String(server.port)], { stdin: true });
   await client.stdout.waitFor(/^> /);
   await client.stdout.stop(); // like `head` exiting after what it wanted

@@ -171,11 +171,11 @@ export function runScript(
   return (input === undefined ? Promise.resolve() : proc.write(input)).then(() => proc.finish());
 }
 
-/** A server that is up, with the port it reports. */
-export interface Server {
+/** A server that is up, with the port it reports. Declare it with `await using` to stop it. */
+export interface Server extends AsyncDisposable {
   proc: Proc;
   port: number;
-  /** Sends `signal` and waits for the exit. */
+  /** Sends `signal` and waits for the exit; later calls give the same result. */
   stop(signal?: Deno.Signal): Promise<Result>;
 }
 
@@ -188,12 +188,25 @@ async function started(proc: Proc, pattern: RegExp): Promise<Server> {
     await proc.finish();
     throw err;
   }
+  let stopped: Promise<Result> | undefined;
+  const stop = (signal: Deno.Signal = "SIGINT") => {
+    if (!stopped) {
+      try {
+        proc.kill(signal);
+      } catch {
+        // It has exited already; finish() still collects how.
+      }
+      stopped = proc.finish();
+    }
+    return stopped;
+  };
   return {
     proc,
     port: Number(match[1]),
-    async stop(signal: Deno.Signal = "SIGINT") {
-      proc.kill(signal);
-      return await proc.finish();
+    stop,
+    // However a test ends, its server does not outlive it.
+    async [Symbol.asyncDispose]() {
+      await stop("SIGTERM").catch(() => {});
     },
   };
 }

@@ -13,7 +13,7 @@ const SERVERS: [script: string, host: string, tcp: boolean][] = [
 for (const [script, host, tcp] of SERVERS) {
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.test(`${script} stops on ${signal} within a second with idle clients, and its port is free again`, async () => {
-      const server = await startServer(script, [], host);
+      await using server = await startServer(script, [], host);
       const idle = tcp
         ? await Promise.all([1, 2, 3, 4, 5].map(() => connect(server.port, host)))
         : [];
@@ -37,7 +37,7 @@ for (const [script, host, tcp] of SERVERS) {
       }
 
       // SO_REUSEADDR: a restart can bind the same port at once, TIME_WAIT or not.
-      const again = await startServer(script, ["--port", String(server.port)], host);
+      await using again = await startServer(script, ["--port", String(server.port)], host);
       assert.equal(again.port, server.port);
       assert.equal((await again.stop()).code, 0);
     });
@@ -45,7 +45,7 @@ for (const [script, host, tcp] of SERVERS) {
 }
 
 Deno.test("a stop lets every reply in flight go out whole, and ends the other waits", async () => {
-  const server = await startServer("tsTserv.ts", ["-q"]);
+  await using server = await startServer("tsTserv.ts", ["-q"]);
   const message = encoder.encode("m".repeat(500));
   let stopping = false;
   const clients = Array.from({ length: 8 }, async () => {
@@ -77,7 +77,7 @@ Deno.test("a stop lets every reply in flight go out whole, and ends the other wa
 
 /** Starts tsTserv with a client that floods it and never reads, so a reply is stuck in flight. */
 async function stuckServer() {
-  const server = await startServer("tsTserv.ts", ["-q"]);
+  const server = await startServer("tsTserv.ts", ["-q"]); // the caller disposes of it
   const conn = await connect(server.port);
   const chunk = new Uint8Array(64 * 1024).fill(0x61);
   const flooding = (async () => {
@@ -92,7 +92,8 @@ async function stuckServer() {
 }
 
 Deno.test("a stop closes a client that never reads its reply once the deadline passes", async () => {
-  const { server, conn, flooding } = await stuckServer();
+  const { server: stuck, conn, flooding } = await stuckServer();
+  await using server = stuck;
   const before = performance.now();
   const result = await server.stop("SIGTERM");
   const took = performance.now() - before;
@@ -103,7 +104,8 @@ Deno.test("a stop closes a client that never reads its reply once the deadline p
 });
 
 Deno.test("a second Ctrl-C exits at once with status 130", async () => {
-  const { server, conn, flooding } = await stuckServer();
+  const { server: stuck, conn, flooding } = await stuckServer();
+  await using server = stuck;
   server.proc.kill("SIGINT");
   await new Promise((resolve) => setTimeout(resolve, 100));
   const before = performance.now();
@@ -123,7 +125,7 @@ const CLIENTS: [client: string, server: string][] = [
 
 for (const [script, serverScript] of CLIENTS) {
   Deno.test(`${script} stops cleanly on Ctrl-C while it waits for input`, async () => {
-    const server = await startServer(serverScript);
+    await using server = await startServer(serverScript);
     const client = spawnScript(script, ["-p", String(server.port)], { stdin: true });
     await client.write("first\n", false); // and keep standard input open
     await client.stdout.waitFor(/\] first\n> $/);

@@ -15,7 +15,7 @@ import {
 const decoder = new TextDecoder();
 
 Deno.test("tsTclntSS sends each line to tsTservSS on a new connection and prints the reply trimmed", async () => {
-  const server = await startServer("tsTservSS.ts");
+  await using server = await startServer("tsTservSS.ts");
   const client = await runScript(
     "tsTclntSS.ts",
     ["--port", String(server.port)],
@@ -28,7 +28,7 @@ Deno.test("tsTclntSS sends each line to tsTservSS on a new connection and prints
 });
 
 Deno.test("tsTservSS replies to one line with its line ending, then closes", async () => {
-  const server = await startServer("tsTservSS.ts");
+  await using server = await startServer("tsTservSS.ts");
   using conn = await connect(server.port);
   const line = new Uint8Array([0x78, 0xff, 0x00, 0xc3, 0x0d, 0x0a]); // invalid UTF-8, NUL, CRLF
   await writeAll(conn, new Uint8Array([...line, ...encoder.encode("not read\n")]));
@@ -37,7 +37,7 @@ Deno.test("tsTservSS replies to one line with its line ending, then closes", asy
 });
 
 Deno.test("tsTservSS joins a line that comes in pieces", async () => {
-  const server = await startServer("tsTservSS.ts", ["--bufsiz", "2"]);
+  await using server = await startServer("tsTservSS.ts", ["--bufsiz", "2"]);
   using conn = await connect(server.port);
   await writeAll(conn, encoder.encode("ab"));
   await new Promise((resolve) => setTimeout(resolve, 50));
@@ -47,7 +47,7 @@ Deno.test("tsTservSS joins a line that comes in pieces", async () => {
 });
 
 Deno.test("tsTservSS answers a client that half-closes without a newline", async () => {
-  const server = await startServer("tsTservSS.ts");
+  await using server = await startServer("tsTservSS.ts");
   using conn = await connect(server.port);
   await writeAll(conn, encoder.encode("partial"));
   await conn.closeWrite();
@@ -56,7 +56,7 @@ Deno.test("tsTservSS answers a client that half-closes without a newline", async
 });
 
 Deno.test("tsTservSS serves others while connections wait for their line", async () => {
-  const server = await startServer("tsTservSS.ts", ["-q"]);
+  await using server = await startServer("tsTservSS.ts", ["-q"]);
   const waiting = await Promise.all(Array.from({ length: 20 }, () => connect(server.port)));
   const client = await runScript("tsTclntSS.ts", ["-p", String(server.port)], "still served\n");
   assert.equal(unstamped(client.stdout), "> [STAMP] still served\n> ");
@@ -65,7 +65,7 @@ Deno.test("tsTservSS serves others while connections wait for their line", async
 });
 
 Deno.test("tsTclntSS also works with a server that keeps the connection open", async () => {
-  const server = await startServer("tsTserv.ts");
+  await using server = await startServer("tsTserv.ts");
   const client = await runScript("tsTclntSS.ts", ["-p", String(server.port)], "hi\nthere\n");
   assert.equal(client.code, 0, client.stderr);
   assert.equal(unstamped(client.stdout), "> [STAMP] hi\n> [STAMP] there\n> ");

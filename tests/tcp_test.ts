@@ -23,7 +23,7 @@ function payloadOf(reply: Uint8Array): Uint8Array {
 }
 
 Deno.test("tsTclnt sends each piped line to tsTserv and prints its reply, until an empty line", async () => {
-  const server = await startServer("tsTserv.ts");
+  await using server = await startServer("tsTserv.ts");
   const client = await runScript(
     "tsTclnt.ts",
     ["--port", String(server.port)],
@@ -38,7 +38,7 @@ Deno.test("tsTclnt sends each piped line to tsTserv and prints its reply, until 
 });
 
 Deno.test("tsTclnt stops at the end of input, even without a final newline", async () => {
-  const server = await startServer("tsTserv.ts");
+  await using server = await startServer("tsTserv.ts");
   const client = await runScript("tsTclnt.ts", ["-p", String(server.port)], "one\r\ntwo");
   assert.equal(client.code, 0, client.stderr);
   // Like Python's input() on a pipe, only "\n" ends a line: the "\r" goes to the server.
@@ -47,7 +47,7 @@ Deno.test("tsTclnt stops at the end of input, even without a final newline", asy
 });
 
 Deno.test("tsTserv returns every byte value unchanged, NUL and invalid UTF-8 included", async () => {
-  const server = await startServer("tsTserv.ts");
+  await using server = await startServer("tsTserv.ts");
   using conn = await connect(server.port);
   const payload = Uint8Array.from({ length: 256 }, (_, i) => i);
   await writeAll(conn, payload);
@@ -57,7 +57,7 @@ Deno.test("tsTserv returns every byte value unchanged, NUL and invalid UTF-8 inc
 });
 
 Deno.test("tsTserv stamps every read of up to --bufsiz bytes", async () => {
-  const server = await startServer("tsTserv.ts", ["--bufsiz", "4"]);
+  await using server = await startServer("tsTserv.ts", ["--bufsiz", "4"]);
   using conn = await connect(server.port);
   await writeAll(conn, encoder.encode("abcdefghij"));
   const reply = await readBytes(conn, 3 * 27 + 10);
@@ -66,7 +66,7 @@ Deno.test("tsTserv stamps every read of up to --bufsiz bytes", async () => {
 });
 
 Deno.test("tsTserv returns a character split across two reads byte for byte", async () => {
-  const server = await startServer("tsTserv.ts");
+  await using server = await startServer("tsTserv.ts");
   using conn = await connect(server.port);
   const e = encoder.encode("é"); // two bytes; the book's Python 3 server dies on the first
   await writeAll(conn, e.subarray(0, 1));
@@ -78,7 +78,7 @@ Deno.test("tsTserv returns a character split across two reads byte for byte", as
 });
 
 Deno.test("tsTserv serves many clients at once", async () => {
-  const server = await startServer("tsTserv.ts");
+  await using server = await startServer("tsTserv.ts");
   // The book's server would serve nobody else while this first client stays connected.
   using idle = await connect(server.port);
   const clients = await Promise.all(Array.from({ length: 20 }, () => connect(server.port)));
@@ -96,7 +96,7 @@ Deno.test("tsTserv serves many clients at once", async () => {
 });
 
 Deno.test("tsTclnt prints a long reply whole, and nothing of it leaks into the next line", async () => {
-  const server = await startServer("tsTserv.ts", ["--bufsiz", "16"]);
+  await using server = await startServer("tsTserv.ts", ["--bufsiz", "16"]);
   const long = "x".repeat(5000) + "[y]";
   const client = await runScript("tsTclnt.ts", ["-p", String(server.port)], `${long}\nnext\n`);
   assert.equal(client.code, 0, client.stderr);
@@ -108,7 +108,7 @@ Deno.test("tsTclnt prints a long reply whole, and nothing of it leaks into the n
 });
 
 Deno.test("tsTservV6 answers IPv6 and IPv4 clients, and logs the IPv4 ones as plain IPv4", async () => {
-  const server = await startServer("tsTservV6.ts", [], "::");
+  await using server = await startServer("tsTservV6.ts", [], "::");
   const v6 = await runScript("tsTclntV6.ts", ["-p", String(server.port)], "over v6\n");
   assert.equal(v6.code, 0, v6.stderr);
   assert.equal(unstamped(v6.stdout), "> [STAMP] over v6\n> ");
@@ -125,7 +125,7 @@ Deno.test("tsTservV6 answers IPv6 and IPv4 clients, and logs the IPv4 ones as pl
 });
 
 Deno.test("tsTserv --quiet logs no line per connection", async () => {
-  const server = await startServer("tsTserv.ts", ["--quiet"]);
+  await using server = await startServer("tsTserv.ts", ["--quiet"]);
   await runScript("tsTclnt.ts", ["-p", String(server.port)], "hi\n");
   const result = await server.stop();
   assert.equal(result.code, 0);

@@ -22,7 +22,7 @@ async function exchange(port: number, payload: Uint8Array, ms = 5000): Promise<U
 }
 
 Deno.test("tsUclnt sends each piped line to tsUserv and prints its reply, until an empty line", async () => {
-  const server = await startServer("tsUserv.ts");
+  await using server = await startServer("tsUserv.ts");
   const client = await runScript(
     "tsUclnt.ts",
     ["--port", String(server.port)],
@@ -36,28 +36,28 @@ Deno.test("tsUclnt sends each piped line to tsUserv and prints its reply, until 
 });
 
 Deno.test("tsUserv returns every byte value unchanged", async () => {
-  const server = await startServer("tsUserv.ts");
+  await using server = await startServer("tsUserv.ts");
   const payload = Uint8Array.from({ length: 256 }, (_, i) => 255 - i);
   assert.deepEqual(splitStamp(await exchange(server.port, payload)), payload);
   await server.stop();
 });
 
 Deno.test("tsUserv answers an empty datagram with a bare stamp", async () => {
-  const server = await startServer("tsUserv.ts");
+  await using server = await startServer("tsUserv.ts");
   const reply = await exchange(server.port, new Uint8Array(0));
   assert.equal(splitStamp(reply).length, 0);
   await server.stop();
 });
 
 Deno.test("tsUserv cuts a datagram longer than --bufsiz to --bufsiz bytes, as recvfrom() does", async () => {
-  const server = await startServer("tsUserv.ts", ["--bufsiz", "8"]);
+  await using server = await startServer("tsUserv.ts", ["--bufsiz", "8"]);
   const reply = await exchange(server.port, encoder.encode("0123456789abcdef"));
   assert.deepEqual(splitStamp(reply), encoder.encode("01234567"));
   await server.stop();
 });
 
 Deno.test("tsUserv serves many senders at once", async () => {
-  const server = await startServer("tsUserv.ts", ["-q"]);
+  await using server = await startServer("tsUserv.ts", ["-q"]);
   const payloads = Array.from({ length: 50 }, (_, i) => encoder.encode(`sender ${i}`));
   const replies = await Promise.all(payloads.map((payload) => exchange(server.port, payload)));
   replies.forEach((reply, i) => assert.deepEqual(splitStamp(reply), payloads[i]));
