@@ -57,9 +57,10 @@ export function stampReply(payload: Uint8Array, now: number = Date.now()): Uint8
   return reply;
 }
 
-const STAMP_PATTERN = new RegExp(
-  `^\\[(${WEEKDAYS.join("|")}) (${MONTHS.join("|")}) [ 123]\\d \\d\\d:\\d\\d:\\d\\d \\d{4}\\] $`,
-);
+/** A stamp, as the source of a regular expression: `new RegExp(STAMP_SOURCE, "g")` finds them. */
+export const STAMP_SOURCE = `\\[(?:${WEEKDAYS.join("|")}) (?:${MONTHS.join("|")}) ` +
+  `[ 123]\\d \\d\\d:\\d\\d:\\d\\d \\d{4}\\] `;
+const STAMP_PATTERN = new RegExp(`^${STAMP_SOURCE}$`);
 
 /** Whether the {@linkcode STAMP_LENGTH} bytes at `at` are a stamp. */
 function isStampAt(bytes: Uint8Array, at: number): boolean {

@@ -6,6 +6,10 @@
  */
 
 import assert from "node:assert/strict";
+import { concat, writeAll } from "../lib/io.ts";
+import { STAMP_LENGTH, STAMP_SOURCE } from "../lib/timestamp.ts";
+
+export { writeAll };
 
 /** A script's path, found from this file so that tests run from any folder. */
 export function scriptPath(name: string): string {
@@ -30,10 +34,7 @@ export class Output {
       while (true) {
         const { value: chunk, done } = await reader.read();
         if (done) break;
-        const joined = new Uint8Array(this.bytes.length + chunk.length);
-        joined.set(this.bytes);
-        joined.set(chunk, this.bytes.length);
-        this.bytes = joined;
+        this.bytes = concat(this.bytes, chunk);
         this.#changed();
       }
       this.#changed();
@@ -233,11 +234,11 @@ export function runPeerClient(
   return proc.write(input).then(() => proc.finish());
 }
 
-const STAMP = /\[(Sun|Mon|Tue|Wed|Thu|Fri|Sat) [A-Z][a-z]{2} [ 123]\d \d\d:\d\d:\d\d \d{4}\]/g;
+const STAMP = new RegExp(STAMP_SOURCE, "g");
 
-/** A transcript with every stamp replaced by `[STAMP]`, so two runs can be compared. */
+/** A transcript with every stamp replaced by `[STAMP] `, so two runs can be compared. */
 export function unstamped(text: string): string {
-  return text.replace(STAMP, "[STAMP]");
+  return text.replace(STAMP, "[STAMP] ");
 }
 
 /** Connects to a server on loopback. */
@@ -270,31 +271,32 @@ export async function readBytes(conn: Deno.Conn, length: number, ms = 5000): Pro
 
 /** Reads from `conn` until the peer closes; `ms` at most. */
 export async function readToEnd(conn: Deno.Conn, ms = 5000): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
+  let all: Uint8Array = new Uint8Array(0);
   const buffer = new Uint8Array(64 * 1024);
   const deadline = setTimeout(() => conn.close(), ms);
   try {
     while (true) {
       const n = await conn.read(buffer);
       if (n === null) break;
-      chunks.push(buffer.slice(0, n));
+      all = concat(all, buffer.slice(0, n));
     }
   } finally {
     clearTimeout(deadline);
   }
-  const all = new Uint8Array(chunks.reduce((sum, chunk) => sum + chunk.length, 0));
-  chunks.reduce((at, chunk) => (all.set(chunk, at), at + chunk.length), 0);
   return all;
-}
-
-/** Writes all of `data` to `conn`. */
-export async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  for (let done = 0; done < data.length;) done += await conn.write(data.subarray(done));
 }
 
 /** Splits a reply into its stamp and its payload, asserting that the stamp is well formed. */
 export function splitStamp(reply: Uint8Array): Uint8Array {
-  const stamp = decoder.decode(reply.subarray(0, 27));
-  assert.match(stamp, /^\[\w{3} \w{3} [ 123]\d \d\d:\d\d:\d\d \d{4}\] $/);
-  return reply.subarray(27);
+  const stamp = decoder.decode(reply.subarray(0, STAMP_LENGTH));
+  assert.match(stamp, new RegExp(`^${STAMP_SOURCE}$`));
+  return reply.subarray(STAMP_LENGTH);
+}
+
+/** The payload of a reply that may come in several stamped parts (payloads with no stamp). */
+export function payloadOf(reply: Uint8Array): Uint8Array {
+  const latin1 = Array.from(reply, (byte) => String.fromCharCode(byte)).join("");
+  const parts = latin1.split(STAMP);
+  assert.equal(parts[0], "", "a reply starts with a stamp");
+  return Uint8Array.from(parts.join(""), (char) => char.charCodeAt(0));
 }

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   connect,
   encoder,
+  payloadOf,
   readBytes,
   runScript,
   splitStamp,
@@ -11,16 +12,6 @@ import {
   unstamped,
   writeAll,
 } from "./helpers.ts";
-
-const STAMP = /\[\w{3} \w{3} [ 123]\d \d\d:\d\d:\d\d \d{4}\] /g;
-
-/** The payload of a reply that may come in several stamped parts (payloads with no stamp). */
-function payloadOf(reply: Uint8Array): Uint8Array {
-  const latin1 = Array.from(reply, (byte) => String.fromCharCode(byte)).join("");
-  const parts = latin1.split(STAMP);
-  assert.equal(parts[0], "", "a reply starts with a stamp");
-  return Uint8Array.from(parts.join(""), (char) => char.charCodeAt(0));
-}
 
 Deno.test("tsTclnt sends each piped line to tsTserv and prints its reply, until an empty line", async () => {
   await using server = await startServer("tsTserv.ts");
