@@ -1,6 +1,7 @@
 /**
- * The command line every script shares: `-h/--help`, `--host`, `-p/--port`, and for servers
- * `--bufsiz` and `-q/--quiet`, for the UDP client `--timeout`. One table below drives both the
+ * The command line every script shares: `-h/--help`, `--host`, `-p/--port`; for servers
+ * `--bufsiz` and `-q/--quiet`, for TCP servers `--idle-timeout`, for the line server
+ * `--max-line` and `--line-timeout`, for the UDP client `--timeout`. One table below drives both the
  * parser (`node:util` `parseArgs`, strict) and the `--help` text, so they cannot drift apart.
  *
  * @module
@@ -15,9 +16,23 @@ export const DEFAULT_PORT = 21567;
 export const BUFSIZ = 1024;
 /** How long the UDP client waits for a reply, in seconds. */
 export const DEFAULT_TIMEOUT = 2;
+/** How long a TCP server keeps a connection on which nothing moves, in seconds. */
+export const DEFAULT_IDLE_TIMEOUT = 300;
+/** The longest line the line server (`tsTservSS.ts`) takes, in bytes, its newline included. */
+export const DEFAULT_MAX_LINE = 64 * 1024;
+/** How long the line server gives a line, from its first byte to its newline, in seconds. */
+export const DEFAULT_LINE_TIMEOUT = 30;
 
-/** What kind of script a command line belongs to; it decides which flags exist. */
-export type Role = "server" | "client" | "udp-client";
+/**
+ * What kind of script a command line belongs to; it decides which flags exist. A line server
+ * is a TCP server that reads a line per connection (`tsTservSS.ts`).
+ */
+export type Role = "tcp-server" | "line-server" | "udp-server" | "client" | "udp-client";
+
+/** Whether scripts of `role` are servers. */
+export function isServer(role: Role): boolean {
+  return role.endsWith("-server");
+}
 
 /** A script's command line: its name, one line on what it does, and its defaults. */
 export interface Cli {
@@ -40,10 +55,16 @@ export interface Options {
   quiet: boolean;
   /** Seconds. */
   timeout: number;
+  /** Seconds; 0 for none. */
+  idleTimeout: number;
+  /** Bytes. */
+  maxLine: number;
+  /** Seconds; 0 for none. */
+  lineTimeout: number;
 }
 
 interface Flag {
-  name: keyof Options | "help";
+  name: string;
   short?: string;
   /** The value's placeholder in `--help`; a flag without one is a boolean switch. */
   value?: string;
@@ -51,7 +72,8 @@ interface Flag {
   help: (cli: Cli) => string;
 }
 
-const ALL: Role[] = ["server", "client", "udp-client"];
+const SERVERS: Role[] = ["tcp-server", "line-server", "udp-server"];
+const ALL: Role[] = [...SERVERS, "client", "udp-client"];
 
 const FLAGS: Flag[] = [
   { name: "help", short: "h", roles: ALL, help: () => "show this help and exit" },
@@ -60,7 +82,7 @@ const FLAGS: Flag[] = [
     value: "HOST",
     roles: ALL,
     help: (cli) =>
-      cli.role === "server"
+      isServer(cli.role)
         ? `address to listen on (default: ${cli.host})`
         : `server to connect to (default: ${cli.host})`,
   },
@@ -70,20 +92,43 @@ const FLAGS: Flag[] = [
     value: "PORT",
     roles: ALL,
     help: (cli) =>
-      cli.role === "server"
+      isServer(cli.role)
         ? `port to listen on, 0 for any free one (default: ${DEFAULT_PORT})`
         : `server port (default: ${DEFAULT_PORT})`,
   },
   {
     name: "bufsiz",
     value: "BYTES",
-    roles: ["server"],
-    help: () => `most bytes read, and answered, at a time (default: ${BUFSIZ})`,
+    roles: SERVERS,
+    help: (cli) =>
+      cli.role === "udp-server"
+        ? `most bytes of a datagram answered; the rest is cut (default: ${BUFSIZ})`
+        : `most bytes read, and answered, at a time (default: ${BUFSIZ})`,
+  },
+  {
+    name: "idle-timeout",
+    value: "SECONDS",
+    roles: ["tcp-server", "line-server"],
+    help: () => `close a connection idle this long, 0 for never (default: ${DEFAULT_IDLE_TIMEOUT})`,
+  },
+  {
+    name: "max-line",
+    value: "BYTES",
+    roles: ["line-server"],
+    help: () => `close a connection whose line is longer (default: ${DEFAULT_MAX_LINE})`,
+  },
+  {
+    name: "line-timeout",
+    value: "SECONDS",
+    roles: ["line-server"],
+    help: () =>
+      `close a connection whose line is not whole this long after it began, 0 for never ` +
+      `(default: ${DEFAULT_LINE_TIMEOUT})`,
   },
   {
     name: "quiet",
     short: "q",
-    roles: ["server"],
+    roles: SERVERS,
     help: () => "log no line per connection or message",
   },
   {
@@ -145,13 +190,16 @@ export function parseFlags(args: string[], cli: Cli): Options | undefined {
 
   const host = text("host")?.replace(/^\[(.*)\]$/, "$1") ?? cli.host;
   if (host === "") throw bad(`--host must not be empty (use ${cli.host})`);
-  const minPort = cli.role === "server" ? 0 : 1;
+  const minPort = isServer(cli.role) ? 0 : 1;
   return {
     host,
     port: wholeNumber(text("port"), DEFAULT_PORT, "--port", minPort, 65535, bad),
     bufsiz: wholeNumber(text("bufsiz"), BUFSIZ, "--bufsiz", 1, 1 << 20, bad),
     quiet: values.quiet === true,
-    timeout: seconds(text("timeout"), DEFAULT_TIMEOUT, "--timeout", bad),
+    timeout: seconds(text("timeout"), DEFAULT_TIMEOUT, "--timeout", false, bad),
+    idleTimeout: seconds(text("idle-timeout"), DEFAULT_IDLE_TIMEOUT, "--idle-timeout", true, bad),
+    maxLine: wholeNumber(text("max-line"), DEFAULT_MAX_LINE, "--max-line", 1, 16 << 20, bad),
+    lineTimeout: seconds(text("line-timeout"), DEFAULT_LINE_TIMEOUT, "--line-timeout", true, bad),
   };
 }
 
@@ -167,18 +215,25 @@ function wholeNumber(
 ): number {
   if (raw === undefined) return fallback;
   // Number() alone would accept "", " 8", "0x10" and "1e3"; a port is digits and nothing else.
-  const value = /^\d{1,7}$/.test(raw) ? Number(raw) : NaN;
+  const value = /^\d{1,8}$/.test(raw) ? Number(raw) : NaN;
   if (!(value >= min && value <= max)) {
     throw bad(`${flag} must be a whole number from ${min} to ${max}, not "${raw}"`);
   }
   return value;
 }
 
-function seconds(raw: string | undefined, fallback: number, flag: string, bad: Bad): number {
+function seconds(
+  raw: string | undefined,
+  fallback: number,
+  flag: string,
+  zeroIsNever: boolean,
+  bad: Bad,
+): number {
   if (raw === undefined) return fallback;
-  const value = /^\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
-  if (!(value > 0 && value <= 86400)) {
-    throw bad(`${flag} must be a number of seconds above 0 and at most 86400, not "${raw}"`);
+  const value = /^\d{1,6}(\.\d{1,6})?$/.test(raw) ? Number(raw) : NaN;
+  if (!((zeroIsNever ? value >= 0 : value > 0) && value <= 86400)) {
+    const range = zeroIsNever ? "from 0 (never) to 86400" : "above 0 and at most 86400";
+    throw bad(`${flag} must be a number of seconds ${range}, not "${raw}"`);
   }
   return value;
 }

@@ -1,8 +1,15 @@
 import assert from "node:assert/strict";
-import { type Cli, DEFAULT_PORT, parseFlags, usage } from "./flags.ts";
+import { type Cli, DEFAULT_PORT, type Options, parseFlags, usage } from "./flags.ts";
 import { UsageError } from "./errors.ts";
 
-const SERVER: Cli = { script: "tsTserv.ts", about: "a server", role: "server", host: "0.0.0.0" };
+const SERVER: Cli = {
+  script: "tsTserv.ts",
+  about: "a server",
+  role: "tcp-server",
+  host: "0.0.0.0",
+};
+const LINE_SERVER: Cli = { ...SERVER, script: "tsTservSS.ts", role: "line-server" };
+const UDP_SERVER: Cli = { ...SERVER, script: "tsUserv.ts", role: "udp-server", unstableNet: true };
 const CLIENT: Cli = { script: "tsTclnt.ts", about: "a client", role: "client", host: "localhost" };
 const UDP_CLIENT: Cli = {
   script: "tsUclnt.ts",
@@ -19,14 +26,24 @@ Deno.test("parseFlags() gives the book's defaults", () => {
     bufsiz: 1024,
     quiet: false,
     timeout: 2,
+    idleTimeout: 300,
+    maxLine: 65536,
+    lineTimeout: 30,
   });
   assert.equal(parseFlags([], CLIENT)?.host, "localhost");
 });
 
 Deno.test("parseFlags() takes long and short flags, and a bracketed IPv6 host", () => {
   const options = parseFlags(["-p", "0", "-q", "--host", "[::1]", "--bufsiz=16"], SERVER);
-  assert.deepEqual(options, { host: "::1", port: 0, bufsiz: 16, quiet: true, timeout: 2 });
+  assert.deepEqual(
+    [options?.host, options?.port, options?.bufsiz, options?.quiet],
+    ["::1", 0, 16, true],
+  );
   assert.equal(parseFlags(["--timeout", "0.25"], UDP_CLIENT)?.timeout, 0.25);
+  assert.equal(parseFlags(["--idle-timeout", "0"], SERVER)?.idleTimeout, 0);
+  assert.equal(parseFlags(["--idle-timeout=1.5"], LINE_SERVER)?.idleTimeout, 1.5);
+  const line = parseFlags(["--max-line", "100", "--line-timeout", "0"], LINE_SERVER);
+  assert.deepEqual([line?.maxLine, line?.lineTimeout], [100, 0]);
 });
 
 Deno.test("parseFlags() rejects bad values with a usage error", () => {
@@ -47,6 +64,12 @@ Deno.test("parseFlags() rejects bad values with a usage error", () => {
     [["--timeout", "1"], SERVER, /Unknown option '--timeout'/],
     [["21567"], SERVER, /Unexpected argument '21567'/],
     [["--port"], SERVER, /argument missing/],
+    [["--idle-timeout", "-1"], SERVER, /argument is ambiguous|not "-1"/],
+    [["--idle-timeout", "1e9"], SERVER, /--idle-timeout must be a number of seconds from 0/],
+    [["--idle-timeout", "1"], UDP_SERVER, /Unknown option '--idle-timeout'/],
+    [["--max-line", "0"], LINE_SERVER, /--max-line must be a whole number from 1/],
+    [["--max-line", "100"], SERVER, /Unknown option '--max-line'/],
+    [["--line-timeout", "x"], LINE_SERVER, /not "x"/],
   ];
   for (const [args, cli, message] of cases) {
     assert.throws(() => parseFlags(args, cli), (err: unknown) => {
@@ -64,4 +87,97 @@ Deno.test("usage() lists the flags a script takes, and its run command", () => {
   assert.match(text, /--timeout SECONDS/);
   assert.doesNotMatch(text, /--bufsiz/);
   assert.match(usage(SERVER), /-q, --quiet/);
+});
+
+/** A small seeded generator (mulberry32), so that a failing case can be run again. */
+function random(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("parseFlags() takes any argument list without a crash: options, help or a usage error", () => {
+  const seed = Date.now() % 1_000_000;
+  const next = random(seed);
+  const pick = <T>(items: T[]): T => items[Math.floor(next() * items.length)];
+  const words = [
+    "-h",
+    "--help",
+    "-p",
+    "--port",
+    "--host",
+    "--bufsiz",
+    "-q",
+    "--quiet",
+    "--timeout",
+    "--idle-timeout",
+    "--max-line",
+    "--line-timeout",
+    "-",
+    "--",
+    "---",
+    "-pq",
+    "-qp",
+    "--port=",
+    "--host=",
+    "0",
+    "1",
+    "-1",
+    "65535",
+    "65536",
+    "99999999",
+    "1e3",
+    "0x10",
+    "0.5",
+    ".5",
+    "5.",
+    "NaN",
+    "Infinity",
+    "",
+    " ",
+    "::1",
+    "[::1]",
+    "[",
+    "localhost",
+    "\0",
+    "é",
+    "--=",
+    "=",
+  ];
+  const clis = [SERVER, LINE_SERVER, UDP_SERVER, CLIENT, UDP_CLIENT];
+  const log = console.log;
+  console.log = () => {}; // --help prints
+  try {
+    for (let i = 0; i < 5000; i++) {
+      const args = Array.from(
+        { length: Math.floor(next() * 6) },
+        () =>
+          next() < 0.1
+            ? String.fromCharCode(...Array.from({ length: 4 }, () => next() * 0x250))
+            : pick(words),
+      );
+      const cli = pick(clis);
+      let options: Options | undefined;
+      try {
+        options = parseFlags(args, cli);
+      } catch (err) {
+        assert.ok(err instanceof UsageError, `seed ${seed}: ${JSON.stringify(args)}: ${err}`);
+        assert.ok(!err.message.includes("\n    at "), "no stack in the message");
+        continue;
+      }
+      if (options === undefined) continue; // --help
+      const minPort = cli.role.endsWith("server") ? 0 : 1;
+      assert.ok(Number.isInteger(options.port) && options.port >= minPort && options.port <= 65535);
+      assert.ok(Number.isInteger(options.bufsiz) && options.bufsiz >= 1);
+      assert.ok(options.host.length > 0);
+      for (const value of [options.timeout, options.idleTimeout, options.lineTimeout]) {
+        assert.ok(Number.isFinite(value) && value >= 0, `seed ${seed}: ${JSON.stringify(args)}`);
+      }
+    }
+  } finally {
+    console.log = log;
+  }
 });

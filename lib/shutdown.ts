@@ -6,9 +6,6 @@
  * @module
  */
 
-/** How long a stopping server waits for replies in flight before it closes what is left. */
-export const DRAIN_DEADLINE_MS = 1000;
-
 /** The stop signals we listen to; Windows has no SIGTERM to listen for. */
 const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
   ? ["SIGINT", "SIGBREAK"]
@@ -77,50 +74,4 @@ export function unlessStopped<T>(op: Promise<T>, signal: AbortSignal): Promise<T
     signal.addEventListener("abort", onAbort, { once: true });
     op.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
-}
-
-/**
- * The connections a server is serving, each with the task that serves it, so that a stop can
- * wait for replies in flight and then close whatever is left.
- */
-export class Connections {
-  #open = new Map<Deno.Conn, Promise<void>>();
-
-  /** How many connections are open. */
-  get size(): number {
-    return this.#open.size;
-  }
-
-  /**
-   * Tracks `conn` until `task` settles. The task should handle its own errors; one that
-   * escapes is a bug, so it is logged, and the server goes on.
-   */
-  add(conn: Deno.Conn, task: Promise<void>): void {
-    this.#open.set(
-      conn,
-      task.catch((err) => console.error("unexpected error in a connection:", err))
-        .finally(() => this.#open.delete(conn)),
-    );
-  }
-
-  /**
-   * Waits until every task has finished, or `deadlineMs` has passed; then closes the
-   * connections still open (say, a client that never reads its reply) and waits for their
-   * tasks to end.
-   */
-  async drain(deadlineMs: number = DRAIN_DEADLINE_MS): Promise<void> {
-    const allDone = Promise.all(this.#open.values());
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, deadlineMs));
-    await Promise.race([allDone, deadline]);
-    clearTimeout(timer);
-    for (const conn of this.#open.keys()) {
-      try {
-        conn.close();
-      } catch {
-        // Closed already, by its own task.
-      }
-    }
-    await Promise.all(this.#open.values());
-  }
 }

@@ -18,52 +18,125 @@
  * @module
  */
 
-import { concat, writeAll } from "./io.ts";
+import { Connections, type Session } from "./connections.ts";
 import { accepted, formatAddress, isPeerGone, listenTcp } from "./net.ts";
-import { Connections, unlessStopped, whenStopped } from "./shutdown.ts";
+import { whenStopped } from "./shutdown.ts";
 
-/** Thrown by {@linkcode LineReader.readline} when the server stops before a line has come. */
-export class Stopping extends Error {
-  constructor() {
-    super("the server is stopping");
-    this.name = "Stopping";
+/**
+ * Thrown by {@linkcode LineReader.readline} when the server ends the connection before a line
+ * has come (a stop, an idle client, a line too slow): no line was read, so no reply is owed.
+ */
+export class Ended extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = "Ended";
+  }
+}
+
+/** Thrown by {@linkcode LineReader.readline} for a line longer than the reader takes. */
+export class LineTooLong extends Error {
+  constructor(maxLine: number) {
+    super(`line longer than ${maxLine} bytes`);
+    this.name = "LineTooLong";
   }
 }
 
 const NEWLINE = 0x0a;
 
-/** Reads a connection line by line, like the `rfile` of Python's `StreamRequestHandler`. */
-export class LineReader {
-  #conn: Deno.Conn;
-  #signal: AbortSignal;
-  #buffer: Uint8Array;
-  #pending: Uint8Array = new Uint8Array(0);
+/** How a {@linkcode LineReader} reads. */
+export interface LineOptions {
+  /** Bytes per read (default 1024). */
+  bufsiz?: number;
+  /** The longest line taken, its newline included (default 64 KiB). */
+  maxLine?: number;
+  /** How long a line may take from its first byte to its newline, 0 for ever (default 0). */
+  lineTimeoutMs?: number;
+}
 
-  /** Reads `conn` `bufsiz` bytes at a time, until `signal` aborts. */
-  constructor(conn: Deno.Conn, bufsiz: number, signal: AbortSignal) {
-    this.#conn = conn;
-    this.#signal = signal;
-    this.#buffer = new Uint8Array(bufsiz);
+/**
+ * Reads a connection line by line, like the `rfile` of Python's `StreamRequestHandler`, but
+ * with a bound on a line's length (so memory stays bounded whatever a client sends) and,
+ * optionally, on the time a line may take (so a client trickling a byte at a time cannot hold
+ * a connection for ever).
+ */
+export class LineReader {
+  #session: Session;
+  #bufsiz: number;
+  #maxLine: number;
+  #lineTimeoutMs: number;
+  /** Bytes read and not yet returned are `#data[#start, #end)`; it grows as lines need. */
+  #data: Uint8Array;
+  #start = 0;
+  #end = 0;
+  #lineBegun = false;
+
+  constructor(session: Session, options: LineOptions = {}) {
+    this.#session = session;
+    this.#bufsiz = options.bufsiz ?? 1024;
+    this.#maxLine = options.maxLine ?? 64 * 1024;
+    this.#lineTimeoutMs = options.lineTimeoutMs ?? 0;
+    this.#data = new Uint8Array(this.#bufsiz);
   }
 
   /**
    * Returns the next line with its `\n` (and any `\r` before it); at end of input, whatever is
    * left, which may be empty. Bytes read past the line wait for the next call.
    *
-   * @throws {Stopping} If the server stops first: no line was read, so no reply is owed.
+   * @throws {LineTooLong} If the line is longer than `maxLine`.
+   * @throws {Ended} If the server ends the connection first.
    */
   async readline(): Promise<Uint8Array> {
-    let end: number;
-    while ((end = this.#pending.indexOf(NEWLINE)) === -1) {
-      const n = await unlessStopped(this.#conn.read(this.#buffer), this.#signal);
-      if (this.#signal.aborted) throw new Stopping();
-      if (n === null) break; // end of input
-      this.#pending = concat(this.#pending, this.#buffer.slice(0, n));
+    let searched = this.#start; // no newline before here
+    while (true) {
+      const newline = this.#data.subarray(searched, this.#end).indexOf(NEWLINE);
+      const lineEnd = newline === -1 ? -1 : searched + newline + 1;
+      if (lineEnd !== -1 || this.#end - this.#start >= this.#maxLine) {
+        if (lineEnd === -1 || lineEnd - this.#start > this.#maxLine) {
+          throw new LineTooLong(this.#maxLine);
+        }
+        return this.#take(lineEnd);
+      }
+      if (this.#end > this.#start && !this.#lineBegun && this.#lineTimeoutMs > 0) {
+        this.#lineBegun = true; // from now on the line's clock runs
+        const seconds = this.#lineTimeoutMs / 1000;
+        this.#session.limit(this.#lineTimeoutMs, `no whole line within ${seconds} s`);
+      }
+      this.#makeRoom();
+      searched = this.#end; // all that is buffered has been searched
+      const n = await this.#session.read(this.#data.subarray(this.#end, this.#end + this.#bufsiz));
+      if (n === null) {
+        if (this.#session.endedFor !== null) throw new Ended(this.#session.endedFor);
+        return this.#take(this.#end); // end of input
+      }
+      this.#end += n;
     }
-    const lineEnd = end === -1 ? this.#pending.length : end + 1;
-    const line = this.#pending.slice(0, lineEnd);
-    this.#pending = this.#pending.slice(lineEnd);
+  }
+
+  #take(lineEnd: number): Uint8Array {
+    const line = this.#data.slice(this.#start, lineEnd);
+    this.#start = lineEnd;
+    if (this.#lineBegun) this.#session.unlimit();
+    this.#lineBegun = false;
     return line;
+  }
+
+  /** Makes room for one more read at the end: drops the lines already returned, or grows. */
+  #makeRoom(): void {
+    if (this.#data.length - this.#end >= this.#bufsiz) return;
+    const unread = this.#end - this.#start; // less than maxLine, or readline() has thrown
+    if (this.#data.length - unread >= this.#bufsiz) {
+      this.#data.copyWithin(0, this.#start, this.#end);
+    } else {
+      const size = Math.max(
+        unread + this.#bufsiz,
+        Math.min(2 * this.#data.length, this.#maxLine + this.#bufsiz),
+      );
+      const grown = new Uint8Array(size);
+      grown.set(this.#data.subarray(this.#start, this.#end));
+      this.#data = grown;
+    }
+    this.#start = 0;
+    this.#end = unread;
   }
 }
 
@@ -77,12 +150,14 @@ export abstract class StreamRequestHandler {
   readonly server: TcpServer;
   /** The connection's input, a line at a time. */
   readonly rfile: LineReader;
+  #session: Session;
 
-  constructor(request: Deno.TcpConn, server: TcpServer, signal: AbortSignal) {
-    this.request = request;
-    this.clientAddress = request.remoteAddr;
+  constructor(session: Session, server: TcpServer) {
+    this.#session = session;
+    this.request = session.conn as Deno.TcpConn;
+    this.clientAddress = this.request.remoteAddr;
     this.server = server;
-    this.rfile = new LineReader(request, server.bufsiz, signal);
+    this.rfile = new LineReader(session, server.options);
   }
 
   /** Runs before {@linkcode handle}. */
@@ -96,24 +171,20 @@ export abstract class StreamRequestHandler {
 
   /** Sends all of `data` to the client, like `wfile.write()`. */
   write(data: Uint8Array): Promise<void> {
-    return writeAll(this.request, data);
+    return this.#session.write(data);
   }
 }
 
 /** A handler class, as the server takes it. */
-export type HandlerClass = new (
-  request: Deno.TcpConn,
-  server: TcpServer,
-  signal: AbortSignal,
-) => StreamRequestHandler;
+export type HandlerClass = new (session: Session, server: TcpServer) => StreamRequestHandler;
 
-/** Where to listen, and how much to read at a time. */
-export interface ServerOptions {
+/** Where to listen, how to read, and when to give up on a client. */
+export interface ServerOptions extends LineOptions {
   hostname: string;
   port: number;
-  /** Bytes per read (default 1024). */
-  bufsiz?: number;
-  /** Log no line when a client merely goes away. */
+  /** Close a connection after this long without a byte moving, 0 for never (default 0). */
+  idleTimeoutMs?: number;
+  /** Log no line per connection, nor when a client merely goes away. */
   quiet?: boolean;
 }
 
@@ -121,18 +192,14 @@ export interface ServerOptions {
 export class TcpServer {
   /** The listening socket. */
   readonly listener: Deno.TcpListener;
-  /** Bytes per read, for the handlers' line readers. */
-  readonly bufsiz: number;
-  /** Whether to keep quiet about clients that merely go away. */
-  readonly quiet: boolean;
+  /** How the server was made: for the handlers' line readers, say. */
+  readonly options: Readonly<ServerOptions>;
   #Handler: HandlerClass;
-  #connections = new Connections();
 
   /** Binds and listens at once, like Python's `TCPServer(address, Handler)`. */
   constructor(options: ServerOptions, Handler: HandlerClass) {
     this.listener = listenTcp(options.hostname, options.port);
-    this.bufsiz = options.bufsiz ?? 1024;
-    this.quiet = options.quiet ?? false;
+    this.options = options;
     this.#Handler = Handler;
   }
 
@@ -143,26 +210,33 @@ export class TcpServer {
 
   /**
    * Accepts and serves connections until `signal` aborts; then stops accepting, lets replies in
-   * flight go out, closes every connection and closes the listener.
+   * flight go out, and closes every connection and the listener.
    */
   async serveForever(signal: AbortSignal): Promise<void> {
     whenStopped(signal, () => this.listener.close());
+    const connections = new Connections({
+      signal,
+      idleTimeoutMs: this.options.idleTimeoutMs,
+      log: this.options.quiet ? undefined : console.log,
+    });
     for await (const conn of accepted(this.listener)) {
-      this.#connections.add(conn, this.#processRequest(conn as Deno.TcpConn, signal));
+      connections.serve(conn, (session) => this.#processRequest(session));
     }
-    await this.#connections.drain();
+    await connections.drain();
   }
 
-  /** Logs a handler's failure; the server goes on. Override to report it elsewhere. */
+  /**
+   * Logs a handler's failure; the server closes that connection and goes on. Override to
+   * report it elsewhere.
+   */
   handleError(err: unknown, handler: StreamRequestHandler): void {
-    if (this.quiet && isPeerGone(err)) return;
+    if (this.options.quiet && isPeerGone(err)) return;
     const client = formatAddress(handler.clientAddress);
-    console.error(`...error serving ${client}: ${err instanceof Error ? err.message : err}`);
+    console.error(`...closing ${client}: ${err instanceof Error ? err.message : err}`);
   }
 
-  async #processRequest(conn: Deno.TcpConn, signal: AbortSignal): Promise<void> {
-    using _closed = conn; // closed on the way out, however it goes
-    const handler = new this.#Handler(conn, this, signal);
+  async #processRequest(session: Session): Promise<void> {
+    const handler = new this.#Handler(session, this);
     try {
       await handler.setup();
       try {
@@ -171,7 +245,12 @@ export class TcpServer {
         await handler.finish();
       }
     } catch (err) {
-      if (!(err instanceof Stopping)) this.handleError(err, handler);
+      // Ended: the server ended the connection, and has said why. Anything else: a client that
+      // misbehaved or went away; no reply is owed, so close at once without reading more.
+      if (!(err instanceof Ended)) {
+        this.handleError(err, handler);
+        session.abort();
+      }
     }
   }
 }

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { LineReader, Stopping, StreamRequestHandler, TcpServer } from "./socket_server.ts";
+import { Session } from "./connections.ts";
+import {
+  Ended,
+  LineReader,
+  LineTooLong,
+  StreamRequestHandler,
+  TcpServer,
+} from "./socket_server.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array) => new TextDecoder().decode(data);
@@ -14,11 +21,15 @@ async function pair() {
 
 Deno.test("LineReader.readline() keeps line endings, joins reads and returns the rest at EOF", async () => {
   const { client, server } = await pair();
-  const reader = new LineReader(server, 4, new AbortController().signal);
+  const reader = new LineReader(new Session(server), { bufsiz: 4 });
   await client.write(bytes("one\r\ntw"));
   assert.equal(text(await reader.readline()), "one\r\n");
-  await client.write(bytes("o\nlast"));
+  await client.write(bytes("o\n"));
   assert.equal(text(await reader.readline()), "two\n");
+  await client.write(bytes("a\nb\nc\n" + "x".repeat(50) + "\nlast"));
+  for (const line of ["a\n", "b\n", "c\n", "x".repeat(50) + "\n"]) {
+    assert.equal(text(await reader.readline()), line);
+  }
   client.closeWrite();
   assert.equal(text(await reader.readline()), "last");
   assert.equal((await reader.readline()).length, 0);
@@ -26,12 +37,36 @@ Deno.test("LineReader.readline() keeps line endings, joins reads and returns the
   server.close();
 });
 
-Deno.test("LineReader.readline() throws Stopping when the server stops first", async () => {
+Deno.test("LineReader.readline() takes a line of maxLine bytes, and throws for a longer one", async () => {
+  for (
+    const [sent, ok] of [["x".repeat(9) + "\n", true], ["x".repeat(10) + "\n", false]] as const
+  ) {
+    const { client, server } = await pair();
+    const reader = new LineReader(new Session(server), { bufsiz: 3, maxLine: 10 });
+    await client.write(bytes(sent));
+    if (ok) assert.equal(text(await reader.readline()), sent);
+    else await assert.rejects(reader.readline(), LineTooLong);
+    client.close();
+    server.close();
+  }
+  // Without a newline at all, it stops reading once maxLine bytes have come.
   const { client, server } = await pair();
-  const controller = new AbortController();
-  const reading = new LineReader(server, 1024, controller.signal).readline();
-  controller.abort();
-  await assert.rejects(reading, Stopping);
+  const reader = new LineReader(new Session(server), { bufsiz: 1024, maxLine: 100 });
+  const flood = client.write(new Uint8Array(4096).fill(0x41)).catch(() => {});
+  await assert.rejects(reader.readline(), /line longer than 100 bytes/);
+  server.close();
+  await flood;
+  client.close();
+});
+
+Deno.test("LineReader.readline() throws Ended when the server ends the connection first", async () => {
+  const { client, server } = await pair();
+  const session = new Session(server);
+  const reading = new LineReader(session).readline();
+  session.end("the server is stopping");
+  await client.write(bytes("too late\n"));
+  await assert.rejects(reading, Ended);
+  assert.equal(await client.read(new Uint8Array(8)), null, "the client gets EOF");
   server.close();
   client.close();
 });

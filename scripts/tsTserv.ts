@@ -11,6 +11,10 @@
  *   crashes on invalid UTF-8.)
  * - Ctrl-C or SIGTERM stops it cleanly: no new connections, replies in flight finish, every
  *   connection closes, exit 0. A second Ctrl-C exits at once.
+ * - One client cannot hurt the others: a client that sends without reading its replies is
+ *   slowed down by TCP itself (each reply is awaited before the next read), so the server's
+ *   memory stays flat; a connection on which nothing moves for `--idle-timeout` seconds (300)
+ *   is closed.
  *
  * Run it, then a client such as `tsTclnt.ts` in another terminal:
  *
@@ -24,16 +28,16 @@
 
 import { fatal } from "../lib/errors.ts";
 import { type Cli, parseFlags } from "../lib/flags.ts";
-import { writeAll } from "../lib/io.ts";
+import { Connections, type Session } from "../lib/connections.ts";
 import { accepted, formatAddress, isPeerGone, listenTcp } from "../lib/net.ts";
-import { Connections, trapStopSignals, unlessStopped, whenStopped } from "../lib/shutdown.ts";
+import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
 import { stampReply } from "../lib/timestamp.ts";
 
 /** This script's command line. */
 export const CLI: Cli = {
   script: "tsTserv.ts",
   about: "TCP timestamp server (the book's tsTserv.py)",
-  role: "server",
+  role: "tcp-server",
   host: "0.0.0.0",
 };
 
@@ -52,10 +56,14 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   console.log(`waiting for connection on ${formatAddress(listener.addr)}...`);
 
   // The server's endless loop: accept() a client, and serve it without waiting for it to leave.
-  const connections = new Connections();
+  const connections = new Connections({
+    signal: stop.signal, // a stop ends each connection after the reply in flight
+    idleTimeoutMs: options.idleTimeout * 1000,
+    log,
+  });
   for await (const conn of accepted(listener)) {
     log(`...connected from: ${formatAddress(conn.remoteAddr)}`);
-    connections.add(conn, serveClient(conn, options.bufsiz, stop.signal, log));
+    connections.serve(conn, (client) => serveClient(client, options.bufsiz, log));
   }
 
   // Stopping: the listener is closed; let replies in flight go out, then close what is left.
@@ -64,25 +72,26 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   return 0;
 }
 
-/** The communication loop for one client: recv() up to `bufsiz` bytes, send() them stamped. */
+/**
+ * The communication loop for one client: recv() up to `bufsiz` bytes, send() them stamped.
+ * `connections.serve()` closes the connection afterwards.
+ */
 async function serveClient(
-  conn: Deno.Conn,
+  client: Session,
   bufsiz: number,
-  stopping: AbortSignal,
   log: (line: string) => void,
 ): Promise<void> {
-  using _closed = conn; // close() on the way out, however it goes
   const buffer = new Uint8Array(bufsiz);
   try {
-    while (true) {
-      // null at end of input (the client is done), or when the server stops while we wait
-      const n = await unlessStopped(conn.read(buffer), stopping);
-      if (n === null) break;
-      await writeAll(conn, stampReply(buffer.subarray(0, n)));
+    // read() is null at end of input (the client is done), or once the server ends the
+    // connection (a stop, an idle client); a reply being written is always finished first.
+    let n: number | null;
+    while ((n = await client.read(buffer)) !== null) {
+      await client.write(stampReply(buffer.subarray(0, n)));
     }
   } catch (err) {
     if (!isPeerGone(err)) throw err;
-    log(`...${formatAddress(conn.remoteAddr)} went away: ${(err as Error).message}`);
+    log(`...${client.address} went away: ${(err as Error).message}`);
   }
 }
 

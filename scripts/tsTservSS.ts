@@ -10,6 +10,11 @@
  * in `handle()`. Unlike the book's `TCPServer`, it serves many connections at once, as Python's
  * `ThreadingTCPServer` would; Ctrl-C or SIGTERM stops it cleanly, exit 0.
  *
+ * A client cannot make it hold on for ever: a line longer than `--max-line` bytes (64 KiB)
+ * closes the connection, so memory stays bounded whatever a client sends; so does a line not
+ * whole `--line-timeout` seconds (30) after it began, or a connection idle for
+ * `--idle-timeout` seconds (300). Each of these is logged.
+ *
  * ```sh
  * deno run -N scripts/tsTservSS.ts
  * deno run -N scripts/tsTclntSS.ts          # in another terminal
@@ -29,7 +34,7 @@ import { stampReply } from "../lib/timestamp.ts";
 export const CLI: Cli = {
   script: "tsTservSS.ts",
   about: "SocketServer timestamp server: one line per connection (the book's tsTservSS.py)",
-  role: "server",
+  role: "line-server",
   host: "0.0.0.0",
 };
 
@@ -50,10 +55,15 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
 
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = trapStopSignals();
-  const server = new TcpServer(
-    { hostname: options.host, port: options.port, bufsiz: options.bufsiz, quiet: options.quiet },
-    TimestampHandler,
-  );
+  const server = new TcpServer({
+    hostname: options.host,
+    port: options.port,
+    bufsiz: options.bufsiz,
+    maxLine: options.maxLine,
+    lineTimeoutMs: options.lineTimeout * 1000,
+    idleTimeoutMs: options.idleTimeout * 1000,
+    quiet: options.quiet,
+  }, TimestampHandler);
   console.log(`waiting for connection on ${formatAddress(server.address)}...`);
   await server.serveForever(stop.signal);
   console.log(`server stopped (${stop.signal.reason})`);

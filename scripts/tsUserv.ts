@@ -29,7 +29,7 @@ import { stampReply } from "../lib/timestamp.ts";
 export const CLI: Cli = {
   script: "tsUserv.ts",
   about: "UDP timestamp server (the book's tsUserv.py)",
-  role: "server",
+  role: "udp-server",
   host: "0.0.0.0",
   unstableNet: true,
 };
@@ -51,7 +51,18 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   const buffer = new Uint8Array(options.bufsiz);
   try {
     while (true) {
-      const received = await unlessStopped(socket.receive(buffer), stop.signal);
+      let received: [Uint8Array, Deno.Addr] | null;
+      try {
+        received = await unlessStopped(socket.receive(buffer), stop.signal);
+      } catch (err) {
+        // Some systems report an earlier reply's failure (ICMP "port unreachable": its sender
+        // had gone) on the next receive; that concerns one sender, not the server.
+        const unreachable = err instanceof Deno.errors.ConnectionReset ||
+          err instanceof Deno.errors.ConnectionRefused;
+        if (!unreachable) throw err;
+        console.error(`...an earlier reply could not be delivered: ${(err as Error).message}`);
+        continue;
+      }
       if (received === null) break;
       const [data, client] = received;
       try {

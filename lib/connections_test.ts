@@ -1,0 +1,173 @@
+import assert from "node:assert/strict";
+import { Connections, Session } from "./connections.ts";
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+/** A listener and a way to get connected pairs from it: [client, server]. */
+function loopback() {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return {
+    async pair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
+      const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+      return [client, await listener.accept()];
+    },
+    [Symbol.dispose]: () => listener.close(),
+  };
+}
+
+/** Everything `conn` receives until EOF; a reset fails the test. */
+async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
+  const chunks: number[] = [];
+  const buffer = new Uint8Array(65536);
+  let n: number | null;
+  while ((n = await conn.read(buffer)) !== null) chunks.push(...buffer.subarray(0, n));
+  return Uint8Array.from(chunks);
+}
+
+/** An echo loop, the shape of every server's loop. */
+async function echo(session: Session): Promise<void> {
+  const buffer = new Uint8Array(1024);
+  let n: number | null;
+  while ((n = await session.read(buffer)) !== null) await session.write(buffer.slice(0, n));
+}
+
+Deno.test("a stop ends idle connections with EOF, and lets the reply in flight go out whole", async () => {
+  using net = loopback();
+  const controller = new AbortController();
+  const connections = new Connections({ signal: controller.signal });
+  const [idleClient, idle] = await net.pair();
+  const [busyClient, busy] = await net.pair();
+  connections.serve(idle, echo);
+  const reply = new Uint8Array(4 << 20).fill(0x42); // more than the socket buffers hold
+  let writing!: () => void;
+  const started = new Promise<void>((resolve) => writing = resolve);
+  connections.serve(busy, async (session) => {
+    const done = session.write(reply);
+    writing();
+    await done;
+    await echo(session);
+  });
+  await started;
+  controller.abort();
+  const [idleGot, busyGot] = await Promise.all([readAll(idleClient), readAll(busyClient)]);
+  assert.equal(idleGot.length, 0);
+  assert.equal(busyGot.length, reply.length, "the whole reply, then EOF");
+  idleClient.close();
+  busyClient.close();
+  await connections.drain();
+  assert.equal(connections.size, 0);
+});
+
+Deno.test("drain() closes connections that are still busy at the deadline", async () => {
+  using net = loopback();
+  const controller = new AbortController();
+  const connections = new Connections({ signal: controller.signal });
+  const [client, server] = await net.pair();
+  // The client never reads, so this write cannot finish; only closing ends it.
+  connections.serve(server, (session) => session.write(new Uint8Array(64 << 20)).catch(() => {}));
+  controller.abort();
+  const started = performance.now();
+  await connections.drain(300);
+  const took = performance.now() - started;
+  assert.ok(took >= 290 && took < 2000, `took ${took} ms`);
+  assert.equal(connections.size, 0);
+  client.close();
+});
+
+Deno.test("an idle connection is ended after the idle timeout, and a busy one is not", async () => {
+  using net = loopback();
+  const controller = new AbortController();
+  const logged: string[] = [];
+  const connections = new Connections({
+    signal: controller.signal,
+    idleTimeoutMs: 300,
+    log: (line) => logged.push(line),
+  });
+  const [idleClient, idle] = await net.pair();
+  const [chattyClient, chatty] = await net.pair();
+  connections.serve(idle, echo);
+  connections.serve(chatty, echo);
+  const started = performance.now();
+  const idleEnded = readAll(idleClient).then(() => performance.now() - started);
+  const buffer = new Uint8Array(16);
+  while (performance.now() - started < 700) {
+    await chattyClient.write(bytes("ping"));
+    assert.equal(await chattyClient.read(buffer), 4);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const took = await idleEnded;
+  assert.ok(took >= 290 && took < 1000, `ended after ${took} ms`);
+  assert.equal(logged.length, 1);
+  assert.match(logged[0], /^\.\.\.closing 127\.0\.0\.1:\d+: idle for 0\.3 s$/);
+  idleClient.close();
+  controller.abort();
+  assert.equal(await chattyClient.read(buffer), null, "a stop ends the chatty one");
+  chattyClient.close();
+  await connections.drain();
+});
+
+Deno.test("Session.limit() ends a connection that takes too long, whatever it sends", async () => {
+  using net = loopback();
+  const controller = new AbortController();
+  const logged: string[] = [];
+  const connections = new Connections({ signal: controller.signal, log: (l) => logged.push(l) });
+  const [client, server] = await net.pair();
+  connections.serve(server, (session) => {
+    session.limit(200, "too slow");
+    return echo(session);
+  });
+  const started = performance.now();
+  const buffer = new Uint8Array(16);
+  let n: number | null = 0;
+  while (n !== null && performance.now() - started < 3000) {
+    await client.write(bytes("x")).catch(() => {}); // a byte at a time, never idle
+    n = await client.read(buffer);
+  }
+  const took = performance.now() - started;
+  assert.equal(n, null);
+  assert.ok(took >= 190 && took < 1500, `ended after ${took} ms`);
+  assert.deepEqual(logged.map((line) => line.replace(/:\d+/, ":PORT")), [
+    "...closing 127.0.0.1:PORT: too slow",
+  ]);
+  client.close();
+  await connections.drain();
+});
+
+Deno.test("close() lets the last reply arrive whole though the client sent more than was read", async () => {
+  using net = loopback();
+  const controller = new AbortController();
+  const connections = new Connections({ signal: controller.signal });
+  const [client, server] = await net.pair();
+  const reply = new Uint8Array(1 << 20).fill(0x43);
+  connections.serve(server, async (session) => {
+    assert.equal(await session.read(new Uint8Array(4)), 4);
+    await session.write(reply); // then close, with the rest of the input unread
+  });
+  await client.write(new Uint8Array(100_000).fill(0x44));
+  const got = await readAll(client);
+  assert.equal(got.length, reply.length);
+  client.close();
+  await connections.drain();
+});
+
+Deno.test("abort() closes at once, and a task's unexpected error closes only its connection", async () => {
+  using net = loopback();
+  const controller = new AbortController();
+  const connections = new Connections({ signal: controller.signal });
+  const [client, server] = await net.pair();
+  const errors: unknown[] = [];
+  const consoleError = console.error;
+  console.error = (...args: unknown[]) => errors.push(args);
+  try {
+    connections.serve(server, () => Promise.reject(new Error("a bug")));
+    const buffer = new Uint8Array(8);
+    const n = await client.read(buffer).catch((err) => err);
+    assert.ok(n === null || n instanceof Deno.errors.ConnectionReset, String(n));
+    await connections.drain();
+  } finally {
+    console.error = consoleError;
+  }
+  assert.equal(errors.length, 1);
+  assert.match(String((errors[0] as unknown[])[0]), /unexpected error serving 127\.0\.0\.1:\d+/);
+  client.close();
+});
