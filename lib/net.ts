@@ -103,10 +103,12 @@ const BACKOFF_MS = 100;
 
 /**
  * Yields each connection the listener accepts, until the listener is closed. A connection that
- * fails before we get it (reset by its client, say) is skipped; running out of file descriptors
- * is logged, and accepting resumes after a short pause, once descriptors may have freed up.
+ * fails before we get it (reset by its client, say) is skipped at once. Running out of file
+ * descriptors is logged once; accepting is retried every `BACKOFF_MS` meanwhile (the waiting
+ * connections stay queued in the kernel), and resumes as soon as descriptors free up.
  */
 export async function* accepted(listener: Deno.Listener): AsyncGenerator<Deno.Conn> {
+  let starved = false;
   while (true) {
     let conn: Deno.Conn;
     try {
@@ -118,9 +120,16 @@ export async function* accepted(listener: Deno.Listener): AsyncGenerator<Deno.Co
       const code = (err as { code?: string }).code ?? "";
       if (ONE_CONNECTION.has(code) || err instanceof Deno.errors.NotConnected) continue;
       if (!OUT_OF_RESOURCES.has(code)) throw err;
-      console.error(`accept failed: ${(err as Error).message}; retrying in ${BACKOFF_MS} ms`);
+      if (!starved) {
+        console.error(`accept failed: ${(err as Error).message}; retrying every ${BACKOFF_MS} ms`);
+        starved = true;
+      }
       await new Promise((resolve) => setTimeout(resolve, BACKOFF_MS));
       continue;
+    }
+    if (starved) {
+      console.error("accepting connections again");
+      starved = false;
     }
     yield conn;
   }

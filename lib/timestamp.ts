@@ -40,21 +40,58 @@ const encoder = new TextEncoder();
 let stampSecond = NaN;
 let stampBytes: Uint8Array = new Uint8Array(0);
 
+/** The stamp for the time `now` (milliseconds), encoded. */
+function stampAt(now: number): Uint8Array {
+  const second = Math.floor(now / 1000);
+  if (second !== stampSecond) {
+    stampBytes = encoder.encode(`[${ctime(new Date(second * 1000))}] `);
+    stampSecond = second;
+  }
+  return stampBytes;
+}
+
 /**
  * Builds a reply: the stamp, then `payload` byte for byte (never decoded, so invalid UTF-8,
  * NUL bytes and a character split across two reads all come back as they came). One buffer,
  * so the reply goes out in one write.
  */
 export function stampReply(payload: Uint8Array, now: number = Date.now()): Uint8Array {
-  const second = Math.floor(now / 1000);
-  if (second !== stampSecond) {
-    stampBytes = encoder.encode(`[${ctime(new Date(second * 1000))}] `);
-    stampSecond = second;
-  }
-  const reply = new Uint8Array(stampBytes.length + payload.length);
-  reply.set(stampBytes);
-  reply.set(payload, stampBytes.length);
+  const stamp = stampAt(now);
+  const reply = new Uint8Array(stamp.length + payload.length);
+  reply.set(stamp);
+  reply.set(payload, stamp.length);
   return reply;
+}
+
+/**
+ * A server's buffer for one request at a time, laid out as the reply will be: the message is
+ * read into the space after the stamp, and the stamp is written in front, so a reply costs no
+ * allocation and no copy. (The reply must be written before the next read.)
+ *
+ * @example Usage
+ * ```ts ignore
+ * const buffer = new ReplyBuffer(1024);
+ * const n = await conn.read(buffer.payloadSpace);
+ * if (n !== null) await writeAll(conn, buffer.reply(n));
+ * ```
+ */
+export class ReplyBuffer {
+  /** Where to read a message into: `bufsiz` bytes. */
+  readonly payloadSpace: Uint8Array;
+  #bytes: Uint8Array;
+
+  constructor(bufsiz: number) {
+    this.#bytes = new Uint8Array(STAMP_LENGTH + bufsiz);
+    this.payloadSpace = this.#bytes.subarray(STAMP_LENGTH);
+  }
+
+  /** The reply to the `n` bytes just read into {@linkcode payloadSpace}. */
+  reply(n: number, now: number = Date.now()): Uint8Array {
+    const stamp = stampAt(now);
+    if (stamp.length !== STAMP_LENGTH) return stampReply(this.payloadSpace.subarray(0, n), now);
+    this.#bytes.set(stamp);
+    return this.#bytes.subarray(0, STAMP_LENGTH + n);
+  }
 }
 
 /** A stamp, as the source of a regular expression: `new RegExp(STAMP_SOURCE, "g")` finds them. */

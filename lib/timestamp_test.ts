@@ -4,6 +4,7 @@ import {
   measureReply,
   NEED_MORE,
   NOT_A_REPLY,
+  ReplyBuffer,
   ReplyReader,
   STAMP_LENGTH,
   stampReply,
@@ -169,4 +170,15 @@ Deno.test("ReplyReader reads a reply that comes in pieces, and reports a closed 
   assert.equal(new TextDecoder().decode(reply), STAMP + "hel" + STAMP + "lo");
   await serving;
   await assert.rejects(reader.request(bytes("again")), Failure);
+});
+
+Deno.test("ReplyBuffer builds the reply in place: the stamp, then the bytes read after it", () => {
+  const buffer = new ReplyBuffer(8);
+  assert.equal(buffer.payloadSpace.length, 8);
+  buffer.payloadSpace.set([0x68, 0x69, 0x00, 0xff]);
+  const when = new Date(2020, 5, 4, 19, 56, 18).getTime();
+  assert.deepEqual(buffer.reply(4, when), stampReply(Uint8Array.of(0x68, 0x69, 0x00, 0xff), when));
+  buffer.payloadSpace.set([0x41]);
+  assert.deepEqual(buffer.reply(1, when + 1000), stampReply(Uint8Array.of(0x41), when + 1000));
+  assert.equal(buffer.reply(0, when).length, STAMP_LENGTH);
 });

@@ -31,7 +31,7 @@ import { type Cli, parseFlags } from "../lib/flags.ts";
 import { Connections, type Session } from "../lib/connections.ts";
 import { accepted, formatAddress, isPeerGone, listenTcp } from "../lib/net.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
-import { stampReply } from "../lib/timestamp.ts";
+import { ReplyBuffer } from "../lib/timestamp.ts";
 
 /** This script's command line. */
 export const CLI: Cli = {
@@ -81,13 +81,14 @@ async function serveClient(
   bufsiz: number,
   log: (line: string) => void,
 ): Promise<void> {
-  const buffer = new Uint8Array(bufsiz);
+  // Room for `bufsiz` bytes, with room for the stamp in front: each reply is built in place.
+  const buffer = new ReplyBuffer(bufsiz);
   try {
     // read() is null at end of input (the client is done), or once the server ends the
     // connection (a stop, an idle client); a reply being written is always finished first.
     let n: number | null;
-    while ((n = await client.read(buffer)) !== null) {
-      await client.write(stampReply(buffer.subarray(0, n)));
+    while ((n = await client.read(buffer.payloadSpace)) !== null) {
+      await client.write(buffer.reply(n));
     }
   } catch (err) {
     if (!isPeerGone(err)) throw err;

@@ -23,7 +23,7 @@ import { fatal } from "../lib/errors.ts";
 import { type Cli, parseFlags } from "../lib/flags.ts";
 import { formatAddress, listenUdp } from "../lib/net.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
-import { stampReply } from "../lib/timestamp.ts";
+import { ReplyBuffer } from "../lib/timestamp.ts";
 
 /** This script's command line. */
 export const CLI: Cli = {
@@ -48,12 +48,13 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   console.log(`waiting for message on ${formatAddress(socket.addr)}...`);
 
   // The server's endless loop: recvfrom() a datagram, sendto() its sender the stamped reply.
-  const buffer = new Uint8Array(options.bufsiz);
+  // Room for `bufsiz` bytes, with room for the stamp in front: each reply is built in place.
+  const buffer = new ReplyBuffer(options.bufsiz);
   try {
     while (true) {
       let received: [Uint8Array, Deno.Addr] | null;
       try {
-        received = await unlessStopped(socket.receive(buffer), stop.signal);
+        received = await unlessStopped(socket.receive(buffer.payloadSpace), stop.signal);
       } catch (err) {
         // Some systems report an earlier reply's failure (ICMP "port unreachable": its sender
         // had gone) on the next receive; that concerns one sender, not the server.
@@ -66,7 +67,7 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
       if (received === null) break;
       const [data, client] = received;
       try {
-        await socket.send(stampReply(data), client);
+        await socket.send(buffer.reply(data.length), client);
         log(`...received from and returned to: ${formatAddress(client)}`);
       } catch (err) {
         // One sender we cannot answer (gone, unreachable) is no reason to stop answering others.

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { concat, writeAll } from "../lib/io.ts";
 import { STAMP_LENGTH, STAMP_SOURCE } from "../lib/timestamp.ts";
 
-export { writeAll };
+export { concat, writeAll };
 
 /** A script's path, found from this file so that tests run from any folder. */
 export function scriptPath(name: string): string {
@@ -138,6 +138,8 @@ export interface SpawnOptions {
   stdin?: boolean;
   env?: Record<string, string>;
   uid?: number;
+  /** Run with at most this many open files (`ulimit -n`). */
+  maxFiles?: number;
 }
 
 export interface Result {
@@ -158,7 +160,11 @@ export function denoArgs(name: string, args: string[]): string[] {
 
 /** Starts one of our scripts. */
 export function spawnScript(name: string, args: string[] = [], options: SpawnOptions = {}): Proc {
-  return new Proc(Deno.execPath(), denoArgs(name, args), options);
+  if (options.maxFiles === undefined) {
+    return new Proc(Deno.execPath(), denoArgs(name, args), options);
+  }
+  const limited = ["-c", `ulimit -n ${options.maxFiles} && exec "$@"`, "sh", Deno.execPath()];
+  return new Proc("sh", [...limited, ...denoArgs(name, args)], options);
 }
 
 /** Runs one of our scripts to the end, with `input` on standard input. */
@@ -213,8 +219,13 @@ async function started(proc: Proc, pattern: RegExp): Promise<Server> {
 }
 
 /** Starts one of our servers on a free port of `host` and waits until it is listening. */
-export function startServer(name: string, args: string[] = [], host = "127.0.0.1") {
-  const proc = spawnScript(name, ["--host", host, "--port", "0", ...args]);
+export function startServer(
+  name: string,
+  args: string[] = [],
+  host = "127.0.0.1",
+  options: SpawnOptions = {},
+): Promise<Server> {
+  const proc = spawnScript(name, ["--host", host, "--port", "0", ...args], options);
   return started(proc, /^waiting for \w+ on .*:(\d+)\.\.\.$/m);
 }
 
@@ -239,6 +250,43 @@ const STAMP = new RegExp(STAMP_SOURCE, "g");
 /** A transcript with every stamp replaced by `[STAMP] `, so two runs can be compared. */
 export function unstamped(text: string): string {
   return text.replace(STAMP, "[STAMP] ");
+}
+
+/** A field of `/proc/PID/status` in KiB: `VmRSS` (memory in use now), `VmHWM` (its peak). */
+export async function memoryKiB(proc: Proc, field: "VmRSS" | "VmHWM"): Promise<number> {
+  // Through `cat`: Deno asks for --allow-all to read /proc itself.
+  const output = await new Deno.Command("cat", { args: [`/proc/${proc.child.pid}/status`] })
+    .output();
+  const match = decoder.decode(output.stdout).match(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m"));
+  assert.ok(match, `no ${field} for process ${proc.child.pid}`);
+  return Number(match[1]);
+}
+
+/** Resolves after `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Sends one datagram to the server and returns the reply, within `ms`. */
+export async function udpExchange(
+  port: number,
+  payload: Uint8Array,
+  ms = 5000,
+): Promise<Uint8Array> {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const timer = setTimeout(() => socket.close(), ms);
+  try {
+    await socket.send(payload, { transport: "udp", hostname: "127.0.0.1", port });
+    const [reply] = await socket.receive();
+    return reply;
+  } finally {
+    clearTimeout(timer);
+    try {
+      socket.close();
+    } catch {
+      // closed by the timer
+    }
+  }
 }
 
 /** Connects to a server on loopback. */

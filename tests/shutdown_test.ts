@@ -1,7 +1,15 @@
 /** Stopping: Ctrl-C and SIGTERM stop servers and clients cleanly, quickly, and the port is free. */
 
 import assert from "node:assert/strict";
-import { connect, encoder, readBytes, spawnScript, startServer, writeAll } from "./helpers.ts";
+import {
+  connect,
+  encoder,
+  readBytes,
+  sleep,
+  spawnScript,
+  startServer,
+  writeAll,
+} from "./helpers.ts";
 
 const SERVERS: [script: string, host: string, tcp: boolean][] = [
   ["tsTserv.ts", "127.0.0.1", true],
@@ -18,7 +26,7 @@ for (const [script, host, tcp] of SERVERS) {
         ? await Promise.all([1, 2, 3, 4, 5].map(() => connect(server.port, host)))
         : [];
       // Let the server accept them all before the signal.
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
 
       const before = performance.now();
       const result = await server.stop(signal);
@@ -65,7 +73,7 @@ Deno.test("a stop lets every reply in flight go out whole, and ends the other wa
       assert.ok(exchanges < 100_000 || stopping);
     }
   });
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await sleep(300);
   stopping = true;
   const before = performance.now();
   const result = await server.stop("SIGTERM");
@@ -87,7 +95,7 @@ async function stuckServer() {
       // the server closed the connection
     }
   })();
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  await sleep(300);
   return { server, conn, flooding };
 }
 
@@ -107,7 +115,7 @@ Deno.test("a second Ctrl-C exits at once with status 130", async () => {
   const { server: stuck, conn, flooding } = await stuckServer();
   await using server = stuck;
   server.proc.kill("SIGINT");
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await sleep(100);
   const before = performance.now();
   server.proc.kill("SIGINT");
   const result = await server.proc.finish();

@@ -6,6 +6,7 @@ import {
   encoder,
   readToEnd,
   runScript,
+  sleep,
   splitStamp,
   startServer,
   unstamped,
@@ -40,7 +41,7 @@ Deno.test("tsTservSS joins a line that comes in pieces", async () => {
   await using server = await startServer("tsTservSS.ts", ["--bufsiz", "2"]);
   using conn = await connect(server.port);
   await writeAll(conn, encoder.encode("ab"));
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await sleep(50);
   await writeAll(conn, encoder.encode("cde\n"));
   assert.equal(decoder.decode(splitStamp(await readToEnd(conn))), "abcde\n");
   await server.stop();

@@ -37,16 +37,6 @@ Deno.test("tsTclnt stops at the end of input, even without a final newline", asy
   await server.stop();
 });
 
-Deno.test("tsTserv returns every byte value unchanged, NUL and invalid UTF-8 included", async () => {
-  await using server = await startServer("tsTserv.ts");
-  using conn = await connect(server.port);
-  const payload = Uint8Array.from({ length: 256 }, (_, i) => i);
-  await writeAll(conn, payload);
-  const reply = await readBytes(conn, 27 + 256);
-  assert.deepEqual(splitStamp(reply), payload);
-  await server.stop();
-});
-
 Deno.test("tsTserv stamps every read of up to --bufsiz bytes", async () => {
   await using server = await startServer("tsTserv.ts", ["--bufsiz", "4"]);
   using conn = await connect(server.port);

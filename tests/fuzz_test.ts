@@ -1,0 +1,277 @@
+/**
+ * Fuzzing: random and malformed command lines, random payloads cut at random points. Whatever
+ * comes in, no script crashes or prints a stack trace, exit codes are right, and every byte
+ * comes back unchanged. Each test draws from a seeded generator and names its seed on failure;
+ * set FUZZ_SEED to run the same cases again.
+ */
+
+import assert from "node:assert/strict";
+import { UsageError } from "../lib/errors.ts";
+import { type Cli, type Options, parseFlags } from "../lib/flags.ts";
+import { STAMP_LENGTH } from "../lib/timestamp.ts";
+import { CLI as TCP_CLIENT } from "../scripts/tsTclnt.ts";
+import { CLI as SS_CLIENT } from "../scripts/tsTclntSS.ts";
+import { CLI as TCP_SERVER } from "../scripts/tsTserv.ts";
+import { CLI as SS_SERVER } from "../scripts/tsTservSS.ts";
+import { CLI as UDP_CLIENT } from "../scripts/tsUclnt.ts";
+import { CLI as UDP_SERVER } from "../scripts/tsUserv.ts";
+import {
+  concat,
+  connect,
+  payloadOf,
+  readBytes,
+  readToEnd,
+  runScript,
+  sleep,
+  splitStamp,
+  startServer,
+  udpExchange,
+  unstamped,
+  writeAll,
+} from "./helpers.ts";
+
+const SCRIPTS: [string, Cli][] = [
+  ["tsTserv.ts", TCP_SERVER],
+  ["tsTservV6.ts", { ...TCP_SERVER, script: "tsTservV6.ts" }],
+  ["tsTservSS.ts", SS_SERVER],
+  ["tsUserv.ts", UDP_SERVER],
+  ["tsTclnt.ts", TCP_CLIENT],
+  ["tsTclntV6.ts", { ...TCP_CLIENT, script: "tsTclntV6.ts" }],
+  ["tsTclntSS.ts", SS_CLIENT],
+  ["tsUclnt.ts", UDP_CLIENT],
+];
+
+/** A seeded generator (mulberry32), so that a failing case can be run again. */
+function random(seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 1_000_000)) {
+  let state = seed;
+  const next = () => {
+    state = (state + 0x6d2b79f5) | 0;
+    let t = Math.imul(state ^ (state >>> 15), 1 | state);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const below = (n: number) => Math.floor(next() * n);
+  const pick = <T>(items: readonly T[]): T => items[below(items.length)];
+  const bytes = (length: number, except?: number) =>
+    Uint8Array.from({ length }, () => {
+      let byte: number;
+      do byte = below(256); while (byte === except);
+      return byte;
+    });
+  /** `data` cut at random points. */
+  const split = (data: Uint8Array) => {
+    const cuts = Array.from({ length: below(6) }, () => below(data.length + 1)).sort((a, b) =>
+      a - b
+    );
+    return [0, ...cuts].map((cut, i, all) => data.subarray(cut, all[i + 1] ?? data.length));
+  };
+  return { seed, next, below, pick, bytes, split };
+}
+
+const NEWLINE = 0x0a;
+const everyByte = Uint8Array.from({ length: 256 }, (_, i) => i);
+
+Deno.test("parseFlags() takes any argument list without a crash: options, help or a usage error", () => {
+  const { seed, next, pick } = random();
+  const words = [
+    "-h",
+    "--help",
+    "-p",
+    "--port",
+    "--host",
+    "--bufsiz",
+    "-q",
+    "--quiet",
+    "--timeout",
+    "--idle-timeout",
+    "--max-line",
+    "--line-timeout",
+    "-",
+    "--",
+    "---",
+    "-pq",
+    "-qp",
+    "--port=",
+    "--host=",
+    "0",
+    "1",
+    "-1",
+    "65535",
+    "65536",
+    "99999999",
+    "1e3",
+    "0x10",
+    "0.5",
+    ".5",
+    "5.",
+    "NaN",
+    "Infinity",
+    "",
+    " ",
+    "::1",
+    "[::1]",
+    "[",
+    "localhost",
+    "\0",
+    "é",
+    "--=",
+    "=",
+  ];
+  const clis = SCRIPTS.map(([, cli]) => cli);
+  const log = console.log;
+  console.log = () => {}; // --help prints
+  try {
+    for (let i = 0; i < 5000; i++) {
+      const args = Array.from(
+        { length: Math.floor(next() * 6) },
+        () =>
+          next() < 0.1
+            ? String.fromCharCode(...Array.from({ length: 4 }, () => next() * 0x250))
+            : pick(words),
+      );
+      const cli = pick(clis);
+      let options: Options | undefined;
+      try {
+        options = parseFlags(args, cli);
+      } catch (err) {
+        assert.ok(err instanceof UsageError, `seed ${seed}: ${JSON.stringify(args)}: ${err}`);
+        assert.ok(!err.message.includes("\n    at "), "no stack in the message");
+        continue;
+      }
+      if (options === undefined) continue; // --help
+      const minPort = cli.role.endsWith("server") ? 0 : 1;
+      assert.ok(Number.isInteger(options.port) && options.port >= minPort && options.port <= 65535);
+      assert.ok(Number.isInteger(options.bufsiz) && options.bufsiz >= 1);
+      assert.ok(options.host.length > 0);
+      for (const value of [options.timeout, options.idleTimeout, options.lineTimeout]) {
+        assert.ok(Number.isFinite(value) && value >= 0, `seed ${seed}: ${JSON.stringify(args)}`);
+      }
+    }
+  } finally {
+    console.log = log;
+  }
+});
+
+Deno.test("every script rejects random malformed command lines with a usage error, exit 2", async () => {
+  const { seed, pick, below } = random();
+  const junk = ["--port", "-p", "--bufsiz", "--timeout", "--idle-timeout", "--max-line", "--host"];
+  const bad = ["", "x", "-1", "65536", "1e3", "0x10", "--", "é", "\u0001", " 1"];
+  for (const [script] of SCRIPTS) {
+    for (let i = 0; i < 2; i++) {
+      // First an unknown flag or a stray word (where no flag can take it for its value), so
+      // that no case is valid and starts a server; then anything.
+      const args = Array.from({ length: below(4) }, () => pick([pick(junk), pick(bad)]));
+      args.unshift(pick(["--no-such-flag", "stray", "-z", "---x"]));
+      const result = await runScript(script, args);
+      const context = `seed ${seed}: ${script} ${JSON.stringify(args)}\n${result.stderr}`;
+      assert.equal(result.code, 2, context);
+      assert.equal(result.stdout, "", context);
+      assert.match(result.stderr, /^error: .+\nRun 'deno run -N.* --help' for usage\.\n$/, context);
+    }
+  }
+});
+
+for (const [script, host] of [["tsTserv.ts", "127.0.0.1"], ["tsTservV6.ts", "::1"]]) {
+  Deno.test(`${script} returns random bytes cut at random points unchanged`, async () => {
+    const { seed, below, bytes, split } = random();
+    await using server = await startServer(script, ["--bufsiz", "512"], host);
+    for (let round = 0; round < 20; round++) {
+      using conn = await connect(server.port, host);
+      const payload = bytes(below(4000));
+      for (const piece of split(payload)) {
+        await writeAll(conn, piece);
+        if (below(3) === 0) await sleep(below(5));
+      }
+      await conn.closeWrite();
+      const reply = await readToEnd(conn);
+      assert.deepEqual(payloadOf(reply), payload, `seed ${seed}, round ${round}`);
+    }
+  });
+}
+
+Deno.test("tsTservSS returns a random line cut at random points unchanged, its newline included", async () => {
+  const { seed, below, bytes, split } = random();
+  await using server = await startServer("tsTservSS.ts", ["-q", "--bufsiz", "100"]);
+  for (let round = 0; round < 30; round++) {
+    using conn = await connect(server.port);
+    const line = concat(bytes(below(3000), NEWLINE), Uint8Array.of(NEWLINE));
+    for (const piece of split(line)) await writeAll(conn, piece);
+    const reply = await readToEnd(conn);
+    assert.deepEqual(splitStamp(reply), line, `seed ${seed}, round ${round}`);
+  }
+});
+
+Deno.test("tsUserv returns random datagrams unchanged, cut to --bufsiz", async () => {
+  const { seed, below, bytes } = random();
+  await using server = await startServer("tsUserv.ts", ["-q", "--bufsiz", "700"]);
+  for (let round = 0; round < 50; round++) {
+    const datagram = bytes(below(1400));
+    const reply = await udpExchange(server.port, datagram);
+    assert.deepEqual(splitStamp(reply), datagram.subarray(0, 700), `seed ${seed}, round ${round}`);
+  }
+});
+
+for (const [script, host] of [["tsTserv.ts", "127.0.0.1"], ["tsTservV6.ts", "::1"]]) {
+  Deno.test(`${script} returns every byte value unchanged, NUL and invalid UTF-8 included`, async () => {
+    await using server = await startServer(script, [], host);
+    using conn = await connect(server.port, host);
+    await writeAll(conn, everyByte);
+    assert.deepEqual(splitStamp(await readBytes(conn, STAMP_LENGTH + 256)), everyByte);
+  });
+}
+
+Deno.test("tsTservSS returns every byte value unchanged, with the newline that ends the line", async () => {
+  await using server = await startServer("tsTservSS.ts");
+  using conn = await connect(server.port);
+  const line = concat(everyByte.filter((byte) => byte !== NEWLINE), Uint8Array.of(NEWLINE));
+  await writeAll(conn, line);
+  assert.deepEqual(splitStamp(await readToEnd(conn)), line);
+});
+
+Deno.test("tsUserv returns every byte value unchanged", async () => {
+  await using server = await startServer("tsUserv.ts");
+  assert.deepEqual(splitStamp(await udpExchange(server.port, everyByte)), everyByte);
+});
+
+const CRLF = Uint8Array.of(13, 10);
+
+/** Python's `bytes.rstrip()`, for ASCII whitespace: how tsTclntSS prints a reply. */
+function trimEnd(bytes: Uint8Array): Uint8Array {
+  let end = bytes.length;
+  while (end > 0 && [9, 10, 11, 12, 13, 28, 29, 30, 31, 32].includes(bytes[end - 1])) end--;
+  return bytes.subarray(0, end);
+}
+
+/** Each client, the server it talks to, and what it prints of the reply to a line it sent. */
+const CLIENTS = [
+  ["tsTclnt.ts", "tsTserv.ts", (reply: Uint8Array) => reply],
+  ["tsTclntSS.ts", "tsTservSS.ts", (reply: Uint8Array) => trimEnd(concat(reply, CRLF))],
+  ["tsUclnt.ts", "tsUserv.ts", (reply: Uint8Array) => reply],
+] as const;
+
+const latin1 = (bytes: Uint8Array) => Array.from(bytes, (b) => String.fromCharCode(b)).join("");
+const SOME_STAMP = new TextEncoder().encode("[Thu Jun  4 19:56:18 2020] ");
+
+for (const [client, server, printed] of CLIENTS) {
+  Deno.test(`${client} pipes random bytes through ${server} and prints each reply, exit 0`, async () => {
+    const { seed, below, bytes } = random();
+    await using running = await startServer(server, ["-q"]);
+    for (let round = 0; round < 3; round++) {
+      // Lines of random bytes (no newline inside, none empty: that would end the session), the
+      // last one without its newline: it is still sent, and its reply still printed.
+      const lines = Array.from({ length: 1 + below(5) }, () => bytes(1 + below(300), NEWLINE));
+      const input = lines.map((line) => concat(line, Uint8Array.of(NEWLINE))).reduce(concat);
+      const expected = lines.map((line) => `> ${latin1(printed(concat(SOME_STAMP, line)))}\n`);
+      const args = ["--host", "127.0.0.1", "--port", String(running.port)];
+      const result = await runScript(client, args, input.subarray(0, -1));
+      const context = `seed ${seed}, round ${round}: ${result.stderr}`;
+      assert.equal(result.code, 0, context);
+      assert.equal(result.stderr, "", context);
+      assert.equal(
+        unstamped(latin1(result.stdoutBytes)),
+        unstamped(expected.join("") + "> "),
+        context,
+      );
+    }
+  });
+}

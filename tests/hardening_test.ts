@@ -1,0 +1,337 @@
+/**
+ * Hardening: bad peers, floods and faults. One bad client never hurts the others, memory stays
+ * bounded whatever a client sends, and a stop loses no reply that was owed. Every wait and every
+ * load loop here is bounded in count and in time.
+ */
+
+import assert from "node:assert/strict";
+import { STAMP_LENGTH } from "../lib/timestamp.ts";
+import {
+  connect,
+  encoder,
+  memoryKiB,
+  Proc,
+  readBytes,
+  readToEnd,
+  runScript,
+  type Server,
+  sleep,
+  splitStamp,
+  startServer,
+  udpExchange,
+  writeAll,
+} from "./helpers.ts";
+
+const decoder = new TextDecoder();
+const RUDE = new URL("./peers/rude_clients.py", import.meta.url).pathname;
+const MiB = 1 << 20;
+/** How much a server's memory may grow under abuse: a few MiB, and far below any flood. */
+const MEMORY_GROWTH_KIB = 8 * 1024;
+
+/** One request and its whole reply, as a well-behaved client makes them; the reply's payload. */
+async function ask(port: number, line = "still there?\n"): Promise<string> {
+  using conn = await connect(port);
+  const payload = encoder.encode(line);
+  await writeAll(conn, payload);
+  return decoder.decode(splitStamp(await readBytes(conn, STAMP_LENGTH + payload.length)));
+}
+
+/**
+ * Serves a thousand requests, so that the server's heap has grown to its working size: a
+ * server's memory grows by some MiB at its first load, whatever the load, and stays there.
+ */
+async function warmUp(port: number): Promise<void> {
+  for (let i = 0; i < 1000; i++) assert.equal(await ask(port, `warm-up ${i}\n`), `warm-up ${i}\n`);
+}
+
+/** Runs one of the rude clients (see `peers/rude_clients.py`) to the end. */
+async function rude(mode: string, port: number, count: number): Promise<void> {
+  const result = await new Proc("python3", [RUDE, mode, String(port), String(count)]).finish(
+    30_000,
+  );
+  assert.equal(result.code, 0, result.stderr);
+}
+
+/** Whether stderr shows a bug: an unexpected error or a stack trace. */
+function assertNoBug(stderr: string): void {
+  assert.doesNotMatch(stderr, /unexpected|\n\s+at /, stderr);
+}
+
+/** Streams up to `limit` bytes at `conn` without reading; resolves with how it ended. */
+function flood(conn: Deno.Conn, limit: number) {
+  const chunk = new Uint8Array(MiB).fill(0x61); // "a", and never a newline
+  const state = { sent: 0, ended: "" };
+  const done = (async () => {
+    try {
+      while (state.sent < limit) state.sent += await conn.write(chunk);
+      state.ended = "sent it all";
+    } catch (err) {
+      state.ended = (err as Error).name;
+    }
+  })();
+  return { state, done };
+}
+
+Deno.test("tsTservSS closes a client that streams 64 MiB without a newline; memory stays flat", async () => {
+  await using server = await startServer("tsTservSS.ts", ["-q"]);
+  await warmUp(server.port);
+  const before = await memoryKiB(server.proc, "VmRSS");
+  using flooder = await connect(server.port);
+  const { state, done } = flood(flooder, 64 * MiB);
+  assert.equal(await ask(server.port), "still there?\n", "others are served meanwhile");
+  await Promise.race([done, sleep(10_000)]);
+  assert.match(state.ended, /ConnectionReset|BrokenPipe/, "the flooder was cut off");
+  assert.ok(state.sent < 64 * MiB);
+  const grew = (await memoryKiB(server.proc, "VmHWM")) - before;
+  assert.ok(grew < MEMORY_GROWTH_KIB, `memory grew by ${grew} KiB`);
+  assert.equal(await ask(server.port), "still there?\n");
+  const result = await server.stop();
+  assert.equal(result.code, 0);
+  assert.match(result.stderr, /^\.\.\.closing 127\.0\.0\.1:\d+: line longer than 65536 bytes$/m);
+  assertNoBug(result.stderr);
+});
+
+Deno.test("tsTserv holds back a client that sends without reading; memory stays flat", async () => {
+  await using server = await startServer("tsTserv.ts", ["-q"]);
+  await warmUp(server.port);
+  const before = await memoryKiB(server.proc, "VmRSS");
+  const flooder = await connect(server.port);
+  const { state, done } = flood(flooder, 64 * MiB);
+  await sleep(1500); // long enough to fill every buffer on the way
+  assert.equal(await ask(server.port), "still there?\n", "others are served meanwhile");
+  assert.equal(state.ended, "", `the flood is held back by TCP, at ${state.sent} bytes`);
+  const grew = (await memoryKiB(server.proc, "VmHWM")) - before;
+  assert.ok(grew < MEMORY_GROWTH_KIB, `memory grew by ${grew} KiB`);
+  flooder.close();
+  await done;
+  assert.equal(await ask(server.port), "still there?\n");
+  const result = await server.stop();
+  assert.equal(result.code, 0);
+  assertNoBug(result.stderr);
+});
+
+Deno.test("tsTserv --idle-timeout closes a silent connection, and keeps a talking one", async () => {
+  await using server = await startServer("tsTserv.ts", ["--idle-timeout", "0.5"]);
+  using silent = await connect(server.port);
+  using talking = await connect(server.port);
+  const started = performance.now();
+  const silentEnded = readToEnd(silent, 5000).then(() => performance.now() - started);
+  const buffer = new Uint8Array(64);
+  while (performance.now() - started < 1500) {
+    await writeAll(talking, encoder.encode("tick"));
+    assert.equal(await talking.read(buffer), STAMP_LENGTH + 4);
+    await sleep(150);
+  }
+  const took = await silentEnded;
+  assert.ok(took >= 450 && took < 1500, `closed after ${took} ms`);
+  const result = await server.stop();
+  assert.match(result.stdout, /^\.\.\.closing 127\.0\.0\.1:\d+: idle for 0\.5 s$/m);
+  assert.equal(result.stdout.match(/closing/g)?.length, 1, result.stdout);
+});
+
+Deno.test("tsTservSS --line-timeout closes a client that trickles its line, --idle-timeout a silent one", async () => {
+  await using server = await startServer("tsTservSS.ts", [
+    "--line-timeout",
+    "0.5",
+    "--idle-timeout",
+    "0.8",
+  ]);
+  using trickler = await connect(server.port);
+  using silent = await connect(server.port);
+  const started = performance.now();
+  const silentEnded = readToEnd(silent, 5000).then(() => performance.now() - started);
+  let cutAfter = 0;
+  for (let i = 0; i < 40 && !cutAfter; i++) {
+    // A byte every 100 ms: never idle, but the line never ends.
+    await writeAll(trickler, encoder.encode("x")).catch(() =>
+      cutAfter = performance.now() - started
+    );
+    await sleep(100);
+  }
+  const reply = await readToEnd(trickler, 3000);
+  cutAfter ||= performance.now() - started;
+  assert.equal(reply.length, 0, "no reply: no line was read");
+  assert.ok(cutAfter >= 450 && cutAfter < 2000, `trickler cut after ${cutAfter} ms`);
+  const silentTook = await silentEnded;
+  assert.ok(silentTook >= 750 && silentTook < 2500, `silent one closed after ${silentTook} ms`);
+  assert.equal(await ask(server.port), "still there?\n");
+  const { stdout } = await server.stop();
+  assert.match(stdout, /^\.\.\.closing 127\.0\.0\.1:\d+: no whole line within 0\.5 s$/m);
+  assert.match(stdout, /^\.\.\.closing 127\.0\.0\.1:\d+: idle for 0\.8 s$/m);
+});
+
+for (const script of ["tsTserv.ts", "tsTservSS.ts"]) {
+  Deno.test(`${script} shrugs off storms of resets and of connect-and-leave, and serves on`, async () => {
+    await using server = await startServer(script, ["-q"]);
+    const storms = Promise.all([
+      rude("reset", server.port, 300),
+      rude("leave", server.port, 300),
+    ]);
+    let served = 0;
+    let stormsOver = false;
+    storms.finally(() => stormsOver = true);
+    while (!stormsOver && served < 500) {
+      assert.equal(await ask(server.port), "still there?\n");
+      served++;
+    }
+    await storms;
+    assert.ok(served > 0);
+    assert.equal(await ask(server.port, "after the storm\n"), "after the storm\n");
+    const result = await server.stop();
+    assert.equal(result.code, 0);
+    assert.equal(result.stderr, "", "nothing worth a log line, even a quiet one");
+  });
+}
+
+Deno.test("tsTserv answers a client that half-closes after sending, then ends the connection", async () => {
+  await using server = await startServer("tsTserv.ts");
+  using conn = await connect(server.port);
+  await writeAll(conn, encoder.encode("last words"));
+  await conn.closeWrite();
+  const reply = await readToEnd(conn);
+  assert.equal(decoder.decode(splitStamp(reply)), "last words", "the reply, then EOF");
+});
+
+Deno.test("tsTserv out of file descriptors says so, once a spell, and serves again once they free up", async () => {
+  await using server = await startServer("tsTserv.ts", ["-q"], "127.0.0.1", { maxFiles: 48 });
+  const clients = await Promise.all(Array.from({ length: 48 }, () => connect(server.port)));
+  await server.proc.stderr.waitFor(/accept failed: Too many open files/, 5000);
+  for (const client of clients) client.close();
+  await server.proc.stderr.waitFor(/accepting connections again/, 5000);
+  assert.equal(await ask(server.port), "still there?\n");
+  const result = await server.stop();
+  assert.equal(result.code, 0);
+  // Once each time it runs out, however many retries that takes; never a line per retry.
+  const spells = result.stderr.match(/accept failed/g)?.length ?? 0;
+  assert.ok(spells >= 1 && spells <= 3, result.stderr);
+  assert.equal(result.stderr.match(/accepting connections again/g)?.length, spells);
+  assertNoBug(result.stderr);
+});
+
+/**
+ * A client in a request/reply loop until the server ends it: every reply must come whole, and
+ * the end must be a clean EOF between replies. Returns how many replies came.
+ */
+async function requestLoop(port: number, id: number): Promise<number> {
+  using conn = await connect(port);
+  const buffer = new Uint8Array(256);
+  for (let k = 0; k < 100_000; k++) {
+    const payload = encoder.encode(`client ${id} request ${k}`);
+    try {
+      await writeAll(conn, payload);
+    } catch (err) {
+      assert.ok(err instanceof Deno.errors.BrokenPipe, `${err}`); // it had closed: none owed
+      return k;
+    }
+    let got = 0;
+    const expected = STAMP_LENGTH + payload.length;
+    while (got < expected) {
+      const n = await conn.read(buffer.subarray(got)); // a reset fails the test
+      if (n === null) break;
+      got += n;
+    }
+    if (got === 0) return k; // EOF instead of a reply: the server had not read this request
+    assert.equal(got, expected, `client ${id}: a partial reply to request ${k}`);
+    assert.equal(decoder.decode(splitStamp(buffer.subarray(0, got))), `client ${id} request ${k}`);
+  }
+  throw new Error("the loop was not ended by the stop");
+}
+
+/** A client making a connection per line until the server stops: each reply whole, or none. */
+async function linePerConnectionLoop(port: number, id: number): Promise<number> {
+  for (let k = 0; k < 100_000; k++) {
+    let conn: Deno.TcpConn;
+    try {
+      conn = await connect(port);
+    } catch {
+      return k; // refused: the listener has closed
+    }
+    using _ = conn;
+    const payload = encoder.encode(`client ${id} line ${k}\n`);
+    const reply = await writeAll(conn, payload).then(() => readToEnd(conn)).catch((err) => {
+      // Reset with no reply: it was queued, never accepted, when the listener closed.
+      assert.ok(err instanceof Deno.errors.ConnectionReset, `${err}`);
+      return new Uint8Array(0);
+    });
+    if (reply.length === 0) return k;
+    assert.equal(reply.length, STAMP_LENGTH + payload.length, `client ${id}: partial reply`);
+  }
+  throw new Error("the loop was not ended by the stop");
+}
+
+for (
+  const [script, loop] of [
+    ["tsTserv.ts", requestLoop],
+    ["tsTservSS.ts", linePerConnectionLoop],
+  ] as const
+) {
+  Deno.test(`${script} on SIGTERM under 64 busy clients answers what it read, whole, and exits 0 within 2 s`, async () => {
+    await using server: Server = await startServer(script, ["-q"]);
+    const clients = Array.from({ length: 64 }, (_, id) => loop(server.port, id));
+    await sleep(700);
+    const before = performance.now();
+    const result = await server.stop("SIGTERM");
+    const took = performance.now() - before;
+    const replies = await Promise.all(clients);
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(took < 2000, `took ${took} ms`);
+    assert.match(result.stdout, /server stopped \(SIGTERM\)\n$/);
+    assert.ok(replies.every((n) => n > 0), `every client was served: ${replies}`);
+    assertNoBug(result.stderr);
+  });
+}
+
+Deno.test("tsUserv goes on when its replies meet closed ports (ICMP port unreachable)", async () => {
+  await using server = await startServer("tsUserv.ts", ["-q"]);
+  const vanishing = rude("vanish", server.port, 300);
+  let served = 0;
+  let over = false;
+  vanishing.finally(() => over = true);
+  while (!over && served < 500) {
+    const reply = await udpExchange(server.port, encoder.encode("still there?"));
+    assert.equal(decoder.decode(splitStamp(reply)), "still there?");
+    served++;
+  }
+  await vanishing;
+  const reply = await udpExchange(server.port, encoder.encode("after"));
+  assert.equal(decoder.decode(splitStamp(reply)), "after");
+  const result = await server.stop();
+  assert.equal(result.code, 0);
+  assertNoBug(result.stderr);
+});
+
+Deno.test("tsTclnt says so, exit 1, when its server dies mid-session", async () => {
+  await using server = await startServer("tsTserv.ts", ["-q"]);
+  const client = new Proc(Deno.execPath(), [
+    "run",
+    "-N",
+    new URL("../scripts/tsTclnt.ts", import.meta.url).pathname,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(server.port),
+  ], { stdin: true });
+  await client.write("first\n", false);
+  await client.stdout.waitFor(/\] first\n> $/);
+  server.proc.kill("SIGKILL");
+  await server.proc.finish();
+  await client.write("second\n");
+  const result = await client.finish();
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /^error: The server (closed|reset) the connection\n$/);
+});
+
+Deno.test("tsTclntSS sends a line longer than the server's buffer and prints its reply whole", async () => {
+  await using server = await startServer("tsTservSS.ts", ["-q"]);
+  const line = "0123456789".repeat(500); // 5,000 bytes; the server reads 1,024 at a time
+  const result = await runScript(
+    "tsTclntSS.ts",
+    ["--host", "127.0.0.1", "--port", String(server.port)],
+    `${line}\nnext`,
+  );
+  assert.equal(result.code, 0, result.stderr);
+  const printed = result.stdout.split("> ").slice(1);
+  assert.equal(printed.length, 3, result.stdout);
+  assert.equal(printed[0].slice(STAMP_LENGTH), `${line}\n`);
+  assert.equal(printed[1].slice(STAMP_LENGTH), "next\n", "nothing of it leaks into the next");
+});
