@@ -100,15 +100,18 @@ export class Session {
   }
 
   /**
-   * Ends the connection early, politely: a reply being written is finished, then the client
-   * gets end-of-file (FIN) instead of the next reply, and the serving loop's next `read()` gives
-   * `null`. If the client has not closed its side `LINGER_MS` later, the connection is closed.
+   * Ends the connection early, politely: a reply being written is finished (if it can be within
+   * `DRAIN_DEADLINE_MS`), then the client gets end-of-file (FIN) instead of the next reply, and
+   * the serving loop's next `read()` gives `null`. If the client has not closed its side
+   * `LINGER_MS` later, the connection is closed.
    */
   end(reason: string): void {
     if (this.endedFor !== null || this.#closed) return;
     this.endedFor = reason;
     this.#deadline = Infinity;
     if (!this.#writing) this.#shutWrite();
+    // A write that never finishes (a client that stopped reading) is cut off after a while.
+    else this.#lingering = setTimeout(() => this.abort(), DRAIN_DEADLINE_MS);
   }
 
   /**
@@ -166,6 +169,7 @@ export class Session {
     if (this.#writeShut || this.#closed) return;
     this.#writeShut = true;
     (this.conn as Deno.TcpConn).closeWrite().catch(() => {}); // a reset peer: close() follows
+    clearTimeout(this.#lingering);
     this.#lingering = setTimeout(() => this.abort(), LINGER_MS);
   }
 

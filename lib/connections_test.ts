@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { Connections, Session } from "./connections.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A listener and a way to get connected pairs from it: [client, server]. */
 function loopback() {
@@ -104,6 +105,32 @@ Deno.test("an idle connection is ended after the idle timeout, and a busy one is
   assert.equal(await chattyClient.read(buffer), null, "a stop ends the chatty one");
   chattyClient.close();
   await connections.drain();
+});
+
+Deno.test("a client that stops reading a reply is cut off after the idle timeout", async () => {
+  using net = loopback();
+  const controller = new AbortController();
+  const logged: string[] = [];
+  const connections = new Connections({
+    signal: controller.signal,
+    idleTimeoutMs: 200,
+    log: (line) => logged.push(line),
+  });
+  const [client, server] = await net.pair();
+  let failed = "";
+  const started = performance.now();
+  connections.serve(server, async (session) => {
+    // Far more than the socket buffers hold, to a client that never reads.
+    await session.write(new Uint8Array(64 << 20)).catch((err) => failed = err.name);
+  });
+  while (connections.size > 0 && performance.now() - started < 5000) await sleep(20);
+  const took = performance.now() - started;
+  assert.equal(connections.size, 0);
+  assert.ok(took >= 190 && took < 2500, `cut off after ${took} ms`);
+  assert.match(failed, /BadResource|Interrupted/);
+  assert.equal(logged.length, 1);
+  assert.match(logged[0], /idle for 0\.2 s$/);
+  client.close();
 });
 
 Deno.test("Session.limit() ends a connection that takes too long, whatever it sends", async () => {

@@ -4,6 +4,12 @@
  * `handle()`, then `finish()` (always), and closes the connection. Each connection is served
  * concurrently: in Deno, Python's `ThreadingMixIn` is simply not awaiting the handler.
  *
+ * Unlike Python's, it guards itself against its clients: `rfile.readline()` refuses a line
+ * longer than `maxLine` (so memory stays bounded), `lineTimeoutMs` bounds how long a line may
+ * trickle in, `idleTimeoutMs` closes silent connections, and a connection is closed so that its
+ * reply cannot be lost to a reset (see `connections.ts`). A handler that throws only costs its
+ * own connection, which is then closed at once.
+ *
  * @example Usage
  * ```ts ignore
  * class Echo extends StreamRequestHandler {

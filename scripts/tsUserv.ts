@@ -6,7 +6,8 @@
  * UDP has no connections, so there is no accept() and nothing to close per client: one socket
  * receives from everyone (recvfrom) and answers each sender (sendto). That also means it serves
  * many clients at once by nature. Like `recvfrom(1024)` in the book, a datagram longer than
- * `--bufsiz` is cut to `--bufsiz` bytes; an empty datagram gets a bare stamp. Ctrl-C or
+ * `--bufsiz` is cut to `--bufsiz` bytes; an empty datagram gets a bare stamp. A reply that
+ * cannot be delivered (its sender has gone) is dropped, and the server goes on. Ctrl-C or
  * SIGTERM stops it after the reply in flight, exit 0.
  *
  * Deno's UDP API is still unstable, hence `--unstable-net`:
