@@ -1,0 +1,262 @@
+#!/usr/bin/env -S deno run -N --unstable-net --allow-run --allow-read=. --allow-sys=osRelease
+/**
+ * Soak test: a steady load against each of our servers for a few minutes, to make memory growth
+ * or a slowing tail visible. Not a test that passes or fails, and not a benchmark: it prints,
+ * per minute and per server, the requests served, the errors, the latency percentiles and the
+ * server's memory (RSS), and at the end each server's RSS at start and end.
+ *
+ * ```sh
+ * deno task soak                                  # 2 minutes per server, 1,000 requests/s
+ * deno task soak --minutes 1 --rate 500 --servers tsTserv.ts
+ * ```
+ *
+ * Every request is checked: the reply must be a stamp and exactly the payload sent. Latency is
+ * measured from each request's send to its whole reply. Loopback only.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { writeAll } from "../lib/io.ts";
+import { STAMP_LENGTH, STAMP_SOURCE } from "../lib/timestamp.ts";
+
+const SERVERS = ["tsTserv.ts", "tsTservSS.ts", "tsUserv.ts"];
+const STAMP = new RegExp(`^${STAMP_SOURCE}$`);
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+const { values } = parseArgs({
+  args: Deno.args,
+  strict: true,
+  options: {
+    minutes: { type: "string", default: "2" },
+    rate: { type: "string", default: "1000" },
+    conns: { type: "string", default: "16" },
+    servers: { type: "string", default: SERVERS.join(",") },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (values.help) {
+  console.log(
+    "soak.ts: a steady load against each server, with figures per minute\n\n" +
+      "OPTIONS:\n  --minutes N    minutes per server (default 2)\n" +
+      "  --rate N       requests per second (default 1000)\n" +
+      "  --conns N      clients sending at once (default 16)\n" +
+      `  --servers A,B  which servers (default ${SERVERS.join(",")})`,
+  );
+  Deno.exit(0);
+}
+const minutes = Number(values.minutes);
+const rate = Number(values.rate);
+const conns = Number(values.conns);
+const servers = values.servers.split(",");
+if (!(minutes > 0 && minutes <= 60 && rate > 0 && rate <= 100_000 && conns >= 1 && conns <= 1000)) {
+  console.error("error: --minutes 0..60, --rate 1..100000, --conns 1..1000");
+  Deno.exit(2);
+}
+for (const server of servers) {
+  if (!SERVERS.includes(server)) {
+    console.error(`error: unknown server ${server}; choose from ${SERVERS.join(", ")}`);
+    Deno.exit(2);
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The server's resident memory, in MiB. (Through `cat`: Deno wants --allow-all for /proc.) */
+async function rssMiB(pid: number): Promise<number> {
+  const { stdout } = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] }).output();
+  return Number(decoder.decode(stdout).match(/^VmRSS:\s+(\d+) kB$/m)?.[1] ?? NaN) / 1024;
+}
+
+/** Starts a server on a free loopback port; returns it and its port. */
+async function start(script: string) {
+  const unstable = script === "tsUserv.ts" ? ["--unstable-net"] : [];
+  const path = new URL(`../scripts/${script}`, import.meta.url).pathname;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-N", ...unstable, path, "--host", "127.0.0.1", "--port", "0", "-q"],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let text = "";
+  while (!/:(\d+)\.\.\.\n/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${script} did not start: ${text}`);
+    text += decoder.decode(value);
+  }
+  reader.releaseLock();
+  const stderr = new Response(child.stderr).text();
+  child.stdout.pipeTo(new WritableStream()).catch(() => {});
+  return { child, port: Number(text.match(/:(\d+)\.\.\.\n/)![1]), stderr };
+}
+
+/** Whether `reply` is a stamp and then exactly `payload`. */
+function isReply(reply: Uint8Array, payload: Uint8Array): boolean {
+  if (reply.length !== STAMP_LENGTH + payload.length) return false;
+  if (!STAMP.test(decoder.decode(reply.subarray(0, STAMP_LENGTH)))) return false;
+  return reply.subarray(STAMP_LENGTH).every((byte, i) => byte === payload[i]);
+}
+
+/** Reads exactly `length` bytes, or fewer if the connection ends. */
+async function readExactly(conn: Deno.Conn, buffer: Uint8Array, length: number) {
+  let got = 0;
+  while (got < length) {
+    const n = await conn.read(buffer.subarray(got, length));
+    if (n === null) break;
+    got += n;
+  }
+  return buffer.subarray(0, got);
+}
+
+/** One client's way of making a request: resolves with whether the reply was right. */
+type Client = { ask(payload: Uint8Array): Promise<boolean>; close(): void };
+
+async function tcpClient(port: number): Promise<Client> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const buffer = new Uint8Array(4096);
+  return {
+    async ask(payload) {
+      await writeAll(conn, payload);
+      return isReply(await readExactly(conn, buffer, STAMP_LENGTH + payload.length), payload);
+    },
+    close: () => conn.close(),
+  };
+}
+
+function lineClient(port: number): Client {
+  const buffer = new Uint8Array(4096);
+  return {
+    async ask(payload) {
+      using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await writeAll(conn, payload);
+      const reply = await readExactly(conn, buffer, STAMP_LENGTH + payload.length);
+      return isReply(reply, payload) && (await conn.read(buffer)) === null;
+    },
+    close: () => {},
+  };
+}
+
+function udpClient(port: number): Client {
+  const socket = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const buffer = new Uint8Array(4096);
+  const server = { transport: "udp" as const, hostname: "127.0.0.1", port };
+  let pending: Promise<[Uint8Array, Deno.Addr]> | undefined; // a receive outlives a lost reply
+  return {
+    async ask(payload) {
+      await socket.send(payload, server);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const lost = new Promise<null>((resolve) => timer = setTimeout(resolve, 1000, null));
+      try {
+        while (true) {
+          const received = await Promise.race([pending ??= socket.receive(buffer), lost]);
+          if (received === null) throw new Error("no reply within 1 s");
+          pending = undefined;
+          const [reply] = received;
+          // A late reply to an earlier request is skipped; anything else is an error.
+          if (!/ soak \d+ \d+$/.test(decoder.decode(reply)) || isReply(reply, payload)) {
+            return isReply(reply, payload);
+          }
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    close: () => socket.close(),
+  };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length === 0
+    ? NaN
+    : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+const ms = (value: number) => value.toFixed(2).padStart(7);
+
+async function soak(script: string): Promise<string> {
+  const server = await start(script);
+  const makeClient = script === "tsTserv.ts"
+    ? () => tcpClient(server.port)
+    : script === "tsUserv.ts"
+    ? () => Promise.resolve(udpClient(server.port))
+    : () => Promise.resolve(lineClient(server.port));
+  const clients = await Promise.all(Array.from({ length: conns }, makeClient));
+
+  // Warm up for 5 s, so that "start" is the server's working size rather than its idle one.
+  let running = true;
+  let latencies: number[] = [];
+  let errors = 0;
+  let served = 0;
+  let measuring = false;
+  const interval = (1000 * conns) / rate; // each client sends every `interval` ms
+  const workers = clients.map(async (client, id) => {
+    const startedAt = performance.now() + (id * interval) / conns;
+    for (let k = 0; running; k++) {
+      const due = startedAt + k * interval;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const ending = script === "tsTservSS.ts" ? "\n" : "";
+      const payload = encoder.encode(`soak ${id} ${k}${ending}`);
+      const sent = performance.now();
+      try {
+        const ok = await client.ask(payload);
+        if (!measuring) continue;
+        if (ok) {
+          served++;
+          latencies.push(performance.now() - sent);
+        } else errors++;
+      } catch {
+        if (measuring) errors++;
+        if (script === "tsTserv.ts") return; // its connection is gone
+      }
+    }
+  });
+  await sleep(5000);
+  measuring = true;
+  const rssStart = await rssMiB(server.child.pid);
+  console.log(`\n${script}: ${rate} requests/s from ${conns} clients, ${minutes} min`);
+  console.log("minute   served  errors  p50 ms  p99 ms  max ms  RSS MiB");
+  let totalServed = 0;
+  let totalErrors = 0;
+  for (let minute = 1; minute <= Math.ceil(minutes); minute++) {
+    await sleep(Math.min(1, minutes - minute + 1) * 60_000);
+    const sorted = latencies.sort((a, b) => a - b);
+    const [minuteServed, minuteErrors] = [served, errors];
+    [latencies, served, errors] = [[], 0, 0];
+    totalServed += minuteServed;
+    totalErrors += minuteErrors;
+    const row = [
+      String(minute).padStart(6),
+      String(minuteServed).padStart(8),
+      String(minuteErrors).padStart(7),
+      ms(percentile(sorted, 0.5)),
+      ms(percentile(sorted, 0.99)),
+      ms(sorted.at(-1) ?? NaN),
+      (await rssMiB(server.child.pid)).toFixed(1).padStart(8),
+    ];
+    console.log(row.join(" "));
+  }
+  running = false;
+  measuring = false;
+  await Promise.all(workers);
+  const rssEnd = await rssMiB(server.child.pid);
+  for (const client of clients) client.close();
+  server.child.kill("SIGTERM");
+  const status = await server.child.status;
+  const stderr = (await server.stderr).trim();
+  const summary = `${script}: ${totalServed} served, ${totalErrors} errors, RSS ` +
+    `${rssStart.toFixed(1)} -> ${rssEnd.toFixed(1)} MiB, exit ${status.code}` +
+    (stderr ? `, stderr: ${stderr.split("\n").length} lines` : "");
+  console.log(summary);
+  return summary;
+}
+
+const cpus = navigator.hardwareConcurrency;
+console.log(
+  `soak ${new Date().toISOString().slice(0, 10)}, Deno ${Deno.version.deno}, ` +
+    `${Deno.build.os} ${Deno.osRelease()}, ${cpus} CPUs`,
+);
+const summaries = [];
+for (const script of servers) summaries.push(await soak(script));
+console.log(`\n${summaries.join("\n")}`);
