@@ -122,8 +122,7 @@ const FLAGS: Flag[] = [
     value: "SECONDS",
     roles: ["line-server"],
     help: () =>
-      `close a connection whose line is not whole this long after it began, 0 for never ` +
-      `(default: ${DEFAULT_LINE_TIMEOUT})`,
+      `close a connection whose line takes longer, 0 for never (default: ${DEFAULT_LINE_TIMEOUT})`,
   },
   {
     name: "quiet",
@@ -147,10 +146,13 @@ export function runCommand(cli: Cli): string {
 
 /** The `--help` text of a script. */
 export function usage(cli: Cli): string {
-  const rows = FLAGS.filter((flag) => flag.roles.includes(cli.role)).map((flag) => {
-    const names = (flag.short ? `-${flag.short}, ` : "    ") + `--${flag.name}`;
-    return `  ${`${names}${flag.value ? ` ${flag.value}` : ""}`.padEnd(22)} ${flag.help(cli)}`;
-  });
+  const flags = FLAGS.filter((flag) => flag.roles.includes(cli.role));
+  const names = flags.map((flag) =>
+    (flag.short ? `-${flag.short}, ` : "    ") + `--${flag.name}` +
+    (flag.value ? ` ${flag.value}` : "")
+  );
+  const width = Math.max(...names.map((name) => name.length));
+  const rows = flags.map((flag, i) => `  ${names[i].padEnd(width)}  ${flag.help(cli)}`);
   return `${cli.script}: ${cli.about}\n\nUSAGE:\n  ${runCommand(cli)} [OPTIONS]\n\n` +
     `OPTIONS:\n${rows.join("\n")}\n`;
 }

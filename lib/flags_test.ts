@@ -87,4 +87,11 @@ Deno.test("usage() lists the flags a script takes, and its run command", () => {
   assert.match(text, /--timeout SECONDS/);
   assert.doesNotMatch(text, /--bufsiz/);
   assert.match(usage(SERVER), /-q, --quiet/);
+  // The help texts line up in one column, however long a flag's name.
+  const rows = usage(LINE_SERVER).split("\n").filter((line) => /^\s+-/.test(line));
+  assert.ok(rows.some((row) => row.includes("--line-timeout SECONDS")));
+  const helpStarts = rows.map((row) =>
+    row.match(/^\s+(-\w, )?\s*--[\w-]+( [A-Z]+)?\s+/)![0].length
+  );
+  assert.equal(new Set(helpStarts).size, 1, rows.join("\n"));
 });
