@@ -25,6 +25,18 @@ async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   return Uint8Array.from(chunks);
 }
 
+/** A server's connections, with what they log, and the controller that stops them. */
+function served(idleTimeoutMs = 0) {
+  const controller = new AbortController();
+  const logged: string[] = [];
+  const connections = new Connections({
+    signal: controller.signal,
+    idleTimeoutMs,
+    log: (line) => logged.push(line),
+  });
+  return { controller, logged, connections };
+}
+
 /** An echo loop, the shape of every server's loop. */
 async function echo(session: Session): Promise<void> {
   const buffer = new Uint8Array(1024);
@@ -34,8 +46,7 @@ async function echo(session: Session): Promise<void> {
 
 Deno.test("a stop ends idle connections with EOF, and lets the reply in flight go out whole", async () => {
   using net = loopback();
-  const controller = new AbortController();
-  const connections = new Connections({ signal: controller.signal });
+  const { controller, connections } = served();
   const [idleClient, idle] = await net.pair();
   const [busyClient, busy] = await net.pair();
   connections.serve(idle, echo);
@@ -61,8 +72,7 @@ Deno.test("a stop ends idle connections with EOF, and lets the reply in flight g
 
 Deno.test("drain() closes connections that are still busy at the deadline", async () => {
   using net = loopback();
-  const controller = new AbortController();
-  const connections = new Connections({ signal: controller.signal });
+  const { controller, connections } = served();
   const [client, server] = await net.pair();
   // The client never reads, so this write cannot finish; only closing ends it.
   connections.serve(server, (session) => session.write(new Uint8Array(64 << 20)).catch(() => {}));
@@ -77,13 +87,7 @@ Deno.test("drain() closes connections that are still busy at the deadline", asyn
 
 Deno.test("an idle connection is ended after the idle timeout, and a busy one is not", async () => {
   using net = loopback();
-  const controller = new AbortController();
-  const logged: string[] = [];
-  const connections = new Connections({
-    signal: controller.signal,
-    idleTimeoutMs: 300,
-    log: (line) => logged.push(line),
-  });
+  const { controller, logged, connections } = served(300);
   const [idleClient, idle] = await net.pair();
   const [chattyClient, chatty] = await net.pair();
   connections.serve(idle, echo);
@@ -109,13 +113,7 @@ Deno.test("an idle connection is ended after the idle timeout, and a busy one is
 
 Deno.test("a client that stops reading a reply is cut off after the idle timeout", async () => {
   using net = loopback();
-  const controller = new AbortController();
-  const logged: string[] = [];
-  const connections = new Connections({
-    signal: controller.signal,
-    idleTimeoutMs: 200,
-    log: (line) => logged.push(line),
-  });
+  const { logged, connections } = served(200);
   const [client, server] = await net.pair();
   let failed = "";
   const started = performance.now();
@@ -135,9 +133,7 @@ Deno.test("a client that stops reading a reply is cut off after the idle timeout
 
 Deno.test("Session.limit() ends a connection that takes too long, whatever it sends", async () => {
   using net = loopback();
-  const controller = new AbortController();
-  const logged: string[] = [];
-  const connections = new Connections({ signal: controller.signal, log: (l) => logged.push(l) });
+  const { logged, connections } = served();
   const [client, server] = await net.pair();
   connections.serve(server, (session) => {
     session.limit(200, "too slow");
@@ -162,8 +158,7 @@ Deno.test("Session.limit() ends a connection that takes too long, whatever it se
 
 Deno.test("close() lets the last reply arrive whole though the client sent more than was read", async () => {
   using net = loopback();
-  const controller = new AbortController();
-  const connections = new Connections({ signal: controller.signal });
+  const { connections } = served();
   const [client, server] = await net.pair();
   const reply = new Uint8Array(1 << 20).fill(0x43);
   connections.serve(server, async (session) => {
@@ -179,8 +174,7 @@ Deno.test("close() lets the last reply arrive whole though the client sent more 
 
 Deno.test("abort() closes at once, and a task's unexpected error closes only its connection", async () => {
   using net = loopback();
-  const controller = new AbortController();
-  const connections = new Connections({ signal: controller.signal });
+  const { connections } = served();
   const [client, server] = await net.pair();
   const errors: unknown[] = [];
   const consoleError = console.error;
