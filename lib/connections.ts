@@ -247,10 +247,7 @@ export class Connections {
         session.abort();
         console.error(`unexpected error serving ${session.address}:`, err);
       }
-    })().finally(() => {
-      this.#open.delete(session);
-      if (this.#open.size === 0) this.#stopTicking();
-    });
+    })().finally(() => this.#open.delete(session));
     this.#open.set(session, served);
     this.#startTicking();
   }
@@ -268,9 +265,13 @@ export class Connections {
     clearTimeout(timer);
     for (const session of this.#open.keys()) session.abort();
     await Promise.all(this.#open.values());
+    this.#stopTicking();
   }
 
-  /** One timer for all connections, rather than one per read: a check costs no more per read. */
+  /**
+   * One timer for all connections, rather than one per read: a check costs no more per read.
+   * It starts with the first connection and runs until `drain()`, not once per connection.
+   */
   #startTicking(): void {
     if (this.#ticker !== undefined) return;
     const tickMs = Math.max(20, Math.min(this.#idleMs || 1000, 1000) / 4);

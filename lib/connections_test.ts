@@ -129,6 +129,7 @@ Deno.test("a client that stops reading a reply is cut off after the idle timeout
   assert.equal(logged.length, 1);
   assert.match(logged[0], /idle for 0\.2 s$/);
   client.close();
+  await connections.drain();
 });
 
 Deno.test("Session.limit() ends a connection that takes too long, whatever it sends", async () => {
