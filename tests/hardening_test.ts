@@ -75,14 +75,14 @@ function flood(conn: Deno.Conn, limit: number) {
 Deno.test("tsTservSS closes a client that streams 64 MiB without a newline; memory stays flat", async () => {
   await using server = await startServer("tsTservSS.ts", ["-q"]);
   await warmUp(server.port);
-  const before = await memoryKiB(server.proc, "VmRSS");
+  const before = await memoryKiB(server.proc.child.pid, "VmRSS");
   using flooder = await connect(server.port);
   const { state, done } = flood(flooder, 64 * MiB);
   assert.equal(await ask(server.port), "still there?\n", "others are served meanwhile");
   await Promise.race([done, sleep(10_000)]);
   assert.match(state.ended, /ConnectionReset|BrokenPipe/, "the flooder was cut off");
   assert.ok(state.sent < 64 * MiB);
-  const grew = (await memoryKiB(server.proc, "VmHWM")) - before;
+  const grew = (await memoryKiB(server.proc.child.pid, "VmHWM")) - before;
   assert.ok(grew < MEMORY_GROWTH_KIB, `memory grew by ${grew} KiB`);
   assert.equal(await ask(server.port), "still there?\n");
   const result = await server.stop();
@@ -94,13 +94,13 @@ Deno.test("tsTservSS closes a client that streams 64 MiB without a newline; memo
 Deno.test("tsTserv holds back a client that sends without reading; memory stays flat", async () => {
   await using server = await startServer("tsTserv.ts", ["-q"]);
   await warmUp(server.port);
-  const before = await memoryKiB(server.proc, "VmRSS");
+  const before = await memoryKiB(server.proc.child.pid, "VmRSS");
   const flooder = await connect(server.port);
   const { state, done } = flood(flooder, 64 * MiB);
   await sleep(1500); // long enough to fill every buffer on the way
   assert.equal(await ask(server.port), "still there?\n", "others are served meanwhile");
   assert.equal(state.ended, "", `the flood is held back by TCP, at ${state.sent} bytes`);
-  const grew = (await memoryKiB(server.proc, "VmHWM")) - before;
+  const grew = (await memoryKiB(server.proc.child.pid, "VmHWM")) - before;
   assert.ok(grew < MEMORY_GROWTH_KIB, `memory grew by ${grew} KiB`);
   flooder.close();
   await done;

@@ -10,6 +10,7 @@ import { concat, writeAll } from "../lib/io.ts";
 import { STAMP_LENGTH, STAMP_SOURCE } from "../lib/timestamp.ts";
 
 export { concat, writeAll };
+export { memoryKiB } from "../tools/proc.ts";
 
 /** A script's path, found from this file so that tests run from any folder. */
 export function scriptPath(name: string): string {
@@ -250,16 +251,6 @@ const STAMP = new RegExp(STAMP_SOURCE, "g");
 /** A transcript with every stamp replaced by `[STAMP] `, so two runs can be compared. */
 export function unstamped(text: string): string {
   return text.replace(STAMP, "[STAMP] ");
-}
-
-/** A field of `/proc/PID/status` in KiB: `VmRSS` (memory in use now), `VmHWM` (its peak). */
-export async function memoryKiB(proc: Proc, field: "VmRSS" | "VmHWM"): Promise<number> {
-  // Through `cat`: Deno asks for --allow-all to read /proc itself.
-  const output = await new Deno.Command("cat", { args: [`/proc/${proc.child.pid}/status`] })
-    .output();
-  const match = decoder.decode(output.stdout).match(new RegExp(`^${field}:\\s+(\\d+) kB$`, "m"));
-  assert.ok(match, `no ${field} for process ${proc.child.pid}`);
-  return Number(match[1]);
 }
 
 /** Resolves after `ms`. */

@@ -18,6 +18,7 @@
 
 import { parseArgs } from "node:util";
 import { writeAll } from "../lib/io.ts";
+import { memoryKiB } from "./proc.ts";
 import { STAMP_LENGTH, STAMP_SOURCE } from "../lib/timestamp.ts";
 
 const SERVERS = ["tsTserv.ts", "tsTservSS.ts", "tsUserv.ts"];
@@ -63,10 +64,9 @@ for (const server of servers) {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The server's resident memory, in MiB. (Through `cat`: Deno wants --allow-all for /proc.) */
+/** The server's resident memory, in MiB. */
 async function rssMiB(pid: number): Promise<number> {
-  const { stdout } = await new Deno.Command("cat", { args: [`/proc/${pid}/status`] }).output();
-  return Number(decoder.decode(stdout).match(/^VmRSS:\s+(\d+) kB$/m)?.[1] ?? NaN) / 1024;
+  return (await memoryKiB(pid, "VmRSS")) / 1024;
 }
 
 /** Starts a server on a free loopback port; returns it and its port. */
