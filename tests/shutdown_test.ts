@@ -1,6 +1,7 @@
 /** Stopping: Ctrl-C and SIGTERM stop servers and clients cleanly, quickly, and the port is free. */
 
 import assert from "node:assert/strict";
+import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import {
   connect,
   encoder,
@@ -65,10 +66,10 @@ Deno.test("a stop lets every reply in flight go out whole, and ends the other wa
       } catch {
         return exchanges; // the server had closed: nothing was owed
       }
-      const reply = await readBytes(conn, 27 + message.length);
+      const reply = await readBytes(conn, STAMP_LENGTH + message.length);
       // Either the whole reply came, or none of it (the server stopped before reading).
       if (reply.length === 0) return exchanges;
-      assert.equal(reply.length, 27 + message.length, "no partial reply");
+      assert.equal(reply.length, STAMP_LENGTH + message.length, "no partial reply");
       exchanges++;
       assert.ok(exchanges < 100_000 || stopping);
     }

@@ -1,6 +1,7 @@
 /** End to end: tsTserv, tsTservV6, tsTclnt and tsTclntV6, run as a user runs them. */
 
 import assert from "node:assert/strict";
+import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import {
   connect,
   encoder,
@@ -41,7 +42,7 @@ Deno.test("tsTserv stamps every read of up to --bufsiz bytes", async () => {
   await using server = await startServer("tsTserv.ts", ["--bufsiz", "4"]);
   using conn = await connect(server.port);
   await writeAll(conn, encoder.encode("abcdefghij"));
-  const reply = await readBytes(conn, 3 * 27 + 10);
+  const reply = await readBytes(conn, 3 * STAMP_LENGTH + 10);
   assert.equal(unstamped(new TextDecoder().decode(reply)), "[STAMP] abcd[STAMP] efgh[STAMP] ij");
   await server.stop();
 });
@@ -51,9 +52,9 @@ Deno.test("tsTserv returns a character split across two reads byte for byte", as
   using conn = await connect(server.port);
   const e = encoder.encode("é"); // two bytes; the book's Python 3 server dies on the first
   await writeAll(conn, e.subarray(0, 1));
-  const first = await readBytes(conn, 28);
+  const first = await readBytes(conn, STAMP_LENGTH + 1);
   await writeAll(conn, e.subarray(1));
-  const second = await readBytes(conn, 28);
+  const second = await readBytes(conn, STAMP_LENGTH + 1);
   assert.deepEqual([...splitStamp(first), ...splitStamp(second)], [...e]);
   await server.stop();
 });
@@ -67,7 +68,7 @@ Deno.test("tsTserv serves many clients at once", async () => {
     for (let round = 0; round < 5; round++) {
       const message = encoder.encode(`client ${i} round ${round}`);
       await writeAll(conn, message);
-      assert.deepEqual(splitStamp(await readBytes(conn, 27 + message.length)), message);
+      assert.deepEqual(splitStamp(await readBytes(conn, STAMP_LENGTH + message.length)), message);
     }
     conn.close();
   }));
