@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { accepted, connectTcp, formatAddress, hostPort, listenTcp, preferIPv4 } from "./net.ts";
+import { connectTcp, preferIPv4 } from "./connect.ts";
+import { accepted, formatAddress, hostPort, listenTcp } from "./net.ts";
 import { explainNetError, Failure } from "./errors.ts";
 
 Deno.test("formatAddress() shows IPv6 in brackets and IPv4-mapped addresses as IPv4", () => {

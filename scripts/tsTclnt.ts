@@ -23,7 +23,7 @@
 import { fatal } from "../lib/errors.ts";
 import { type Cli, parseFlags } from "../lib/flags.ts";
 import { printLine, promptLines } from "../lib/io.ts";
-import { connectTcp } from "../lib/net.ts";
+import { connectTcp } from "../lib/connect.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
 import { ReplyReader } from "../lib/timestamp.ts";
 

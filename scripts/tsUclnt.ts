@@ -25,7 +25,8 @@
 import { explainNetError, Failure, fatal } from "../lib/errors.ts";
 import { type Cli, parseFlags } from "../lib/flags.ts";
 import { printLine, promptLines } from "../lib/io.ts";
-import { hostPort, listenUdp, preferIPv4, resolve } from "../lib/net.ts";
+import { preferIPv4, resolve } from "../lib/connect.ts";
+import { hostPort, listenUdp } from "../lib/net.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
 
 /** This script's command line. */
