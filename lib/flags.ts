@@ -1,8 +1,9 @@
 /**
  * The command line every script shares: `-h/--help`, `--host`, `-p/--port`; for servers
  * `--bufsiz` and `-q/--quiet`, for TCP servers `--idle-timeout`, for the line server
- * `--max-line` and `--line-timeout`, for the UDP client `--timeout`. One table below drives both the
- * parser (`node:util` `parseArgs`, strict) and the `--help` text, so they cannot drift apart.
+ * `--max-line` and `--line-timeout`, for the UDP client `--timeout`, and for the load generator
+ * (`tsLoad.ts`) what load to make. One table below drives both the parser (`node:util`
+ * `parseArgs`, strict) and the `--help` text, so they cannot drift apart.
  *
  * @module
  */
@@ -16,6 +17,8 @@ export const DEFAULT_PORT = 21567;
 export const BUFSIZ = 1024;
 /** How long the UDP client waits for a reply, in seconds. */
 export const DEFAULT_TIMEOUT = 2;
+/** How long the load generator waits for a UDP reply before it counts the datagram lost. */
+export const DEFAULT_LOSS_TIMEOUT = 1;
 /** How long a TCP server keeps a connection on which nothing moves, in seconds. */
 export const DEFAULT_IDLE_TIMEOUT = 300;
 /** The longest line the line server (`tsTservSS.ts`) takes, in bytes, its newline included. */
@@ -27,7 +30,11 @@ export const DEFAULT_LINE_TIMEOUT = 30;
  * What kind of script a command line belongs to; it decides which flags exist. A line server
  * is a TCP server that reads a line per connection (`tsTservSS.ts`).
  */
-export type Role = "tcp-server" | "line-server" | "udp-server" | "client" | "udp-client";
+export type Role = "tcp-server" | "line-server" | "udp-server" | "client" | "udp-client" | "load";
+
+/** What the load generator speaks: TCP, UDP, or TCP with a connection per line (`tsTservSS`). */
+export type Proto = "tcp" | "udp" | "ss";
+const PROTOS: Proto[] = ["tcp", "udp", "ss"];
 
 /** Whether scripts of `role` are servers. */
 export function isServer(role: Role): boolean {
@@ -61,6 +68,14 @@ export interface Options {
   maxLine: number;
   /** Seconds; 0 for none. */
   lineTimeout: number;
+  /** The load generator's: protocol, clients at once, seconds measured and warming up first,
+   * payload bytes, and whether to print JSON. */
+  proto: Proto;
+  conns: number;
+  duration: number;
+  warmup: number;
+  size: number;
+  json: boolean;
 }
 
 interface Flag {
@@ -73,7 +88,7 @@ interface Flag {
 }
 
 const SERVERS: Role[] = ["tcp-server", "line-server", "udp-server"];
-const ALL: Role[] = [...SERVERS, "client", "udp-client"];
+const ALL: Role[] = [...SERVERS, "client", "udp-client", "load"];
 
 const FLAGS: Flag[] = [
   { name: "help", short: "h", roles: ALL, help: () => "show this help and exit" },
@@ -131,12 +146,57 @@ const FLAGS: Flag[] = [
     help: () => "log no line per connection or message",
   },
   {
+    name: "proto",
+    value: "PROTO",
+    roles: ["load"],
+    help: () => "tcp, udp, or ss: tcp with a connection per line (default: tcp)",
+  },
+  {
+    name: "conns",
+    short: "c",
+    value: "N",
+    roles: ["load"],
+    help: () => `clients at once, each with one request in flight (default: ${LOAD.conns})`,
+  },
+  {
+    name: "duration",
+    short: "d",
+    value: "SECONDS",
+    roles: ["load"],
+    help: () => `how long to measure (default: ${LOAD.duration})`,
+  },
+  {
+    name: "warmup",
+    value: "SECONDS",
+    roles: ["load"],
+    help: () => `load before measuring, not counted; 0 for none (default: ${LOAD.warmup})`,
+  },
+  {
+    name: "size",
+    value: "BYTES",
+    roles: ["load"],
+    help: () => `payload bytes per request, a newline included for ss (default: ${LOAD.size})`,
+  },
+  {
     name: "timeout",
     value: "SECONDS",
-    roles: ["udp-client"],
-    help: () => `how long to wait for each reply (default: ${DEFAULT_TIMEOUT})`,
+    roles: ["udp-client", "load"],
+    help: (cli) =>
+      cli.role === "load"
+        ? `count a UDP reply lost after this long (default: ${DEFAULT_LOSS_TIMEOUT})`
+        : `how long to wait for each reply (default: ${DEFAULT_TIMEOUT})`,
+  },
+  {
+    name: "json",
+    roles: ["load"],
+    help: () => "print the results as one JSON object",
   },
 ];
+
+/** The load generator's defaults. */
+export const LOAD = { conns: 16, duration: 10, warmup: 1, size: 64 } as const;
+/** The most clients, seconds and payload bytes the load generator takes. */
+export const LOAD_LIMITS = { conns: 10_000, duration: 3600, size: 65_507 } as const;
 
 /** The command that runs a script from the repository's root. */
 export function runCommand(cli: Cli): string {
@@ -198,11 +258,39 @@ export function parseFlags(args: string[], cli: Cli): Options | undefined {
     port: wholeNumber(text("port"), DEFAULT_PORT, "--port", minPort, 65535, bad),
     bufsiz: wholeNumber(text("bufsiz"), BUFSIZ, "--bufsiz", 1, 1 << 20, bad),
     quiet: values.quiet === true,
-    timeout: seconds(text("timeout"), DEFAULT_TIMEOUT, "--timeout", false, bad),
-    idleTimeout: seconds(text("idle-timeout"), DEFAULT_IDLE_TIMEOUT, "--idle-timeout", true, bad),
+    timeout: seconds(
+      text("timeout"),
+      cli.role === "load" ? DEFAULT_LOSS_TIMEOUT : DEFAULT_TIMEOUT,
+      "--timeout",
+      bad,
+    ),
+    idleTimeout: seconds(text("idle-timeout"), DEFAULT_IDLE_TIMEOUT, "--idle-timeout", bad, {
+      zero: "never",
+    }),
     maxLine: wholeNumber(text("max-line"), DEFAULT_MAX_LINE, "--max-line", 1, 16 << 20, bad),
-    lineTimeout: seconds(text("line-timeout"), DEFAULT_LINE_TIMEOUT, "--line-timeout", true, bad),
+    lineTimeout: seconds(text("line-timeout"), DEFAULT_LINE_TIMEOUT, "--line-timeout", bad, {
+      zero: "never",
+    }),
+    proto: proto(text("proto"), bad),
+    conns: wholeNumber(text("conns"), LOAD.conns, "--conns", 1, LOAD_LIMITS.conns, bad),
+    duration: seconds(text("duration"), LOAD.duration, "--duration", bad, {
+      max: LOAD_LIMITS.duration,
+    }),
+    warmup: seconds(text("warmup"), LOAD.warmup, "--warmup", bad, {
+      zero: "none",
+      max: LOAD_LIMITS.duration,
+    }),
+    size: wholeNumber(text("size"), LOAD.size, "--size", 1, LOAD_LIMITS.size, bad),
+    json: values.json === true,
   };
+}
+
+function proto(raw: string | undefined, bad: Bad): Proto {
+  if (raw === undefined) return "tcp";
+  if (!(PROTOS as string[]).includes(raw)) {
+    throw bad(`--proto must be one of ${PROTOS.join(", ")}, not "${raw}"`);
+  }
+  return raw as Proto;
 }
 
 type Bad = (message: string) => UsageError;
@@ -224,17 +312,21 @@ function wholeNumber(
   return value;
 }
 
+/**
+ * A number of seconds: above 0 and at most `max` (a day), or from 0 if `zero` says what 0 means
+ * ("never", "none").
+ */
 function seconds(
   raw: string | undefined,
   fallback: number,
   flag: string,
-  zeroIsNever: boolean,
   bad: Bad,
+  { zero, max = 86400 }: { zero?: string; max?: number } = {},
 ): number {
   if (raw === undefined) return fallback;
   const value = /^\d{1,6}(\.\d{1,6})?$/.test(raw) ? Number(raw) : NaN;
-  if (!((zeroIsNever ? value >= 0 : value > 0) && value <= 86400)) {
-    const range = zeroIsNever ? "from 0 (never) to 86400" : "above 0 and at most 86400";
+  if (!((zero ? value >= 0 : value > 0) && value <= max)) {
+    const range = zero ? `from 0 (${zero}) to ${max}` : `above 0 and at most ${max}`;
     throw bad(`${flag} must be a number of seconds ${range}, not "${raw}"`);
   }
   return value;

@@ -19,6 +19,14 @@ const UDP_CLIENT: Cli = {
   unstableNet: true,
 };
 
+const LOAD_GENERATOR: Cli = {
+  script: "tsLoad.ts",
+  about: "a load generator",
+  role: "load",
+  host: "127.0.0.1",
+  unstableNet: true,
+};
+
 Deno.test("parseFlags() gives the book's defaults", () => {
   assert.deepEqual(parseFlags([], SERVER), {
     host: "0.0.0.0",
@@ -29,8 +37,44 @@ Deno.test("parseFlags() gives the book's defaults", () => {
     idleTimeout: 300,
     maxLine: 65536,
     lineTimeout: 30,
+    proto: "tcp",
+    conns: 16,
+    duration: 10,
+    warmup: 1,
+    size: 64,
+    json: false,
   });
   assert.equal(parseFlags([], CLIENT)?.host, "localhost");
+});
+
+Deno.test("parseFlags() reads the load generator's flags, within bounds", () => {
+  const options = parseFlags(
+    ["--proto", "ss", "-c", "128", "-d", "2.5", "--warmup", "0", "--size", "1", "--json"],
+    LOAD_GENERATOR,
+  );
+  assert.deepEqual(
+    [options?.proto, options?.conns, options?.duration, options?.warmup, options?.size],
+    ["ss", 128, 2.5, 0, 1],
+  );
+  assert.equal(options?.json, true);
+  assert.equal(parseFlags([], LOAD_GENERATOR)?.timeout, 1);
+  const cases: [string[], RegExp][] = [
+    [["--proto", "sctp"], /--proto must be one of tcp, udp, ss, not "sctp"/],
+    [["-c", "0"], /--conns must be a whole number from 1 to 10000/],
+    [["-c", "10001"], /--conns must be a whole number from 1 to 10000/],
+    [["-d", "0"], /--duration must be a number of seconds above 0 and at most 3600/],
+    [["-d", "3601"], /--duration must be/],
+    [["--warmup", "3601"], /--warmup must be a number of seconds from 0 \(none\) to 3600/],
+    [["--size", "0"], /--size must be a whole number from 1 to 65507/],
+    [["--size", "65508"], /--size must be/],
+    [["--bufsiz", "1"], /Unknown option '--bufsiz'/],
+  ];
+  for (const [args, message] of cases) {
+    assert.throws(() => parseFlags(args, LOAD_GENERATOR), message, args.join(" "));
+  }
+  for (const role of [SERVER, CLIENT, UDP_CLIENT]) {
+    assert.throws(() => parseFlags(["--conns", "1"], role), /Unknown option '--conns'/);
+  }
 });
 
 Deno.test("parseFlags() takes long and short flags, and a bracketed IPv6 host", () => {

@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { UsageError } from "../lib/errors.ts";
 import { type Cli, type Options, parseFlags } from "../lib/flags.ts";
 import { STAMP_LENGTH } from "../lib/timestamp.ts";
+import { CLI as LOAD } from "../scripts/tsLoad.ts";
 import { CLI as TCP_CLIENT } from "../scripts/tsTclnt.ts";
 import { CLI as SS_CLIENT } from "../scripts/tsTclntSS.ts";
 import { CLI as TCP_SERVER } from "../scripts/tsTserv.ts";
@@ -39,6 +40,7 @@ const SCRIPTS: [string, Cli][] = [
   ["tsTclntV6.ts", { ...TCP_CLIENT, script: "tsTclntV6.ts" }],
   ["tsTclntSS.ts", SS_CLIENT],
   ["tsUclnt.ts", UDP_CLIENT],
+  ["tsLoad.ts", LOAD],
 ];
 
 /** A seeded generator (mulberry32), so that a failing case can be run again. */
@@ -86,6 +88,15 @@ Deno.test("parseFlags() takes any argument list without a crash: options, help o
     "--idle-timeout",
     "--max-line",
     "--line-timeout",
+    "--proto",
+    "tcp",
+    "udp",
+    "ss",
+    "-c",
+    "-d",
+    "--warmup",
+    "--size",
+    "--json",
     "-",
     "--",
     "---",
@@ -146,6 +157,10 @@ Deno.test("parseFlags() takes any argument list without a crash: options, help o
       for (const value of [options.timeout, options.idleTimeout, options.lineTimeout]) {
         assert.ok(Number.isFinite(value) && value >= 0, `seed ${seed}: ${JSON.stringify(args)}`);
       }
+      // The load generator's bounds: it must always end, and never open more than it may.
+      assert.ok(options.duration > 0 && options.duration <= 3600 && options.warmup <= 3600);
+      assert.ok(Number.isInteger(options.conns) && options.conns >= 1 && options.conns <= 10_000);
+      assert.ok(Number.isInteger(options.size) && options.size >= 1 && options.size <= 65_507);
     }
   } finally {
     console.log = log;
@@ -154,7 +169,10 @@ Deno.test("parseFlags() takes any argument list without a crash: options, help o
 
 Deno.test("every script rejects random malformed command lines with a usage error, exit 2", async () => {
   const { seed, pick, below } = random();
-  const junk = ["--port", "-p", "--bufsiz", "--timeout", "--idle-timeout", "--max-line", "--host"];
+  const junk = [
+    ...["--port", "-p", "--bufsiz", "--timeout", "--idle-timeout", "--max-line", "--host"],
+    ...["-c", "--conns", "-d", "--size", "--proto", "--warmup"],
+  ];
   const bad = ["", "x", "-1", "65536", "1e3", "0x10", "--", "é", "\u0001", " 1"];
   for (const [script] of SCRIPTS) {
     for (let i = 0; i < 2; i++) {

@@ -18,7 +18,7 @@ export function scriptPath(name: string): string {
 }
 
 const PEERS = new URL("./peers/book_peers.py", import.meta.url).pathname;
-const UDP_SCRIPTS = new Set(["tsUserv.ts", "tsUclnt.ts"]);
+const UDP_SCRIPTS = new Set(["tsUserv.ts", "tsUclnt.ts", "tsLoad.ts"]);
 const decoder = new TextDecoder();
 export const encoder = new TextEncoder();
 

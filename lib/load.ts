@@ -1,0 +1,495 @@
+/**
+ * The engine of the load generator, `scripts/tsLoad.ts`: clients that each keep one request in
+ * flight against a timestamp server, check every reply, and time it.
+ *
+ * - `tcp`: one connection per client, a request after each reply (like `tsTclnt`).
+ * - `ss`: a new connection per request, one line each, the reply then end-of-file (like
+ *   `tsTclntSS` against `tsTservSS`): so requests/s is also connections/s.
+ * - `udp`: one socket per client, a datagram after each reply; a reply that has not come back
+ *   within the timeout counts as lost, and the client sends its next request.
+ *
+ * A reply is right only if it is a stamp followed by exactly the payload sent; each payload
+ * carries its client's request number, so a late or misdirected reply cannot pass for the right
+ * one. Latency runs from the first byte sent to the last byte of the reply (for `ss`, from
+ * connect to end-of-file). Everything is bounded: the run ends at its deadline whatever the
+ * server does, and latencies go to a fixed-size histogram (`node:perf_hooks`).
+ *
+ * @module
+ */
+
+import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
+import type { Proto } from "./flags.ts";
+import { connectTcp, preferIPv4, resolve } from "./connect.ts";
+import { hostPort } from "./net.ts";
+import { measureReply, STAMP_LENGTH, STAMP_SOURCE } from "./timestamp.ts";
+
+/** What load to make, and where. */
+export interface LoadOptions {
+  proto: Proto;
+  host: string;
+  port: number;
+  /** Clients at once, each with one request in flight. */
+  conns: number;
+  /** Seconds measured. */
+  duration: number;
+  /** Seconds of load before measuring; nothing of it is counted but errors. */
+  warmup: number;
+  /** Payload bytes per request (for `ss`, the newline included). */
+  size: number;
+  /** UDP: seconds after which a reply counts as lost. */
+  timeout: number;
+  /** Ends the run early (Ctrl-C), with the figures so far. */
+  signal?: AbortSignal;
+}
+
+/** Latency percentiles, in milliseconds. */
+export interface Latency {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/** What a run measured. */
+export interface LoadResult {
+  proto: Proto;
+  /** The server, `host:port`. */
+  server: string;
+  conns: number;
+  size: number;
+  /** Seconds measured (the warm-up not included). */
+  seconds: number;
+  /** Requests answered rightly while measuring. */
+  requests: number;
+  /** Requests answered rightly per second. */
+  rate: number;
+  latency: Latency;
+  /** Wrong replies, and connections that failed, over the whole run. */
+  errors: number;
+  /** The first few error messages, each once, with how often each came. */
+  errorKinds: Record<string, number>;
+  /** UDP: requests with no reply within the timeout, while measuring. */
+  lost: number;
+  /** How many clients had at least one request answered while measuring. */
+  connsServed: number;
+}
+
+/** Once a second while a run goes on. */
+export interface Progress {
+  /** Seconds since the start, warm-up included. */
+  elapsed: number;
+  warming: boolean;
+  /** Requests answered rightly in the last second. */
+  lastSecond: number;
+  errors: number;
+}
+
+/** Error kinds kept by name; more would only repeat themselves. */
+const MAX_ERROR_KINDS = 8;
+/** How long a client waits after a failed connection before it tries again. */
+const RETRY_MS = 50;
+/** How long, past the deadline, a run waits for replies in flight before it cuts them off. */
+const GRACE_MS = 500;
+
+/** A request that came back wrong: the message says how. */
+class BadReply extends Error {}
+
+/** The state of one run, shared by its clients. */
+class Run {
+  running = true;
+  measuring = false;
+  /** Set when the run closes what is still open: failures from then on are ours. */
+  cutOff = false;
+  /** Right replies while measuring, and in all (for the progress line). */
+  requests = 0;
+  answeredAll = 0;
+  errors = 0;
+  lost = 0;
+  errorKinds = new Map<string, number>();
+  histogram: RecordableHistogram = createHistogram();
+  /** Everything to close when the run ends, so that no client waits for ever. */
+  open = new Set<{ close(): void }>();
+  served: boolean[];
+  #lastStamp = new Uint8Array(STAMP_LENGTH);
+  #stampPattern = new RegExp(`^${STAMP_SOURCE}$`);
+
+  constructor(conns: number) {
+    this.served = new Array(conns).fill(false);
+  }
+
+  /** A request by client `id`, sent at `sentAt` (from `performance.now()`), answered rightly. */
+  answered(id: number, sentAt: number): void {
+    this.answeredAll++;
+    if (!this.measuring) return;
+    this.requests++;
+    this.served[id] = true;
+    const nanoseconds = Math.round((performance.now() - sentAt) * 1e6);
+    this.histogram.record(Math.max(1, nanoseconds));
+  }
+
+  failed(err: unknown): void {
+    if (this.cutOff) return; // not the server's fault
+    this.errors++;
+    const kind = err instanceof Error ? err.message : String(err);
+    const seen = this.errorKinds.get(kind);
+    if (seen !== undefined) this.errorKinds.set(kind, seen + 1);
+    else if (this.errorKinds.size < MAX_ERROR_KINDS) this.errorKinds.set(kind, 1);
+  }
+
+  /**
+   * Whether `reply` is a stamp and then exactly `payload`. The stamp changes once a second, so
+   * the last good one is kept, and a reply with the same stamp costs a byte comparison.
+   */
+  isReply(reply: Uint8Array, payload: Uint8Array): boolean {
+    if (reply.length !== STAMP_LENGTH + payload.length) return false;
+    for (let i = 0; i < payload.length; i++) {
+      if (reply[STAMP_LENGTH + i] !== payload[i]) return false;
+    }
+    return this.isStamp(reply);
+  }
+
+  /** Whether `reply` starts with a stamp. */
+  isStamp(reply: Uint8Array): boolean {
+    const last = this.#lastStamp;
+    let same = true;
+    for (let i = 0; i < STAMP_LENGTH && same; i++) same = reply[i] === last[i];
+    if (same) return true;
+    const stamp = reply.subarray(0, STAMP_LENGTH);
+    if (!this.#stampPattern.test(String.fromCharCode(...stamp))) return false;
+    last.set(stamp);
+    return true;
+  }
+
+  track<T extends { close(): void }>(resource: T): T {
+    this.open.add(resource);
+    return resource;
+  }
+
+  untrack(resource: { close(): void }): void {
+    this.open.delete(resource);
+    try {
+      resource.close();
+    } catch {
+      // Closed already.
+    }
+  }
+}
+
+/**
+ * A client's payload: `size` bytes of letters, starting with its request number (as many
+ * digits as fit, up to 12), and for `ss` ending with a newline.
+ */
+class Payload {
+  readonly bytes: Uint8Array;
+  #digits: number;
+
+  constructor(size: number, id: number, line: boolean) {
+    this.bytes = new Uint8Array(size);
+    for (let i = 0; i < size; i++) this.bytes[i] = 0x61 + ((i + id) % 26); // a..z
+    if (line) this.bytes[size - 1] = 0x0a;
+    this.#digits = Math.min(12, line ? size - 1 : size);
+  }
+
+  /** Writes request number `n` into the payload. */
+  number(n: number): Uint8Array {
+    for (let i = this.#digits - 1; i >= 0; i--) {
+      this.bytes[i] = 0x30 + (n % 10);
+      n = Math.floor(n / 10);
+    }
+    return this.bytes;
+  }
+}
+
+/** Writes all of `data`. */
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let done = await conn.write(data);
+  while (done < data.length) done += await conn.write(data.subarray(done));
+}
+
+/**
+ * Reads the reply to `payload`: at least a stamp and the payload, more if the server stamped
+ * it in parts (it reads a long payload in several pieces). For `untilEnd`, then end-of-file.
+ * @returns The reply's bytes (a view of `buffer`, which grows as needed).
+ */
+async function readReply(
+  conn: Deno.Conn,
+  holder: { buffer: Uint8Array },
+  payload: Uint8Array,
+  run: Run,
+  untilEnd: boolean,
+): Promise<void> {
+  const expected = STAMP_LENGTH + payload.length;
+  let got = 0;
+  while (true) {
+    if (got === holder.buffer.length) {
+      const bigger = new Uint8Array(holder.buffer.length * 2);
+      bigger.set(holder.buffer);
+      holder.buffer = bigger;
+    }
+    const n = await conn.read(holder.buffer.subarray(got));
+    if (n === null) {
+      throw new BadReply(
+        got === 0 ? "the server closed the connection" : "the server closed in mid-reply",
+      );
+    }
+    got += n;
+    // Tell a server that does not stamp its replies (an echo server, say) at once.
+    const stampEnd = Math.min(got, STAMP_LENGTH);
+    if (holder.buffer[0] !== 0x5b || (stampEnd === STAMP_LENGTH && !run.isStamp(holder.buffer))) {
+      throw new BadReply("a reply that is not a stamp and the payload");
+    }
+    if (got < expected) continue;
+    const received = holder.buffer.subarray(0, got);
+    // The usual case: one stamp, then the payload.
+    let length = run.isReply(received, payload) ? got : 0;
+    if (length === 0) {
+      // A server that stamps each read it makes may have answered in stamped parts.
+      length = measureReply(received, payload);
+      if (length < 0) throw new BadReply("a reply that is not a stamp and the payload");
+      if (length === 0) continue;
+    }
+    if (length !== got) throw new BadReply("more bytes than the reply");
+    if (!untilEnd) return;
+    const more = await conn.read(holder.buffer);
+    if (more !== null) throw new BadReply("more bytes than the reply");
+    return;
+  }
+}
+
+/** A TCP client: one connection, a request after each reply; reconnects if it fails. */
+async function tcpClient(id: number, address: Address, options: LoadOptions, run: Run) {
+  const payload = new Payload(options.size, id, false);
+  const holder = { buffer: new Uint8Array(Math.max(4096, 2 * (STAMP_LENGTH + options.size))) };
+  for (let n = 0; run.running;) {
+    let conn: Deno.Conn;
+    try {
+      conn = run.track(await Deno.connect(address));
+    } catch (err) {
+      run.failed(new Error(`cannot connect: ${(err as Error).message}`));
+      await sleep(RETRY_MS);
+      continue;
+    }
+    try {
+      while (run.running) {
+        const bytes = payload.number(n++);
+        const sentAt = performance.now();
+        await writeAll(conn, bytes);
+        await readReply(conn, holder, bytes, run, false);
+        run.answered(id, sentAt);
+      }
+    } catch (err) {
+      run.failed(err);
+      if (run.running) await sleep(RETRY_MS);
+    } finally {
+      run.untrack(conn);
+    }
+  }
+}
+
+/** An `ss` client: a new connection for each request, closed by the server after its reply. */
+async function lineClient(id: number, address: Address, options: LoadOptions, run: Run) {
+  const payload = new Payload(options.size, id, true);
+  const holder = { buffer: new Uint8Array(Math.max(4096, 2 * (STAMP_LENGTH + options.size))) };
+  for (let n = 0; run.running; n++) {
+    const bytes = payload.number(n);
+    const sentAt = performance.now();
+    let conn: Deno.Conn;
+    try {
+      conn = run.track(await Deno.connect(address));
+    } catch (err) {
+      run.failed(new Error(`cannot connect: ${(err as Error).message}`));
+      await sleep(RETRY_MS);
+      continue;
+    }
+    try {
+      await writeAll(conn, bytes);
+      await readReply(conn, holder, bytes, run, true);
+      run.answered(id, sentAt);
+    } catch (err) {
+      run.failed(err);
+      if (run.running) await sleep(RETRY_MS);
+    } finally {
+      run.untrack(conn);
+    }
+  }
+}
+
+/**
+ * A UDP client: a datagram after each reply. UDP may lose a datagram, so there is no waiting
+ * on a reply that may never come: the run's ticker counts a request lost once it is
+ * `--timeout` old, and sends the client's next one.
+ */
+class UdpClient {
+  #socket: Deno.DatagramConn;
+  #server: Deno.NetAddr;
+  #payload: Payload;
+  #id: number;
+  #run: Run;
+  #n = 0;
+  #bytes: Uint8Array = new Uint8Array(0);
+  sentAt = 0;
+
+  constructor(id: number, address: Address, options: LoadOptions, run: Run) {
+    const hostname = address.hostname.includes(":") ? "::" : "0.0.0.0";
+    this.#socket = run.track(Deno.listenDatagram({ transport: "udp", hostname, port: 0 }));
+    this.#server = { transport: "udp", ...address };
+    this.#payload = new Payload(options.size, id, false);
+    this.#id = id;
+    this.#run = run;
+  }
+
+  /** Sends the next request. */
+  send(): void {
+    this.#bytes = this.#payload.number(this.#n++);
+    this.sentAt = performance.now();
+    this.#socket.send(this.#bytes, this.#server).catch((err) => this.#run.failed(err));
+  }
+
+  /** Receives replies until the run ends. */
+  async serve(): Promise<void> {
+    const buffer = new Uint8Array(65536);
+    this.send();
+    while (this.#run.running) {
+      let data: Uint8Array;
+      try {
+        [data] = await this.#socket.receive(buffer);
+      } catch (err) {
+        this.#run.failed(err); // ignored once the run has ended and closed the socket
+        if (this.#run.running) await sleep(RETRY_MS);
+        continue;
+      }
+      if (this.#run.isReply(data, this.#bytes)) {
+        this.#run.answered(this.#id, this.sentAt);
+        if (this.#run.running) this.send();
+      } else if (!this.#isLate(data)) {
+        this.#run.failed(new BadReply("a reply that is not a stamp and the payload"));
+        if (this.#run.running) this.send();
+      }
+    }
+  }
+
+  /** Whether `data` is the reply to an earlier request of ours (already counted lost). */
+  #isLate(data: Uint8Array): boolean {
+    const payload = data.subarray(STAMP_LENGTH);
+    const ours = this.#bytes;
+    if (payload.length !== ours.length) return false;
+    for (let i = 12; i < ours.length; i++) if (payload[i] !== ours[i]) return false;
+    return true;
+  }
+
+  /** Called by the run's ticker: counts the request in flight lost if it is too old. */
+  check(now: number, timeoutMs: number): void {
+    if (now - this.sentAt < timeoutMs) return;
+    if (this.#run.measuring) this.#run.lost++;
+    this.send();
+  }
+}
+
+type Address = { hostname: string; port: number };
+
+/** Waits `ms`, or until `signal` is aborted. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Runs a load: `options.warmup` seconds, then `options.duration` seconds measured. The first
+ * connection (or the name's resolution) failing is thrown, as a {@linkcode Failure}; once the
+ * run is under way, failures are counted and the clients go on.
+ *
+ * @param onProgress Called once a second.
+ */
+export async function runLoad(
+  options: LoadOptions,
+  onProgress?: (progress: Progress) => void,
+): Promise<LoadResult> {
+  const address = await reachable(options);
+  const run = new Run(options.conns);
+  const ids = Array.from({ length: options.conns }, (_, id) => id);
+  const udpClients = options.proto === "udp"
+    ? ids.map((id) => new UdpClient(id, address, options, run))
+    : [];
+  const clients = options.proto === "udp"
+    ? udpClients.map((client) => client.serve())
+    : ids.map((id) =>
+      (options.proto === "tcp" ? tcpClient : lineClient)(id, address, options, run)
+    );
+
+  // One ticker for the whole run: the progress line, and UDP requests gone unanswered.
+  const startedAt = performance.now();
+  const timeoutMs = options.timeout * 1000;
+  let counted = 0;
+  let nextProgress = startedAt + 1000;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    for (const client of udpClients) client.check(now, timeoutMs);
+    if (onProgress && now >= nextProgress) {
+      nextProgress += 1000;
+      onProgress({
+        elapsed: Math.round((now - startedAt) / 1000),
+        warming: !run.measuring,
+        lastSecond: run.answeredAll - counted,
+        errors: run.errors,
+      });
+      counted = run.answeredAll;
+    }
+  }, Math.min(50, timeoutMs / 4));
+
+  await sleep(options.warmup * 1000, options.signal);
+  run.measuring = true;
+  const measuredFrom = performance.now();
+  await sleep(options.duration * 1000, options.signal);
+  run.measuring = false;
+  const seconds = (performance.now() - measuredFrom) / 1000;
+
+  // Let the requests in flight finish (their replies are still checked), then cut off the rest.
+  run.running = false;
+  const finished = Promise.all(clients);
+  await Promise.race([finished, sleep(GRACE_MS)]);
+  clearInterval(ticker);
+  run.cutOff = true;
+  for (const resource of run.open) run.untrack(resource);
+  await finished;
+
+  const ms = (percentile: number) =>
+    run.histogram.count === 0 ? NaN : run.histogram.percentile(percentile) / 1e6;
+  return {
+    proto: options.proto,
+    server: hostPort(address.hostname, address.port),
+    conns: options.conns,
+    size: options.size,
+    seconds,
+    requests: run.requests,
+    rate: run.requests / seconds,
+    latency: { p50: ms(50), p90: ms(90), p99: ms(99), max: ms(100) },
+    errors: run.errors,
+    errorKinds: Object.fromEntries(run.errorKinds),
+    lost: run.lost,
+    connsServed: run.served.filter(Boolean).length,
+  };
+}
+
+/**
+ * Resolves the server's name and, over TCP, makes sure something listens there, so that a
+ * wrong port is one clear error rather than a run of failures. The address found is the one
+ * every client then uses: no name lookup per connection.
+ */
+async function reachable(options: LoadOptions): Promise<Address> {
+  if (options.proto === "udp") {
+    const { address } = preferIPv4(await resolve(options.host, options.port));
+    return { hostname: address, port: options.port };
+  }
+  const conn = await connectTcp(options.host, options.port);
+  const { hostname } = conn.remoteAddr;
+  conn.close();
+  return { hostname, port: options.port };
+}
