@@ -27,7 +27,8 @@ import { formatAddress } from "./net.ts";
 /** How long a stopping server waits for replies in flight before it closes what is left. */
 export const DRAIN_DEADLINE_MS = 1000;
 /**
- * How long a closing connection waits for its client to close too, at most. Long enough for
+ * How long a closing connection waits for its client to close too, at most (give or take a tick
+ * of {@linkcode Connections}' ticker, a quarter of a second at most). Long enough for
  * input already on its way to arrive; short enough that a stop is not held up by clients that
  * wait for their user (the book's client sits in `input()` and only then sees the close).
  */
@@ -47,7 +48,12 @@ export class Session {
   #writeShut = false;
   #eof = false;
   #closed = false;
-  #lingering: ReturnType<typeof setTimeout> | undefined;
+  /**
+   * When to close regardless: a stalled last reply, or a client that does not close after us.
+   * A deadline that the ticker checks, rather than a timer per connection, which would cost a
+   * timer's setting and clearing on every connection of a busy server.
+   */
+  #abortAt = Infinity;
   /** Counts reads and writes that moved bytes; the idle check only compares it. */
   #progress = 0;
   #progressSeen = 0;
@@ -89,7 +95,9 @@ export class Session {
   async write(data: Uint8Array): Promise<void> {
     this.#writing = true;
     try {
-      for (let done = 0; done < data.length;) {
+      let done = await this.conn.write(data);
+      this.#progress++;
+      while (done < data.length) {
         done += await this.conn.write(data.subarray(done));
         this.#progress++;
       }
@@ -111,7 +119,7 @@ export class Session {
     this.#deadline = Infinity;
     if (!this.#writing) this.#shutWrite();
     // A write that never finishes (a client that stopped reading) is cut off after a while.
-    else this.#lingering = setTimeout(() => this.abort(), DRAIN_DEADLINE_MS);
+    else this.#abortAt = performance.now() + DRAIN_DEADLINE_MS;
   }
 
   /**
@@ -156,7 +164,6 @@ export class Session {
   abort(): void {
     if (this.#closed) return;
     this.#closed = true;
-    clearTimeout(this.#lingering);
     try {
       this.conn.close();
     } catch {
@@ -169,16 +176,16 @@ export class Session {
     if (this.#writeShut || this.#closed) return;
     this.#writeShut = true;
     (this.conn as Deno.TcpConn).closeWrite().catch(() => {}); // a reset peer: close() follows
-    clearTimeout(this.#lingering);
-    this.#lingering = setTimeout(() => this.abort(), LINGER_MS);
+    this.#abortAt = performance.now() + LINGER_MS;
   }
 
   /**
    * Called every tick by {@linkcode Connections}: ends a connection idle for `idleMs` or past
-   * its limit.
+   * its limit, and closes one that has lingered long enough.
    * @returns Why the connection was ended just now, if it was.
    */
   check(now: number, idleMs: number): string | undefined {
+    if (now >= this.#abortAt) this.abort();
     if (this.#closed || this.endedFor !== null) return undefined;
     if (now >= this.#deadline) {
       this.end(this.#deadlineReason);

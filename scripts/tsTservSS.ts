@@ -42,12 +42,13 @@ export const CLI: Cli = {
 export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   const options = parseFlags(args, cli);
   if (!options) return 0;
-  const log = options.quiet ? () => {} : console.log;
+  // With --quiet, `log?.(…)` does nothing, and does not even build its line.
+  const log = options.quiet ? undefined : console.log;
 
   /** Serves one connection: read a line, send it back stamped. The server then closes it. */
   class TimestampHandler extends StreamRequestHandler {
     override async handle(): Promise<void> {
-      log(`...connected from: ${formatAddress(this.clientAddress)}`);
+      log?.(`...connected from: ${formatAddress(this.clientAddress)}`);
       const line = await this.rfile.readline();
       await this.write(stampReply(line));
     }

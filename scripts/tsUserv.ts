@@ -23,7 +23,7 @@
 import { fatal } from "../lib/errors.ts";
 import { type Cli, parseFlags } from "../lib/flags.ts";
 import { formatAddress, listenUdp } from "../lib/net.ts";
-import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
 import { ReplyBuffer } from "../lib/timestamp.ts";
 
 /** This script's command line. */
@@ -39,7 +39,8 @@ export const CLI: Cli = {
 export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   const options = parseFlags(args, cli);
   if (!options) return 0;
-  const log = options.quiet ? () => {} : console.log;
+  // With --quiet, `log?.(…)` does nothing, and does not even build its line.
+  const log = options.quiet ? undefined : console.log;
 
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = trapStopSignals();
@@ -48,15 +49,30 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   const socket = listenUdp(options.host, options.port);
   console.log(`waiting for message on ${formatAddress(socket.addr)}...`);
 
+  // A stop closes the socket, which ends a receive() that is waiting; a reply being sent is
+  // let finish first. (Closing is cheaper than racing every receive() against the stop.)
+  let replying = false;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    socket.close(); // DatagramConn has no Symbol.dispose for `using`
+  };
+  whenStopped(stop.signal, () => {
+    if (!replying) close();
+  });
+
   // The server's endless loop: recvfrom() a datagram, sendto() its sender the stamped reply.
   // Room for `bufsiz` bytes, with room for the stamp in front: each reply is built in place.
   const buffer = new ReplyBuffer(options.bufsiz);
   try {
-    while (true) {
-      let received: [Uint8Array, Deno.Addr] | null;
+    while (!stop.signal.aborted) {
+      let data: Uint8Array;
+      let client: Deno.Addr;
       try {
-        received = await unlessStopped(socket.receive(buffer.payloadSpace), stop.signal);
+        [data, client] = await socket.receive(buffer.payloadSpace);
       } catch (err) {
+        if (stop.signal.aborted) break; // the socket was closed: we are stopping
         // Some systems report an earlier reply's failure (ICMP "port unreachable": its sender
         // had gone) on the next receive; that concerns one sender, not the server.
         const unreachable = err instanceof Deno.errors.ConnectionReset ||
@@ -65,18 +81,19 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
         console.error(`...an earlier reply could not be delivered: ${(err as Error).message}`);
         continue;
       }
-      if (received === null) break;
-      const [data, client] = received;
+      replying = true;
       try {
         await socket.send(buffer.reply(data.length), client);
-        log(`...received from and returned to: ${formatAddress(client)}`);
+        log?.(`...received from and returned to: ${formatAddress(client)}`);
       } catch (err) {
         // One sender we cannot answer (gone, unreachable) is no reason to stop answering others.
         console.error(`...cannot reply to ${formatAddress(client)}: ${(err as Error).message}`);
+      } finally {
+        replying = false;
       }
     }
   } finally {
-    socket.close(); // DatagramConn has no Symbol.dispose for `using`
+    close();
   }
   console.log(`server stopped (${stop.signal.reason})`);
   return 0;
