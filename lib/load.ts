@@ -18,6 +18,7 @@
  */
 
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
+import process from "node:process";
 import type { Proto } from "./flags.ts";
 import { connectTcp, preferIPv4, resolve } from "./connect.ts";
 import { hostPort } from "./net.ts";
@@ -72,6 +73,11 @@ export interface LoadResult {
   lost: number;
   /** How many clients had at least one request answered while measuring. */
   connsServed: number;
+  /**
+   * The load generator's own CPU time while measuring, as a share of one core: near 1, it was
+   * the limit, and requests/s says more about it than about the server.
+   */
+  loadCpu: number;
 }
 
 /** Once a second while a run goes on. */
@@ -447,9 +453,11 @@ export async function runLoad(
   await sleep(options.warmup * 1000, options.signal);
   run.measuring = true;
   const measuredFrom = performance.now();
+  const cpuFrom = process.cpuUsage();
   await sleep(options.duration * 1000, options.signal);
   run.measuring = false;
   const seconds = (performance.now() - measuredFrom) / 1000;
+  const cpu = process.cpuUsage(cpuFrom);
 
   // Let the requests in flight finish (their replies are still checked), then cut off the rest.
   run.running = false;
@@ -475,6 +483,7 @@ export async function runLoad(
     errorKinds: Object.fromEntries(run.errorKinds),
     lost: run.lost,
     connsServed: run.served.filter(Boolean).length,
+    loadCpu: (cpu.user + cpu.system) / 1e6 / seconds,
   };
 }
 

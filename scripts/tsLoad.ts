@@ -84,6 +84,7 @@ export function report(result: LoadResult, warmup: number): string {
     row("lost:", `${count(result.lost)} (${share}%)`);
   }
   row("answered:", `${result.connsServed} of ${plural(result.conns, "client")}`);
+  row("own CPU:", `${Math.round(result.loadCpu * 100)}% of a core (near 100%: the limit was here)`);
   return lines.join("\n");
 }
 
