@@ -1,0 +1,448 @@
+#!/usr/bin/env -S deno run -N --unstable-net --allow-run --allow-read=. --allow-write=bench --allow-sys=osRelease
+/**
+ * The benchmark: our servers and, side by side, the same servers written the obvious way in
+ * Node and Python (`bench/peers/`), and the book's one-at-a-time loop, under the same loads
+ * from `scripts/tsLoad.ts`. Not a test: it prints figures, and writes them with `--out`.
+ *
+ * ```sh
+ * deno task bench                       # about 8 minutes
+ * deno task bench --quick               # under a minute: ours, Node and the book only, 1 run each
+ * deno task bench --out bench/results   # also write results.md, results.json and chart.svg
+ * ```
+ *
+ * How it measures, so that figures from a busy shared machine still mean something:
+ * - Servers run on CPU 0 and the load generator on CPU 1 (`taskset`, where present), so they
+ *   do not take turns on one core.
+ * - Each server is warmed up first, then the runs are interleaved (A B C A B C …) and each
+ *   figure is the median of its runs: a slow minute hurts every server alike.
+ * - Server CPU time per request comes from `/proc/PID/stat` over each run (all threads). It
+ *   holds even when the load generator, not the server, is what limits requests/s.
+ * - Figures are also given as ratios to the Node server measured in the same run; only those
+ *   ratios compare across machines.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { LoadResult } from "../lib/load.ts";
+import { cpuSeconds, memoryKiB } from "../tools/proc.ts";
+import { chart } from "./chart.ts";
+import { type MemoryRow, perConnection, render, type Row } from "./report.ts";
+
+const root = new URL("..", import.meta.url).pathname;
+const decoder = new TextDecoder();
+const deno = Deno.execPath();
+
+/** A server to measure: how to start it. Each prints its port once it listens. */
+interface Server {
+  label: string;
+  command: string[];
+  /** The Node server, which the others are compared to. */
+  reference?: boolean;
+  ours?: boolean;
+}
+
+const ourServer = (script: string, unstable = false): string[] => [
+  deno,
+  "run",
+  "-N",
+  ...(unstable ? ["--unstable-net"] : []),
+  `scripts/${script}`,
+  ...["--host", "127.0.0.1", "--port", "0", "-q"],
+];
+
+const SERVERS: Record<string, Server> = {
+  tsTserv: { label: "tsTserv (ours)", command: ourServer("tsTserv.ts"), ours: true },
+  tsUserv: { label: "tsUserv (ours)", command: ourServer("tsUserv.ts", true), ours: true },
+  tsTservSS: { label: "tsTservSS (ours)", command: ourServer("tsTservSS.ts"), ours: true },
+  nodeNet: {
+    label: "Node net",
+    command: ["node", "bench/peers/node_server.mjs", "tcp"],
+    reference: true,
+  },
+  nodeDgram: {
+    label: "Node dgram",
+    command: ["node", "bench/peers/node_server.mjs", "udp"],
+    reference: true,
+  },
+  nodeSS: {
+    label: "Node net, a connection per line",
+    command: ["node", "bench/peers/node_server.mjs", "ss"],
+    reference: true,
+  },
+  asyncio: { label: "Python asyncio", command: ["python3", "bench/peers/python_servers.py"] },
+  threading: {
+    label: "Python ThreadingTCPServer",
+    command: ["python3", "bench/peers/python_servers.py", "threading"],
+  },
+  threadingSS: {
+    label: "Python ThreadingTCPServer",
+    command: ["python3", "bench/peers/python_servers.py", "threading-ss"],
+  },
+  book: {
+    label: "the book's loop (one at a time)",
+    command: ["python3", "tests/peers/book_peers.py", "tcp-server", "0"],
+  },
+};
+
+/** A load, and the servers measured under it. */
+interface Scenario {
+  id: string;
+  title: string;
+  proto: "tcp" | "udp" | "ss";
+  conns: number;
+  servers: string[];
+  /** The servers `--quick` keeps. */
+  quick: string[];
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    id: "tcp1",
+    title: "TCP, 1 connection",
+    proto: "tcp",
+    conns: 1,
+    servers: ["tsTserv", "nodeNet"],
+    quick: ["tsTserv", "nodeNet"],
+  },
+  {
+    id: "tcp16",
+    title: "TCP, 16 connections",
+    proto: "tcp",
+    conns: 16,
+    servers: ["tsTserv", "nodeNet", "asyncio", "threading", "book"],
+    quick: ["tsTserv", "nodeNet", "book"],
+  },
+  {
+    id: "tcp128",
+    title: "TCP, 128 connections",
+    proto: "tcp",
+    conns: 128,
+    servers: ["tsTserv", "nodeNet", "asyncio", "threading"],
+    quick: ["tsTserv", "nodeNet"],
+  },
+  {
+    id: "udp16",
+    title: "UDP, 16 clients",
+    proto: "udp",
+    conns: 16,
+    servers: ["tsUserv", "nodeDgram"],
+    quick: ["tsUserv", "nodeDgram"],
+  },
+  {
+    id: "ss16",
+    title: "A connection per line, 16 clients",
+    proto: "ss",
+    conns: 16,
+    servers: ["tsTservSS", "nodeSS", "threadingSS"],
+    quick: ["tsTservSS", "nodeSS"],
+  },
+];
+
+/** Servers whose memory is measured with 1,000, then 3,000 idle connections. */
+const MEMORY_SERVERS = ["tsTserv", "tsTservSS", "nodeNet"];
+/** Descriptors the memory test needs, in the bench and in each server. */
+const MEMORY_FILES = 3200;
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  strict: true,
+  options: {
+    quick: { type: "boolean", default: false },
+    out: { type: "string" },
+    runs: { type: "string" },
+    seconds: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  },
+});
+if (flags.help) {
+  console.log(
+    "bench.ts: our servers beside Node's and Python's, under the same loads\n\n" +
+      "OPTIONS:\n" +
+      "  --quick       under a minute: fewer servers, 1 run each, short runs\n" +
+      "  --runs N      runs per server and load, interleaved (default 5; quick 1)\n" +
+      "  --seconds S   seconds per run (default 4; quick 1.5)\n" +
+      "  --out DIR     also write DIR/results.md, results.json and chart.svg",
+  );
+  Deno.exit(0);
+}
+const runs = Number(flags.runs ?? (flags.quick ? 1 : 5));
+const seconds = Number(flags.seconds ?? (flags.quick ? 1.5 : 4));
+const warmupSeconds = flags.quick ? 0.5 : 2;
+if (!(runs >= 1 && runs <= 20 && seconds > 0 && seconds <= 60)) {
+  console.error("error: --runs 1..20, --seconds above 0 and at most 60");
+  Deno.exit(2);
+}
+
+// Say so now, not after the whole run, if the results could not be written.
+if (
+  flags.out && Deno.permissions.querySync({ name: "write", path: flags.out }).state !== "granted"
+) {
+  console.error(`error: --out ${flags.out}: \`deno task bench\` may write under bench/ only`);
+  Deno.exit(2);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function has(command: string, args: string[]): Promise<boolean> {
+  try {
+    return (await new Deno.Command(command, { args, stdout: "null", stderr: "null" }).output())
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+for (const [command, why] of [["node", "the Node servers"], ["python3", "the Python servers"]]) {
+  if (!(await has(command, ["--version"]))) {
+    console.error(`error: ${command} is not on the PATH; the benchmark needs it for ${why}`);
+    Deno.exit(2);
+  }
+}
+
+// Servers on one core, the load generator on the other, if the machine lets us.
+const pinned = navigator.hardwareConcurrency >= 2 && await has("taskset", ["-c", "0", "true"]);
+const onCore = (core: number, command: string[]) =>
+  pinned ? ["taskset", "-c", String(core), ...command] : command;
+
+interface Running {
+  id: string;
+  child: Deno.ChildProcess;
+  port: number;
+  stderr: Promise<string>;
+}
+
+/** Starts a server on a free loopback port, and waits until it says which. */
+async function start(id: string): Promise<Running> {
+  const [command, ...args] = onCore(0, SERVERS[id].command);
+  const child = new Deno.Command(command, {
+    args,
+    cwd: root,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let text = "";
+  const port = /(?:listening on |:)(\d+)(?:\.\.\.)?\n/;
+  const deadline = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  while (!port.test(text)) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`${id} did not start: ${text}`);
+    text += decoder.decode(value);
+  }
+  clearTimeout(deadline);
+  reader.releaseLock();
+  child.stdout.pipeTo(new WritableStream()).catch(() => {}); // the book's server logs each client
+  const stderr = new Response(child.stderr).text();
+  return { id, child, port: Number(text.match(port)![1]), stderr };
+}
+
+async function stop(server: Running): Promise<void> {
+  server.child.kill("SIGTERM");
+  const killer = setTimeout(() => server.child.kill("SIGKILL"), 3000);
+  await server.child.status;
+  clearTimeout(killer);
+  const stderr = (await server.stderr).trim();
+  // Python's servers print a traceback for Ctrl-C-like stops; only ours must stay silent.
+  if (stderr && SERVERS[server.id].ours) console.error(`${server.id} said:\n${stderr}`);
+}
+
+/** One run's figures. */
+interface Sample {
+  rate: number;
+  p50: number;
+  p99: number;
+  /** Server CPU time per request answered, in microseconds. */
+  cpu: number;
+  answered: number;
+  errors: number;
+  /** The load generator's CPU, as a share of its core. */
+  loadCpu: number;
+}
+
+/** Runs the load generator against `server` for `duration` seconds. */
+async function measure(server: Running, scenario: Scenario, duration: number): Promise<Sample> {
+  const [command, ...args] = onCore(1, [
+    deno,
+    ...["run", "-N", "--unstable-net", "scripts/tsLoad.ts", "--json", "--warmup", "0"],
+    ...["--proto", scenario.proto, "-c", String(scenario.conns), "-d", String(duration)],
+    ...["-p", String(server.port)],
+  ]);
+  const before = await cpuSeconds(server.child.pid);
+  const output = await new Deno.Command(command, { args, cwd: root, stderr: "inherit" }).output();
+  const after = await cpuSeconds(server.child.pid);
+  const result: LoadResult = JSON.parse(decoder.decode(output.stdout));
+  if (result.errors > 0) {
+    console.error(`${server.id}: ${result.errors} errors: ${JSON.stringify(result.errorKinds)}`);
+  }
+  return {
+    rate: result.rate,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    cpu: result.requests > 0 ? ((after - before) * 1e6) / result.requests : NaN,
+    answered: result.connsServed,
+    errors: result.errors,
+    loadCpu: result.loadCpu,
+  };
+}
+
+function median(values: number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+async function runScenario(scenario: Scenario): Promise<Row[]> {
+  const ids = flags.quick ? scenario.quick : scenario.servers;
+  const servers: Running[] = [];
+  try {
+    for (const id of ids) servers.push(await start(id));
+    for (const server of servers) await measure(server, scenario, warmupSeconds); // warm-up
+    const samples = new Map<string, Sample[]>(ids.map((id) => [id, []]));
+    for (let run = 0; run < runs; run++) {
+      for (const server of servers) {
+        samples.get(server.id)!.push(await measure(server, scenario, seconds));
+      }
+    }
+    return ids.map((id) => {
+      const list = samples.get(id)!;
+      const figure = (key: keyof Sample) => median(list.map((sample) => sample[key]));
+      return {
+        scenario: scenario.id,
+        server: id,
+        label: SERVERS[id].label,
+        ours: SERVERS[id].ours ?? false,
+        reference: SERVERS[id].reference ?? false,
+        rate: figure("rate"),
+        p50: figure("p50"),
+        p99: figure("p99"),
+        cpu: figure("cpu"),
+        answered: figure("answered"),
+        loadCpu: figure("loadCpu"),
+        conns: scenario.conns,
+        errors: list.reduce((sum, sample) => sum + sample.errors, 0),
+      };
+    });
+  } finally {
+    await Promise.all(servers.map(stop));
+  }
+}
+
+async function idleMemory(id: string): Promise<MemoryRow> {
+  const server = await start(id);
+  const conns: Deno.Conn[] = [];
+  // Each connection is served once (the line server waits for its line instead), then idles.
+  const served = id !== "tsTservSS";
+  const buffer = new Uint8Array(256);
+  const openIdle = async (count: number) => {
+    for (let i = 0; i < count; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, async () => {
+        const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+        conns.push(conn);
+        if (!served) return;
+        await conn.write(new TextEncoder().encode("hello"));
+        await conn.read(buffer);
+      }));
+    }
+    await sleep(1500); // for the server to settle
+    return await memoryKiB(server.child.pid, "VmRSS");
+  };
+  try {
+    await sleep(1000);
+    const idleKiB = await memoryKiB(server.child.pid, "VmRSS");
+    const loadedKiB = await openIdle(1000);
+    const loaded3KiB = await openIdle(2000);
+    const { label, ours = false } = SERVERS[id];
+    return { server: id, label, ours, idleKiB, loadedKiB, loaded3KiB };
+  } finally {
+    for (const conn of conns) conn.close();
+    await stop(server);
+  }
+}
+
+async function version(command: string, args: string[]): Promise<string> {
+  try {
+    const { stdout, stderr } = await new Deno.Command(command, { args }).output();
+    return (decoder.decode(stdout) + decoder.decode(stderr)).trim().split("\n")[0];
+  } catch {
+    return `${command}: not found`;
+  }
+}
+
+async function cpuModel(): Promise<string> {
+  const { stdout } = await new Deno.Command("cat", { args: ["/proc/cpuinfo"] }).output();
+  return decoder.decode(stdout).match(/^model name\s*:\s*(.+)$/m)?.[1] ?? "unknown CPU";
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const started = performance.now();
+const machine = {
+  date: new Date().toISOString().slice(0, 10),
+  deno: Deno.version.deno,
+  node: await version("node", ["--version"]),
+  python: await version("python3", ["--version"]),
+  cpu: await cpuModel(),
+  cpus: navigator.hardwareConcurrency,
+  kernel: `${Deno.build.os} ${Deno.osRelease()}`,
+  pinned,
+  runs,
+  seconds,
+  quick: flags.quick,
+};
+console.log(
+  `bench ${machine.date}: Deno ${machine.deno}, Node ${machine.node}, ${machine.python}, ` +
+    `${machine.cpu}, ${machine.cpus} CPUs, ${machine.kernel}; ` +
+    (pinned ? "servers on CPU 0, load on CPU 1" : "not pinned (no taskset)") +
+    `; ${runs} run(s) of ${seconds} s per server and load, interleaved`,
+);
+
+const rows: Row[] = [];
+for (const scenario of SCENARIOS) {
+  console.log(`${scenario.title}:`);
+  const scenarioRows = await runScenario(scenario);
+  rows.push(...scenarioRows);
+  for (const row of scenarioRows) {
+    console.log(
+      `  ${row.label}: ${Math.round(row.rate)} requests/s, ` +
+        `p50 ${row.p50.toFixed(3)} ms, p99 ${row.p99.toFixed(3)} ms, ` +
+        `${row.cpu.toFixed(1)} µs CPU per request, ${row.answered} of ${row.conns} answered, ` +
+        `load generator at ${Math.round(row.loadCpu * 100)}%`,
+    );
+  }
+}
+const memory: MemoryRow[] = [];
+const files = Number(
+  decoder.decode((await new Deno.Command("sh", { args: ["-c", "ulimit -n"] }).output()).stdout),
+);
+const memoryServers = flags.quick ? ["tsTserv", "nodeNet"] : MEMORY_SERVERS;
+if (files < MEMORY_FILES) {
+  console.log(`Idle connections: skipped, as \`ulimit -n\` is ${files}; it needs ${MEMORY_FILES}`);
+} else console.log("Idle connections:");
+for (const id of files < MEMORY_FILES ? [] : memoryServers) {
+  const row = await idleMemory(id);
+  memory.push(row);
+  const { first, next } = perConnection(row);
+  console.log(
+    `  ${row.label}: ${(row.loadedKiB / 1024).toFixed(1)} MiB with 1,000; ` +
+      `${(first / 1000).toFixed(1)} kB each of the first 1,000, ` +
+      `${(next / 1000).toFixed(1)} kB each of the next 2,000`,
+  );
+}
+
+const { markdown, targets } = render(machine, SCENARIOS, rows, memory);
+console.log(`\n${markdown}`);
+console.log(`(${((performance.now() - started) / 1000).toFixed(0)} s)`);
+if (flags.out) {
+  const out = flags.out.replace(/\/$/, "");
+  await Deno.mkdir(out, { recursive: true });
+  await Deno.writeTextFile(`${out}/results.md`, markdown + "\n");
+  await Deno.writeTextFile(
+    `${out}/results.json`,
+    JSON.stringify({ machine, rows, memory, targets }, null, 2) + "\n",
+  );
+  await Deno.writeTextFile(`${out}/chart.svg`, chart(machine, SCENARIOS, rows));
+  console.log(`wrote ${out}/results.md, results.json and chart.svg`);
+}

@@ -1,0 +1,52 @@
+// Timestamp servers written the obvious way with Node's own modules, for the benchmark to
+// measure ours against: `net` for TCP (a reply to each chunk read, or one line per connection)
+// and `dgram` for UDP. Nothing tuned: this is what a Node programmer would write first.
+//
+//   node bench/peers/node_server.mjs tcp|ss|udp [PORT [HOST]]
+//
+// Prints "listening on PORT" once bound (PORT 0 picks a free one).
+import dgram from "node:dgram";
+import net from "node:net";
+
+const [mode = "tcp", port = "0", host = "127.0.0.1"] = process.argv.slice(2);
+
+const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const pad = (n) => String(n).padStart(2, "0");
+
+// Python's time.ctime(): "Thu Jun  4 19:56:18 2020".
+function ctime(d = new Date()) {
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+  const day = String(d.getDate()).padStart(2, " ");
+  return `${DAYS[d.getDay()]} ${MONTHS[d.getMonth()]} ${day} ${time} ${d.getFullYear()}`;
+}
+
+const stamped = (data) => Buffer.concat([Buffer.from(`[${ctime()}] `), data]);
+const announce = (address) => console.log(`listening on ${address.port}`);
+
+if (mode === "udp") {
+  const socket = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
+  socket.on("message", (msg, rinfo) => socket.send(stamped(msg), rinfo.port, rinfo.address));
+  socket.bind(Number(port), host, () => announce(socket.address()));
+} else if (mode === "tcp") {
+  const server = net.createServer((socket) => {
+    socket.on("data", (data) => socket.write(stamped(data)));
+    socket.on("error", () => {});
+  });
+  server.listen(Number(port), host, () => announce(server.address()));
+} else if (mode === "ss") {
+  // One line per connection, as the book's SocketServer: read up to the newline, reply, close.
+  const server = net.createServer((socket) => {
+    let line = Buffer.alloc(0);
+    socket.on("data", (data) => {
+      line = Buffer.concat([line, data]);
+      const end = line.indexOf(10);
+      if (end >= 0) socket.end(stamped(line.subarray(0, end + 1)));
+    });
+    socket.on("error", () => {});
+  });
+  server.listen(Number(port), host, () => announce(server.address()));
+} else {
+  console.error(`unknown mode ${mode}: tcp, ss or udp`);
+  process.exit(2);
+}

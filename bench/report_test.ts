@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { chart } from "./chart.ts";
+import { type Machine, type MemoryRow, render, type Row } from "./report.ts";
+
+const MACHINE: Machine = {
+  date: "2026-11-24",
+  deno: "2.9.6",
+  node: "v20.20.2",
+  python: "Python 3.11.7",
+  cpu: "AMD EPYC",
+  cpus: 2,
+  kernel: "linux 6.1",
+  pinned: true,
+  runs: 3,
+  seconds: 5,
+  quick: false,
+};
+const SCENARIOS = [
+  { id: "tcp16", title: "TCP, 16 connections", conns: 16 },
+  { id: "udp16", title: "UDP, 16 clients", conns: 16 },
+];
+
+function row(scenario: string, server: string, rate: number, cpu: number, extra = {}): Row {
+  return {
+    scenario,
+    server,
+    label: server,
+    ours: server.startsWith("ts"),
+    reference: server.startsWith("node"),
+    rate,
+    p50: 0.1,
+    p99: 0.4,
+    cpu,
+    answered: 16,
+    conns: 16,
+    errors: 0,
+    loadCpu: 0.97,
+    ...extra,
+  };
+}
+
+const ROWS = [
+  row("tcp16", "tsTserv", 110_000, 8),
+  row("tcp16", "nodeNet", 100_000, 10),
+  row("tcp16", "book", 12_000, 30, { answered: 1 }),
+  row("udp16", "tsUserv", 90_000, 11),
+  row("udp16", "nodeDgram", 100_000, 10),
+];
+const MEMORY: MemoryRow[] = [{
+  server: "tsTserv",
+  label: "tsTserv (ours)",
+  ours: true,
+  idleKiB: 40 * 1024,
+  loadedKiB: 55 * 1024,
+  loaded3KiB: 73 * 1024,
+}];
+
+Deno.test("render() gives ratios to Node, and says which targets were met and missed", () => {
+  const { markdown, targets } = render(MACHINE, SCENARIOS, ROWS, MEMORY);
+  assert.match(markdown, /^Measured 2026-11-24 with `deno task bench`: Deno 2\.9\.6/);
+  assert.match(markdown, /\| TCP, 16 connections \| \*\*tsTserv\*\* \| 110,000 \| 1\.10× \|/);
+  assert.match(markdown, /\| 8\.0 \| 0\.80× \| 16 of 16 \| 97% \|/);
+  const met = Object.fromEntries(targets.map((target) => [target.target, target]));
+  assert.equal(met["TCP, 16 connections: CPU per request ≤ 0.85× Node"].met, true);
+  assert.equal(met["UDP, 16 clients: requests/s ≥ 1.0× Node"].met, false);
+  assert.equal(met["UDP, 16 clients: CPU per request ≤ 1.0× Node"].figure, "1.10×");
+  // A load this run did not measure is a miss with no figure, never a pass.
+  assert.equal(met["TCP, 128 connections: requests/s ≥ 1.0× Node"].met, false);
+  assert.equal(met["tsTserv: ≤ 50 MiB RSS with 1,000 idle connections"].met, false);
+  assert.match(markdown, /\| The book's one-at-a-time loop at 16 clients \| 1 of 16 clients/);
+  assert.match(
+    markdown,
+    /\| tsTserv: ≤ 50 MiB RSS with 1,000 idle connections \| 55\.0 MiB \| \*\*missed\*\* \|/,
+  );
+});
+
+Deno.test("chart() draws a bar per server and load, in both panels", () => {
+  const svg = chart(MACHINE, SCENARIOS, ROWS);
+  assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
+  assert.match(svg, /<\/svg>\n$/);
+  assert.equal(svg.match(/<rect x=/g)?.length, 2 * ROWS.length);
+  assert.match(svg, />1\.10×</);
+  assert.match(svg, />0\.80×</);
+});
