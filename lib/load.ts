@@ -21,6 +21,7 @@ import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import process from "node:process";
 import type { Proto } from "./flags.ts";
 import { connectTcp, preferIPv4, resolve } from "./connect.ts";
+import { Failure } from "./errors.ts";
 import { hostPort } from "./net.ts";
 import { measureReply, STAMP_LENGTH, STAMP_SOURCE } from "./timestamp.ts";
 
@@ -421,9 +422,7 @@ export async function runLoad(
   const address = await reachable(options);
   const run = new Run(options.conns);
   const ids = Array.from({ length: options.conns }, (_, id) => id);
-  const udpClients = options.proto === "udp"
-    ? ids.map((id) => new UdpClient(id, address, options, run))
-    : [];
+  const udpClients = options.proto === "udp" ? openUdpClients(ids, address, options, run) : [];
   const clients = options.proto === "udp"
     ? udpClients.map((client) => client.serve())
     : ids.map((id) =>
@@ -485,6 +484,21 @@ export async function runLoad(
     connsServed: run.served.filter(Boolean).length,
     loadCpu: (cpu.user + cpu.system) / 1e6 / seconds,
   };
+}
+
+/** A socket for each UDP client; all or none, with a clear error if the process runs out. */
+function openUdpClients(ids: number[], address: Address, options: LoadOptions, run: Run) {
+  try {
+    return ids.map((id) => new UdpClient(id, address, options, run));
+  } catch (err) {
+    for (const socket of run.open) run.untrack(socket);
+    if ((err as { code?: string }).code !== "EMFILE") throw err;
+    throw new Failure(
+      `Cannot open ${options.conns} UDP sockets: too many open files ` +
+        "(raise `ulimit -n`, or ask for fewer --conns)",
+      { cause: err },
+    );
+  }
 }
 
 /**

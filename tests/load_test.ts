@@ -215,3 +215,15 @@ Deno.test("tsLoad shows a live progress line once a second on a terminal", async
   for (const line of lines) assert.ok(!/ 0 requests/.test(line), line);
   assert.ok(run.stdout.includes("\r\x1b[Ktcp to 127.0.0.1:"), "the line is cleared first");
 });
+
+Deno.test("tsLoad says clearly when it may not open a socket per UDP client", async () => {
+  await using server = await startServer("tsUserv.ts", ["-q"]);
+  const args = ["--proto", "udp", "-p", String(server.port), "-c", "100", "-d", "0.5"];
+  const run = await runScript("tsLoad.ts", args, undefined, { maxFiles: 48 });
+  assert.equal(run.code, 1);
+  assert.equal(
+    run.stderr,
+    "error: Cannot open 100 UDP sockets: too many open files (raise `ulimit -n`, or ask for " +
+      "fewer --conns)\n",
+  );
+});
