@@ -263,11 +263,18 @@ async function readReply(
   }
 }
 
-/** A TCP client: one connection, a request after each reply; reconnects if it fails. */
+/**
+ * A TCP client. For `tcp`, one connection carries a request after each reply (and a new one
+ * is made if it fails); for `ss`, each request has a connection of its own, which the server
+ * closes after its reply, and its latency includes the connect.
+ */
 async function tcpClient(id: number, address: Address, options: LoadOptions, run: Run) {
-  const payload = new Payload(options.size, id, false);
+  const perRequest = options.proto === "ss";
+  const payload = new Payload(options.size, id, perRequest);
   const holder = { buffer: new Uint8Array(Math.max(4096, 2 * (STAMP_LENGTH + options.size))) };
-  for (let n = 0; run.running;) {
+  let n = 0;
+  while (run.running) {
+    const connectedFrom = performance.now();
     let conn: Deno.Conn;
     try {
       conn = run.track(await Deno.connect(address));
@@ -277,41 +284,13 @@ async function tcpClient(id: number, address: Address, options: LoadOptions, run
       continue;
     }
     try {
-      while (run.running) {
+      do {
         const bytes = payload.number(n++);
-        const sentAt = performance.now();
+        const sentAt = perRequest ? connectedFrom : performance.now();
         await writeAll(conn, bytes);
-        await readReply(conn, holder, bytes, run, false);
+        await readReply(conn, holder, bytes, run, perRequest);
         run.answered(id, sentAt);
-      }
-    } catch (err) {
-      run.failed(err);
-      if (run.running) await sleep(RETRY_MS);
-    } finally {
-      run.untrack(conn);
-    }
-  }
-}
-
-/** An `ss` client: a new connection for each request, closed by the server after its reply. */
-async function lineClient(id: number, address: Address, options: LoadOptions, run: Run) {
-  const payload = new Payload(options.size, id, true);
-  const holder = { buffer: new Uint8Array(Math.max(4096, 2 * (STAMP_LENGTH + options.size))) };
-  for (let n = 0; run.running; n++) {
-    const bytes = payload.number(n);
-    const sentAt = performance.now();
-    let conn: Deno.Conn;
-    try {
-      conn = run.track(await Deno.connect(address));
-    } catch (err) {
-      run.failed(new Error(`cannot connect: ${(err as Error).message}`));
-      await sleep(RETRY_MS);
-      continue;
-    }
-    try {
-      await writeAll(conn, bytes);
-      await readReply(conn, holder, bytes, run, true);
-      run.answered(id, sentAt);
+      } while (!perRequest && run.running);
     } catch (err) {
       run.failed(err);
       if (run.running) await sleep(RETRY_MS);
@@ -425,9 +404,7 @@ export async function runLoad(
   const udpClients = options.proto === "udp" ? openUdpClients(ids, address, options, run) : [];
   const clients = options.proto === "udp"
     ? udpClients.map((client) => client.serve())
-    : ids.map((id) =>
-      (options.proto === "tcp" ? tcpClient : lineClient)(id, address, options, run)
-    );
+    : ids.map((id) => tcpClient(id, address, options, run));
 
   // One ticker for the whole run: the progress line, and UDP requests gone unanswered.
   const startedAt = performance.now();
