@@ -214,9 +214,11 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
 }
 
 /**
- * Reads the reply to `payload`: at least a stamp and the payload, more if the server stamped
- * it in parts (it reads a long payload in several pieces). For `untilEnd`, then end-of-file.
- * @returns The reply's bytes (a view of `buffer`, which grows as needed).
+ * Reads the reply to `payload` into `holder.buffer` (which grows as needed): a stamp and the
+ * payload, or more stamps if the server answered in parts (it reads a long payload in several
+ * pieces); for `untilEnd`, then end-of-file.
+ *
+ * @throws {BadReply} If the reply is not a stamp and exactly the payload.
  */
 async function readReply(
   conn: Deno.Conn,
@@ -226,6 +228,8 @@ async function readReply(
   untilEnd: boolean,
 ): Promise<void> {
   const expected = STAMP_LENGTH + payload.length;
+  // The longest a right reply can be: a stamp before every byte of the payload.
+  const longest = (STAMP_LENGTH + 1) * payload.length;
   let got = 0;
   while (true) {
     if (got === holder.buffer.length) {
@@ -241,10 +245,10 @@ async function readReply(
     }
     got += n;
     // Tell a server that does not stamp its replies (an echo server, say) at once.
-    const stampEnd = Math.min(got, STAMP_LENGTH);
-    if (holder.buffer[0] !== 0x5b || (stampEnd === STAMP_LENGTH && !run.isStamp(holder.buffer))) {
+    if (holder.buffer[0] !== 0x5b || (got >= STAMP_LENGTH && !run.isStamp(holder.buffer))) {
       throw new BadReply("a reply that is not a stamp and the payload");
     }
+    if (got > longest) throw new BadReply("more bytes than the reply");
     if (got < expected) continue;
     const received = holder.buffer.subarray(0, got);
     // The usual case: one stamp, then the payload.
@@ -365,7 +369,7 @@ class UdpClient {
 
   /** Called by the run's ticker: counts the request in flight lost if it is too old. */
   check(now: number, timeoutMs: number): void {
-    if (now - this.sentAt < timeoutMs) return;
+    if (!this.#run.running || now - this.sentAt < timeoutMs) return;
     if (this.#run.measuring) this.#run.lost++;
     this.send();
   }
@@ -453,13 +457,13 @@ export async function runLoad(
     size: options.size,
     seconds,
     requests: run.requests,
-    rate: run.requests / seconds,
+    rate: seconds > 0 ? run.requests / seconds : 0, // 0 s: stopped during the warm-up
     latency: { p50: ms(50), p90: ms(90), p99: ms(99), max: ms(100) },
     errors: run.errors,
     errorKinds: Object.fromEntries(run.errorKinds),
     lost: run.lost,
     connsServed: run.served.filter(Boolean).length,
-    loadCpu: (cpu.user + cpu.system) / 1e6 / seconds,
+    loadCpu: seconds > 0 ? (cpu.user + cpu.system) / 1e6 / seconds : 0,
   };
 }
 
