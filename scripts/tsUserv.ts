@@ -81,6 +81,7 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
         console.error(`...an earlier reply could not be delivered: ${(err as Error).message}`);
         continue;
       }
+      if (closed) break; // the stop closed the socket just as this came: it goes unanswered
       replying = true;
       try {
         await socket.send(buffer.reply(data.length), client);
