@@ -272,7 +272,11 @@ async function measure(server: Running, scenario: Scenario, duration: number): P
   const before = await cpuSeconds(server.child.pid);
   const output = await new Deno.Command(command, { args, cwd: root, stderr: "inherit" }).output();
   const after = await cpuSeconds(server.child.pid);
-  const result: LoadResult = JSON.parse(decoder.decode(output.stdout));
+  const json = decoder.decode(output.stdout);
+  if (!json.startsWith("{")) {
+    throw new Error(`tsLoad against ${server.id} printed no figures (its error is above)`);
+  }
+  const result: LoadResult = JSON.parse(json); // a latency with no request at all is null
   if (result.errors > 0) {
     console.error(`${server.id}: ${result.errors} errors: ${JSON.stringify(result.errorKinds)}`);
   }
@@ -288,7 +292,7 @@ async function measure(server: Running, scenario: Scenario, duration: number): P
 }
 
 function median(values: number[]): number {
-  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
   if (sorted.length === 0) return NaN;
   const middle = sorted.length >> 1;
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
