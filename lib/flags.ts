@@ -68,13 +68,16 @@ export interface Options {
   maxLine: number;
   /** Seconds; 0 for none. */
   lineTimeout: number;
-  /** The load generator's: protocol, clients at once, seconds measured and warming up first,
-   * payload bytes, and whether to print JSON. */
+  /** The load generator's protocol. */
   proto: Proto;
+  /** The load generator's clients at once. */
   conns: number;
+  /** Seconds the load generator measures, after `warmup` seconds not counted. */
   duration: number;
   warmup: number;
+  /** The load generator's payload bytes per request. */
   size: number;
+  /** Whether the load generator prints JSON. */
   json: boolean;
 }
 
