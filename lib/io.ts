@@ -14,9 +14,9 @@ export interface Writer {
 
 /** Writes all of `data`. One `write` may take only part of it, like `send()` in C or Python. */
 export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> {
-  for (let done = 0; done < data.length;) {
-    done += await writer.write(data.subarray(done));
-  }
+  // Usually one write takes it all: no view of the rest is made until one is needed.
+  let done = data.length === 0 ? 0 : await writer.write(data);
+  while (done < data.length) done += await writer.write(data.subarray(done));
 }
 
 const NEWLINE = 0x0a;

@@ -23,7 +23,8 @@ import type { Proto } from "./flags.ts";
 import { connectTcp, preferIPv4, resolve } from "./connect.ts";
 import { Failure } from "./errors.ts";
 import { hostPort } from "./net.ts";
-import { measureReply, STAMP_LENGTH, STAMP_SOURCE } from "./timestamp.ts";
+import { writeAll } from "./io.ts";
+import { isStampAt, measureReply, STAMP_LENGTH } from "./timestamp.ts";
 
 /** What load to make, and where. */
 export interface LoadOptions {
@@ -118,7 +119,6 @@ class Run {
   open = new Set<{ close(): void }>();
   served: boolean[];
   #lastStamp = new Uint8Array(STAMP_LENGTH);
-  #stampPattern = new RegExp(`^${STAMP_SOURCE}$`);
 
   constructor(conns: number) {
     this.served = new Array(conns).fill(false);
@@ -148,11 +148,7 @@ class Run {
    * the last good one is kept, and a reply with the same stamp costs a byte comparison.
    */
   isReply(reply: Uint8Array, payload: Uint8Array): boolean {
-    if (reply.length !== STAMP_LENGTH + payload.length) return false;
-    for (let i = 0; i < payload.length; i++) {
-      if (reply[STAMP_LENGTH + i] !== payload[i]) return false;
-    }
-    return this.isStamp(reply);
+    return holdsPayload(reply, payload) && this.isStamp(reply);
   }
 
   /** Whether `reply` starts with a stamp. */
@@ -161,9 +157,8 @@ class Run {
     let same = true;
     for (let i = 0; i < STAMP_LENGTH && same; i++) same = reply[i] === last[i];
     if (same) return true;
-    const stamp = reply.subarray(0, STAMP_LENGTH);
-    if (!this.#stampPattern.test(String.fromCharCode(...stamp))) return false;
-    last.set(stamp);
+    if (!isStampAt(reply, 0)) return false;
+    last.set(reply.subarray(0, STAMP_LENGTH));
     return true;
   }
 
@@ -180,6 +175,15 @@ class Run {
       // Closed already.
     }
   }
+}
+
+/** Whether `reply` is as long as one stamp and `payload`, and ends with exactly `payload`. */
+function holdsPayload(reply: Uint8Array, payload: Uint8Array): boolean {
+  if (reply.length !== STAMP_LENGTH + payload.length) return false;
+  for (let i = 0; i < payload.length; i++) {
+    if (reply[STAMP_LENGTH + i] !== payload[i]) return false;
+  }
+  return true;
 }
 
 /**
@@ -205,12 +209,6 @@ class Payload {
     }
     return this.bytes;
   }
-}
-
-/** Writes all of `data`. */
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let done = await conn.write(data);
-  while (done < data.length) done += await conn.write(data.subarray(done));
 }
 
 /**
@@ -251,8 +249,8 @@ async function readReply(
     if (got > longest) throw new BadReply("more bytes than the reply");
     if (got < expected) continue;
     const received = holder.buffer.subarray(0, got);
-    // The usual case: one stamp, then the payload.
-    let length = run.isReply(received, payload) ? got : 0;
+    // The usual case: one stamp (checked above), then the payload.
+    let length = holdsPayload(received, payload) ? got : 0;
     if (length === 0) {
       // A server that stamps each read it makes may have answered in stamped parts.
       length = measureReply(received, payload);

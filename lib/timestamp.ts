@@ -100,7 +100,7 @@ export const STAMP_SOURCE = `\\[(?:${WEEKDAYS.join("|")}) (?:${MONTHS.join("|")}
 const STAMP_PATTERN = new RegExp(`^${STAMP_SOURCE}$`);
 
 /** Whether the {@linkcode STAMP_LENGTH} bytes at `at` are a stamp. */
-function isStampAt(bytes: Uint8Array, at: number): boolean {
+export function isStampAt(bytes: Uint8Array, at: number): boolean {
   return STAMP_PATTERN.test(String.fromCharCode(...bytes.subarray(at, at + STAMP_LENGTH)));
 }
 

@@ -18,11 +18,10 @@
 
 import { parseArgs } from "node:util";
 import { writeAll } from "../lib/io.ts";
-import { memoryKiB } from "./proc.ts";
-import { STAMP_LENGTH, STAMP_SOURCE } from "../lib/timestamp.ts";
+import { memoryKiB, startListening } from "./proc.ts";
+import { isStampAt, STAMP_LENGTH } from "../lib/timestamp.ts";
 
 const SERVERS = ["tsTserv.ts", "tsTservSS.ts", "tsUserv.ts"];
-const STAMP = new RegExp(`^${STAMP_SOURCE}$`);
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -70,31 +69,18 @@ async function rssMiB(pid: number): Promise<number> {
 }
 
 /** Starts a server on a free loopback port; returns it and its port. */
-async function start(script: string) {
+function start(script: string) {
   const unstable = script === "tsUserv.ts" ? ["--unstable-net"] : [];
   const path = new URL(`../scripts/${script}`, import.meta.url).pathname;
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-N", ...unstable, path, "--host", "127.0.0.1", "--port", "0", "-q"],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let text = "";
-  while (!/:(\d+)\.\.\.\n/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${script} did not start: ${text}`);
-    text += decoder.decode(value);
-  }
-  reader.releaseLock();
-  const stderr = new Response(child.stderr).text();
-  child.stdout.pipeTo(new WritableStream()).catch(() => {});
-  return { child, port: Number(text.match(/:(\d+)\.\.\.\n/)![1]), stderr };
+  return startListening([
+    Deno.execPath(),
+    ...["run", "-N", ...unstable, path, "--host", "127.0.0.1", "--port", "0", "-q"],
+  ]);
 }
 
 /** Whether `reply` is a stamp and then exactly `payload`. */
 function isReply(reply: Uint8Array, payload: Uint8Array): boolean {
-  if (reply.length !== STAMP_LENGTH + payload.length) return false;
-  if (!STAMP.test(decoder.decode(reply.subarray(0, STAMP_LENGTH)))) return false;
+  if (reply.length !== STAMP_LENGTH + payload.length || !isStampAt(reply, 0)) return false;
   return reply.subarray(STAMP_LENGTH).every((byte, i) => byte === payload[i]);
 }
 
