@@ -25,7 +25,7 @@
 
 import { parseArgs } from "node:util";
 import type { LoadResult } from "../lib/load.ts";
-import { cpuSeconds, memoryKiB } from "../tools/proc.ts";
+import { cpuSeconds, type Listening, memoryKiB, startListening } from "../tools/proc.ts";
 import { chart } from "./chart.ts";
 import { type MemoryRow, perConnection, render, type Row } from "./report.ts";
 
@@ -205,37 +205,13 @@ const pinned = navigator.hardwareConcurrency >= 2 && await has("taskset", ["-c",
 const onCore = (core: number, command: string[]) =>
   pinned ? ["taskset", "-c", String(core), ...command] : command;
 
-interface Running {
+interface Running extends Listening {
   id: string;
-  child: Deno.ChildProcess;
-  port: number;
-  stderr: Promise<string>;
 }
 
 /** Starts a server on a free loopback port, and waits until it says which. */
 async function start(id: string): Promise<Running> {
-  const [command, ...args] = onCore(0, SERVERS[id].command);
-  const child = new Deno.Command(command, {
-    args,
-    cwd: root,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let text = "";
-  const port = /(?:listening on |:)(\d+)(?:\.\.\.)?\n/;
-  const deadline = setTimeout(() => child.kill("SIGKILL"), 10_000);
-  while (!port.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`${id} did not start: ${text}`);
-    text += decoder.decode(value);
-  }
-  clearTimeout(deadline);
-  reader.releaseLock();
-  child.stdout.pipeTo(new WritableStream()).catch(() => {}); // the book's server logs each client
-  const stderr = new Response(child.stderr).text();
-  return { id, child, port: Number(text.match(port)![1]), stderr };
+  return { id, ...await startListening(onCore(0, SERVERS[id].command), root) };
 }
 
 async function stop(server: Running): Promise<void> {

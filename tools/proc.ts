@@ -1,5 +1,6 @@
 /**
- * What Linux's `/proc` says of a running process, for the tests and the soak and bench tools.
+ * What Linux's `/proc` says of a running process, for the tests and the soak and bench tools,
+ * and how those tools start the servers they measure.
  *
  * @module
  */
@@ -37,4 +38,47 @@ export async function cpuSeconds(pid: number): Promise<number> {
   const fields = stat.slice(stat.lastIndexOf(") ") + 2).split(" ");
   if (fields.length < 13) throw new Error(`no CPU times for process ${pid}`);
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** A server that is listening, started by {@linkcode startListening}. */
+export interface Listening {
+  child: Deno.ChildProcess;
+  port: number;
+  /** All it writes to stderr, once it has exited. */
+  stderr: Promise<string>;
+}
+
+/** Ours say `waiting for … on 127.0.0.1:PORT...`; the Python and Node peers `listening on PORT`. */
+const PORT_LINE = /(?:listening on |:)(\d+)(?:\.\.\.)?\n/;
+
+/**
+ * Starts a server and waits, 10 s at most, until it says which port it listens on. Its later
+ * output is read and dropped (the book's server logs every client).
+ *
+ * @throws {Error} If it exits, or says nothing of a port, first.
+ */
+export async function startListening(command: string[], cwd?: string): Promise<Listening> {
+  const child = new Deno.Command(command[0], {
+    args: command.slice(1),
+    cwd,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.getReader();
+  const deadline = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  let text = "";
+  try {
+    while (!PORT_LINE.test(text)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`${command.join(" ")} did not start: ${text}${await stderr}`);
+      text += decoder.decode(value);
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+  reader.releaseLock();
+  child.stdout.pipeTo(new WritableStream()).catch(() => {});
+  return { child, port: Number(text.match(PORT_LINE)![1]), stderr };
 }
