@@ -17,8 +17,6 @@ export const DEFAULT_PORT = 21567;
 export const BUFSIZ = 1024;
 /** How long the UDP client waits for a reply, in seconds. */
 export const DEFAULT_TIMEOUT = 2;
-/** How long the load generator waits for a UDP reply before it counts the datagram lost. */
-export const DEFAULT_LOSS_TIMEOUT = 1;
 /** How long a TCP server keeps a connection on which nothing moves, in seconds. */
 export const DEFAULT_IDLE_TIMEOUT = 300;
 /** The longest line the line server (`tsTservSS.ts`) takes, in bytes, its newline included. */
@@ -186,7 +184,7 @@ const FLAGS: Flag[] = [
     roles: ["udp-client", "load"],
     help: (cli) =>
       cli.role === "load"
-        ? `count a UDP reply lost after this long (default: ${DEFAULT_LOSS_TIMEOUT})`
+        ? `count a UDP reply lost after this long (default: ${LOAD.timeout})`
         : `how long to wait for each reply (default: ${DEFAULT_TIMEOUT})`,
   },
   {
@@ -196,8 +194,11 @@ const FLAGS: Flag[] = [
   },
 ];
 
-/** The load generator's defaults. */
-export const LOAD = { conns: 16, duration: 10, warmup: 1, size: 64 } as const;
+/**
+ * The load generator's defaults; `timeout` is how long it waits for a UDP reply before it counts
+ * the datagram lost.
+ */
+export const LOAD = { conns: 16, duration: 10, warmup: 1, size: 64, timeout: 1 } as const;
 /** The most clients, seconds and payload bytes the load generator takes. */
 export const LOAD_LIMITS = { conns: 10_000, duration: 3600, size: 65_507 } as const;
 
@@ -263,7 +264,7 @@ export function parseFlags(args: string[], cli: Cli): Options | undefined {
     quiet: values.quiet === true,
     timeout: seconds(
       text("timeout"),
-      cli.role === "load" ? DEFAULT_LOSS_TIMEOUT : DEFAULT_TIMEOUT,
+      cli.role === "load" ? LOAD.timeout : DEFAULT_TIMEOUT,
       "--timeout",
       bad,
     ),
