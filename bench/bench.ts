@@ -23,9 +23,11 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import type { LoadResult } from "../lib/load.ts";
+import { fatal } from "../lib/errors.ts";
+import { type Command, flag, parseFlags } from "../lib/flags.ts";
+import type { LoadResult } from "../tools/load.ts";
 import { cpuSeconds, type Listening, memoryKiB, startListening } from "../tools/proc.ts";
+import { denoArgs } from "../tools/scripts.ts";
 import { chart } from "./chart.ts";
 import { type MemoryRow, perConnection, render, type Row } from "./report.ts";
 
@@ -42,18 +44,14 @@ interface Server {
   ours?: boolean;
 }
 
-const ourServer = (script: string, unstable = false): string[] => [
+const ourServer = (script: string): string[] => [
   deno,
-  "run",
-  "-N",
-  ...(unstable ? ["--unstable-net"] : []),
-  `scripts/${script}`,
-  ...["--host", "127.0.0.1", "--port", "0", "-q"],
+  ...denoArgs(script, ["--host", "127.0.0.1", "--port", "0", "-q"]),
 ];
 
 const SERVERS: Record<string, Server> = {
   tsTserv: { label: "tsTserv (ours)", command: ourServer("tsTserv.ts"), ours: true },
-  tsUserv: { label: "tsUserv (ours)", command: ourServer("tsUserv.ts", true), ours: true },
+  tsUserv: { label: "tsUserv (ours)", command: ourServer("tsUserv.ts"), ours: true },
   tsTservSS: { label: "tsTservSS (ours)", command: ourServer("tsTservSS.ts"), ours: true },
   nodeNet: {
     label: "Node net",
@@ -144,35 +142,43 @@ const MEMORY_SERVERS = ["tsTserv", "tsTservSS", "nodeNet"];
 /** Descriptors the memory test needs, in the bench and in each server. */
 const MEMORY_FILES = 3200;
 
-const { values: flags } = parseArgs({
-  args: Deno.args,
-  strict: true,
-  options: {
-    quick: { type: "boolean", default: false },
-    out: { type: "string" },
-    runs: { type: "string" },
-    seconds: { type: "string" },
-    help: { type: "boolean", short: "h" },
+const COMMAND = {
+  script: "bench/bench.ts",
+  about: "our servers beside Node's and Python's, under the same loads",
+  run: "-N --unstable-net --allow-run --allow-read=. --allow-write=bench --allow-sys=osRelease",
+  flags: {
+    quick: flag.onOff("quick", "under a minute: fewer servers, 1 run each, short runs"),
+    runs: {
+      ...flag.whole("runs", 5, "runs per server and load, interleaved (default 5; quick 1)", {
+        max: 20,
+        value: "N",
+      }),
+      default: undefined,
+    },
+    seconds: {
+      ...flag.seconds("seconds", 4, "seconds per run (default 4; quick 1.5)", { max: 60 }),
+      default: undefined,
+    },
+    out: {
+      name: "out",
+      value: "DIR",
+      help: "also write DIR/results.md, results.json and chart.svg",
+      default: "",
+      parse: (raw: string) => raw,
+    },
   },
-});
-if (flags.help) {
-  console.log(
-    "bench.ts: our servers beside Node's and Python's, under the same loads\n\n" +
-      "OPTIONS:\n" +
-      "  --quick       under a minute: fewer servers, 1 run each, short runs\n" +
-      "  --runs N      runs per server and load, interleaved (default 5; quick 1)\n" +
-      "  --seconds S   seconds per run (default 4; quick 1.5)\n" +
-      "  --out DIR     also write DIR/results.md, results.json and chart.svg",
-  );
-  Deno.exit(0);
-}
-const runs = Number(flags.runs ?? (flags.quick ? 1 : 5));
-const seconds = Number(flags.seconds ?? (flags.quick ? 1.5 : 4));
+} satisfies Command;
+
+const flags = (() => {
+  try {
+    return parseFlags(Deno.args, COMMAND);
+  } catch (err) {
+    return fatal(err);
+  }
+})() ?? Deno.exit(0); // --help
+const runs = flags.runs ?? (flags.quick ? 1 : 5);
+const seconds = flags.seconds ?? (flags.quick ? 1.5 : 4);
 const warmupSeconds = flags.quick ? 0.5 : 2;
-if (!(runs >= 1 && runs <= 20 && seconds > 0 && seconds <= 60)) {
-  console.error("error: --runs 1..20, --seconds above 0 and at most 60");
-  Deno.exit(2);
-}
 
 // Say so now, not after the whole run, if the results could not be written.
 if (
@@ -241,9 +247,10 @@ interface Sample {
 async function measure(server: Running, scenario: Scenario, duration: number): Promise<Sample> {
   const [command, ...args] = onCore(1, [
     deno,
-    ...["run", "-N", "--unstable-net", "scripts/tsLoad.ts", "--json", "--warmup", "0"],
-    ...["--proto", scenario.proto, "-c", String(scenario.conns), "-d", String(duration)],
-    ...["-p", String(server.port)],
+    ...denoArgs("tsLoad.ts", [
+      ...["--json", "--warmup", "0", "--proto", scenario.proto, "-c", String(scenario.conns)],
+      ...["-d", String(duration), "-p", String(server.port)],
+    ]),
   ]);
   const before = await cpuSeconds(server.child.pid);
   const output = await new Deno.Command(command, { args, cwd: root, stderr: "inherit" }).output();

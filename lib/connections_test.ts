@@ -25,16 +25,11 @@ async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   return Uint8Array.from(chunks);
 }
 
-/** A server's connections, with what they log, and the controller that stops them. */
+/** A server's connections, with what they log. */
 function served(idleTimeoutMs = 0) {
-  const controller = new AbortController();
   const logged: string[] = [];
-  const connections = new Connections({
-    signal: controller.signal,
-    idleTimeoutMs,
-    log: (line) => logged.push(line),
-  });
-  return { controller, logged, connections };
+  const connections = new Connections({ idleTimeoutMs, log: (line) => logged.push(line) });
+  return { logged, connections };
 }
 
 /** An echo loop, the shape of every server's loop. */
@@ -44,9 +39,9 @@ async function echo(session: Session): Promise<void> {
   while ((n = await session.read(buffer)) !== null) await session.write(buffer.slice(0, n));
 }
 
-Deno.test("a stop ends idle connections with EOF, and lets the reply in flight go out whole", async () => {
+Deno.test("shutdown() ends idle connections with EOF, and lets the reply in flight go out whole", async () => {
   using net = loopback();
-  const { controller, connections } = served();
+  const { connections } = served();
   const [idleClient, idle] = await net.pair();
   const [busyClient, busy] = await net.pair();
   connections.serve(idle, echo);
@@ -60,25 +55,24 @@ Deno.test("a stop ends idle connections with EOF, and lets the reply in flight g
     await echo(session);
   });
   await started;
-  controller.abort();
+  const stopping = connections.shutdown();
   const [idleGot, busyGot] = await Promise.all([readAll(idleClient), readAll(busyClient)]);
   assert.equal(idleGot.length, 0);
   assert.equal(busyGot.length, reply.length, "the whole reply, then EOF");
   idleClient.close();
   busyClient.close();
-  await connections.drain();
+  await stopping;
   assert.equal(connections.size, 0);
 });
 
-Deno.test("drain() closes connections that are still busy at the deadline", async () => {
+Deno.test("shutdown() closes connections that are still busy at the deadline", async () => {
   using net = loopback();
-  const { controller, connections } = served();
+  const { connections } = served();
   const [client, server] = await net.pair();
   // The client never reads, so this write cannot finish; only closing ends it.
   connections.serve(server, (session) => session.write(new Uint8Array(64 << 20)).catch(() => {}));
-  controller.abort();
   const started = performance.now();
-  await connections.drain(300);
+  await connections.shutdown(300);
   const took = performance.now() - started;
   assert.ok(took >= 290 && took < 2000, `took ${took} ms`);
   assert.equal(connections.size, 0);
@@ -87,7 +81,7 @@ Deno.test("drain() closes connections that are still busy at the deadline", asyn
 
 Deno.test("an idle connection is ended after the idle timeout, and a busy one is not", async () => {
   using net = loopback();
-  const { controller, logged, connections } = served(300);
+  const { logged, connections } = served(300);
   const [idleClient, idle] = await net.pair();
   const [chattyClient, chatty] = await net.pair();
   connections.serve(idle, echo);
@@ -105,10 +99,10 @@ Deno.test("an idle connection is ended after the idle timeout, and a busy one is
   assert.equal(logged.length, 1);
   assert.match(logged[0], /^\.\.\.closing 127\.0\.0\.1:\d+: idle for 0\.3 s$/);
   idleClient.close();
-  controller.abort();
+  const stopping = connections.shutdown();
   assert.equal(await chattyClient.read(buffer), null, "a stop ends the chatty one");
   chattyClient.close();
-  await connections.drain();
+  await stopping;
 });
 
 Deno.test("a client that stops reading a reply is cut off after the idle timeout", async () => {
@@ -129,15 +123,15 @@ Deno.test("a client that stops reading a reply is cut off after the idle timeout
   assert.equal(logged.length, 1);
   assert.match(logged[0], /idle for 0\.2 s$/);
   client.close();
-  await connections.drain();
+  await connections.shutdown();
 });
 
-Deno.test("Session.limit() ends a connection that takes too long, whatever it sends", async () => {
+Deno.test("Session.setDeadline() ends a connection that takes too long, whatever it sends", async () => {
   using net = loopback();
   const { logged, connections } = served();
   const [client, server] = await net.pair();
   connections.serve(server, (session) => {
-    session.limit(200, "too slow");
+    session.setDeadline(200, "too slow");
     return echo(session);
   });
   const started = performance.now();
@@ -154,7 +148,7 @@ Deno.test("Session.limit() ends a connection that takes too long, whatever it se
     "...closing 127.0.0.1:PORT: too slow",
   ]);
   client.close();
-  await connections.drain();
+  await connections.shutdown();
 });
 
 Deno.test("close() lets the last reply arrive whole though the client sent more than was read", async () => {
@@ -170,7 +164,7 @@ Deno.test("close() lets the last reply arrive whole though the client sent more 
   const got = await readAll(client);
   assert.equal(got.length, reply.length);
   client.close();
-  await connections.drain();
+  await connections.shutdown();
 });
 
 Deno.test("abort() closes at once, and a task's unexpected error closes only its connection", async () => {
@@ -185,7 +179,7 @@ Deno.test("abort() closes at once, and a task's unexpected error closes only its
     const buffer = new Uint8Array(8);
     const n = await client.read(buffer).catch((err) => err);
     assert.ok(n === null || n instanceof Deno.errors.ConnectionReset, String(n));
-    await connections.drain();
+    await connections.shutdown();
   } finally {
     console.error = consoleError;
   }

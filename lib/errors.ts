@@ -37,14 +37,9 @@ const REASONS: Record<string, string> = {
 export type NetAction = "listen on" | "connect to" | "send to";
 
 /**
- * Turns a network error into a {@linkcode Failure} that says what we tried and why it failed,
- * e.g. `Cannot listen on 0.0.0.0:21567: the port is already in use (…)`.
- *
- * @param err The error thrown by `Deno.listen`, `Deno.connect`, a lookup and the like.
- * @param action What we were doing.
- * @param hostname The host as the user gave it.
- * @param where The host and port as they should be shown, e.g. `[::1]:21567`.
- * @returns A failure to throw; errors that are not about the network come back unchanged.
+ * Turns a network error into a {@linkcode Failure} that says what we tried and why it failed:
+ * `Cannot listen on 0.0.0.0:21567: the port is already in use (…)`. `hostname` is as the user
+ * gave it, `where` as it is shown (`[::1]:21567`). Other errors come back unchanged.
  */
 export function explainNetError(
   err: unknown,
@@ -81,9 +76,8 @@ export function explainNetError(
 }
 
 /**
- * Prints `err` and exits: `error: …` in red on stderr, then exit code 2 for a usage error and 1
- * for anything else. Expected failures get one line; an unexpected error is a bug, so it keeps
- * its stack trace for whoever reports it. Output closed by its reader is no error: exit 0.
+ * Prints `err` and exits: `error: …` in red on stderr, then 2 for a usage error, 1 for the
+ * rest. An unexpected error is a bug, so it keeps its stack trace for whoever reports it.
  *
  * @example Usage
  * ```ts ignore
@@ -91,11 +85,9 @@ export function explainNetError(
  * ```
  */
 export function fatal(err: unknown): never {
-  if (err instanceof Deno.errors.BrokenPipe) {
-    // Whoever read our output has gone (`… | head`): nothing is wrong, so stop quietly. (A
-    // socket's broken pipe never gets here: clients report it as the server closing.)
-    Deno.exit(0);
-  }
+  // Whoever read our output has gone (`… | head`): nothing is wrong. (A socket's broken pipe
+  // never gets here: clients report it as the server closing.)
+  if (err instanceof Deno.errors.BrokenPipe) Deno.exit(0);
   if (err instanceof UsageError) {
     printError(err.message);
     console.error(err.hint);

@@ -1,9 +1,9 @@
 /**
- * The command line every script shares: `-h/--help`, `--host`, `-p/--port`; for servers
- * `--bufsiz` and `-q/--quiet`, for TCP servers `--idle-timeout`, for the line server
- * `--max-line` and `--line-timeout`, for the UDP client `--timeout`, and for the load generator
- * (`tsLoad.ts`) what load to make. One table below drives both the parser (`node:util`
- * `parseArgs`, strict) and the `--help` text, so they cannot drift apart.
+ * Command lines. Each script lists the flags it takes, with its defaults, in a
+ * {@linkcode Command}; {@linkcode parseFlags} reads them (`node:util` `parseArgs`, strict), and
+ * `--help` is written from the same list. {@linkcode flag} makes the flags scripts share:
+ * `parseFlags(args, { script, about, flags: { port: flag.port(21567, "…") } })` gives
+ * `{ port: number }`.
  *
  * @module
  */
@@ -11,227 +11,75 @@
 import { parseArgs } from "node:util";
 import { UsageError } from "./errors.ts";
 
-/** The book's port. */
-export const DEFAULT_PORT = 21567;
-/** The book's BUFSIZ: the most bytes a server reads, and so answers, at a time. */
-export const BUFSIZ = 1024;
-/** How long the UDP client waits for a reply, in seconds. */
-export const DEFAULT_TIMEOUT = 2;
-/** How long a TCP server keeps a connection on which nothing moves, in seconds. */
-export const DEFAULT_IDLE_TIMEOUT = 300;
-/** The longest line the line server (`tsTservSS.ts`) takes, in bytes, its newline included. */
-export const DEFAULT_MAX_LINE = 64 * 1024;
-/** How long the line server gives a line, from its first byte to its newline, in seconds. */
-export const DEFAULT_LINE_TIMEOUT = 30;
-
-/**
- * What kind of script a command line belongs to; it decides which flags exist. A line server
- * is a TCP server that reads a line per connection (`tsTservSS.ts`).
- */
-export type Role = "tcp-server" | "line-server" | "udp-server" | "client" | "udp-client" | "load";
-
-/** What the load generator speaks: TCP, UDP, or TCP with a connection per line (`tsTservSS`). */
-export type Proto = "tcp" | "udp" | "ss";
-const PROTOS: Proto[] = ["tcp", "udp", "ss"];
-
-/** Whether scripts of `role` are servers. */
-export function isServer(role: Role): boolean {
-  return role.endsWith("-server");
-}
-
-/** A script's command line: its name, one line on what it does, and its defaults. */
-export interface Cli {
-  /** File name, e.g. `tsTserv.ts`. */
-  script: string;
-  /** One line for the top of `--help`. */
-  about: string;
-  role: Role;
-  /** The default `--host`: where a server listens, or the server a client goes to. */
-  host: string;
-  /** Whether the script needs `--unstable-net` (the UDP ones do). */
-  unstableNet?: boolean;
-}
-
-/** The settings a command line can give. Flags a script does not take keep their defaults. */
-export interface Options {
-  host: string;
-  port: number;
-  bufsiz: number;
-  quiet: boolean;
-  /** Seconds. */
-  timeout: number;
-  /** Seconds; 0 for none. */
-  idleTimeout: number;
-  /** Bytes. */
-  maxLine: number;
-  /** Seconds; 0 for none. */
-  lineTimeout: number;
-  /** The load generator's protocol. */
-  proto: Proto;
-  /** The load generator's clients at once. */
-  conns: number;
-  /** Seconds the load generator measures, after `warmup` seconds not counted. */
-  duration: number;
-  warmup: number;
-  /** The load generator's payload bytes per request. */
-  size: number;
-  /** Whether the load generator prints JSON. */
-  json: boolean;
-}
-
-interface Flag {
-  name: string;
-  short?: string;
-  /** The value's placeholder in `--help`; a flag without one is a boolean switch. */
+/** One flag: how it is written, what `--help` says of it, and how its value is read. */
+export interface Flag<T> {
+  name: string; // without `--`: `idle-timeout`
+  short?: string; // a one-letter alias, without `-`
+  /** The value's placeholder in `--help` (`SECONDS`); a flag without one is an on/off switch. */
   value?: string;
-  roles: Role[];
-  help: (cli: Cli) => string;
+  help: string; // `--help` adds the default
+  default: T;
+  /** Reads a given value; throws a `RangeError` saying what is wrong with it. */
+  parse: (raw: string) => T;
 }
 
-const SERVERS: Role[] = ["tcp-server", "line-server", "udp-server"];
-const ALL: Role[] = [...SERVERS, "client", "udp-client", "load"];
+/** A script's command line: its file, one line on what it does, how to run it, its flags. */
+export interface Command<F extends Flags = Flags> {
+  script: string; // a file in `scripts/`, or a path from the repository's root
+  about: string;
+  run?: string; // the `deno run` permissions and flags it needs (default `-N`)
+  flags: F;
+}
 
-const FLAGS: Flag[] = [
-  { name: "help", short: "h", roles: ALL, help: () => "show this help and exit" },
-  {
-    name: "host",
-    value: "HOST",
-    roles: ALL,
-    help: (cli) =>
-      isServer(cli.role)
-        ? `address to listen on (default: ${cli.host})`
-        : `server to connect to (default: ${cli.host})`,
-  },
-  {
-    name: "port",
-    short: "p",
-    value: "PORT",
-    roles: ALL,
-    help: (cli) =>
-      isServer(cli.role)
-        ? `port to listen on, 0 for any free one (default: ${DEFAULT_PORT})`
-        : `server port (default: ${DEFAULT_PORT})`,
-  },
-  {
-    name: "bufsiz",
-    value: "BYTES",
-    roles: SERVERS,
-    help: (cli) =>
-      cli.role === "udp-server"
-        ? `most bytes of a datagram answered; the rest is cut (default: ${BUFSIZ})`
-        : `most bytes read, and answered, at a time (default: ${BUFSIZ})`,
-  },
-  {
-    name: "idle-timeout",
-    value: "SECONDS",
-    roles: ["tcp-server", "line-server"],
-    help: () => `close a connection idle this long, 0 for never (default: ${DEFAULT_IDLE_TIMEOUT})`,
-  },
-  {
-    name: "max-line",
-    value: "BYTES",
-    roles: ["line-server"],
-    help: () => `close a connection whose line is longer (default: ${DEFAULT_MAX_LINE})`,
-  },
-  {
-    name: "line-timeout",
-    value: "SECONDS",
-    roles: ["line-server"],
-    help: () =>
-      `close a connection whose line takes longer, 0 for never (default: ${DEFAULT_LINE_TIMEOUT})`,
-  },
-  {
-    name: "quiet",
-    short: "q",
-    roles: SERVERS,
-    help: () => "log no line per connection or message",
-  },
-  {
-    name: "proto",
-    value: "PROTO",
-    roles: ["load"],
-    help: () => "tcp, udp, or ss: tcp with a connection per line (default: tcp)",
-  },
-  {
-    name: "conns",
-    short: "c",
-    value: "N",
-    roles: ["load"],
-    help: () => `clients at once, each with one request in flight (default: ${LOAD.conns})`,
-  },
-  {
-    name: "duration",
-    short: "d",
-    value: "SECONDS",
-    roles: ["load"],
-    help: () => `how long to measure (default: ${LOAD.duration})`,
-  },
-  {
-    name: "warmup",
-    value: "SECONDS",
-    roles: ["load"],
-    help: () => `load before measuring, not counted; 0 for none (default: ${LOAD.warmup})`,
-  },
-  {
-    name: "size",
-    value: "BYTES",
-    roles: ["load"],
-    help: () => `payload bytes per request, a newline included for ss (default: ${LOAD.size})`,
-  },
-  {
-    name: "timeout",
-    value: "SECONDS",
-    roles: ["udp-client", "load"],
-    help: (cli) =>
-      cli.role === "load"
-        ? `count a UDP reply lost after this long (default: ${LOAD.timeout})`
-        : `how long to wait for each reply (default: ${DEFAULT_TIMEOUT})`,
-  },
-  {
-    name: "json",
-    roles: ["load"],
-    help: () => "print the results as one JSON object",
-  },
-];
+// deno-lint-ignore no-explicit-any
+type Flags = Record<string, Flag<any>>;
 
-/**
- * The load generator's defaults; `timeout` is how long it waits for a UDP reply before it counts
- * the datagram lost.
- */
-export const LOAD = { conns: 16, duration: 10, warmup: 1, size: 64, timeout: 1 } as const;
-/** The most clients, seconds and payload bytes the load generator takes. */
-export const LOAD_LIMITS = { conns: 10_000, duration: 3600, size: 65_507 } as const;
+/** What {@linkcode parseFlags} returns: each flag's value, under the flag's key. */
+export type Options<F extends Flags> = {
+  [K in keyof F]: ReturnType<F[K]["parse"]> | F[K]["default"];
+};
 
 /** The command that runs a script from the repository's root. */
-export function runCommand(cli: Cli): string {
-  const unstable = cli.unstableNet ? " --unstable-net" : "";
-  return `deno run -N${unstable} scripts/${cli.script}`;
+export function runCommand(command: Command): string {
+  const path = command.script.includes("/") ? command.script : `scripts/${command.script}`;
+  return `deno run ${command.run ?? "-N"} ${path}`;
 }
 
 /** The `--help` text of a script. */
-export function usage(cli: Cli): string {
-  const flags = FLAGS.filter((flag) => flag.roles.includes(cli.role));
+export function usage(command: Command): string {
+  const flags = [HELP, ...Object.values(command.flags)];
   const names = flags.map((flag) =>
     (flag.short ? `-${flag.short}, ` : "    ") + `--${flag.name}` +
     (flag.value ? ` ${flag.value}` : "")
   );
   const width = Math.max(...names.map((name) => name.length));
-  const rows = flags.map((flag, i) => `  ${names[i].padEnd(width)}  ${flag.help(cli)}`);
-  return `${cli.script}: ${cli.about}\n\nUSAGE:\n  ${runCommand(cli)} [OPTIONS]\n\n` +
+  const rows = flags.map((flag, i) => {
+    const fallback = flag.value && flag.default !== undefined ? ` (default: ${flag.default})` : "";
+    return `  ${names[i].padEnd(width)}  ${flag.help}${fallback}`;
+  });
+  return `${command.script}: ${command.about}\n\nUSAGE:\n  ${runCommand(command)} [OPTIONS]\n\n` +
     `OPTIONS:\n${rows.join("\n")}\n`;
 }
 
+const HELP: Flag<boolean> = {
+  name: "help",
+  short: "h",
+  help: "show this help and exit",
+  default: false,
+  parse: () => true,
+};
+
 /**
- * Parses a script's arguments.
+ * Reads a script's arguments: the options, or `undefined` after printing `--help`.
  *
- * @param args The arguments, usually `Deno.args`.
- * @param cli The script's command line.
- * @returns The options, or `undefined` when `--help` was asked for (the help is then printed).
  * @throws {UsageError} For an unknown flag, a stray argument or a bad value.
  */
-export function parseFlags(args: string[], cli: Cli): Options | undefined {
-  const hint = `Run '${runCommand(cli)} --help' for usage.`;
-  const flags = FLAGS.filter((flag) => flag.roles.includes(cli.role));
+export function parseFlags<F extends Flags>(
+  args: string[],
+  command: Command<F>,
+): Options<F> | undefined {
+  const hint = `Run '${runCommand(command)} --help' for usage.`;
+  const flags = [HELP, ...Object.values(command.flags)];
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({
@@ -248,90 +96,106 @@ export function parseFlags(args: string[], cli: Cli): Options | undefined {
     throw new UsageError(String((err as Error).message).split("\n")[0], hint);
   }
   if (values.help) {
-    console.log(usage(cli));
+    console.log(usage(command));
     return undefined;
   }
-  const bad = (message: string) => new UsageError(message, hint);
-  const text = (name: string) => values[name] as string | undefined;
-
-  const host = text("host")?.replace(/^\[(.*)\]$/, "$1") ?? cli.host;
-  if (host === "") throw bad(`--host must not be empty (use ${cli.host})`);
-  const minPort = isServer(cli.role) ? 0 : 1;
-  return {
-    host,
-    port: wholeNumber(text("port"), DEFAULT_PORT, "--port", minPort, 65535, bad),
-    bufsiz: wholeNumber(text("bufsiz"), BUFSIZ, "--bufsiz", 1, 1 << 20, bad),
-    quiet: values.quiet === true,
-    timeout: seconds(
-      text("timeout"),
-      cli.role === "load" ? LOAD.timeout : DEFAULT_TIMEOUT,
-      "--timeout",
-      bad,
-    ),
-    idleTimeout: seconds(text("idle-timeout"), DEFAULT_IDLE_TIMEOUT, "--idle-timeout", bad, {
-      zero: "never",
-    }),
-    maxLine: wholeNumber(text("max-line"), DEFAULT_MAX_LINE, "--max-line", 1, 16 << 20, bad),
-    lineTimeout: seconds(text("line-timeout"), DEFAULT_LINE_TIMEOUT, "--line-timeout", bad, {
-      zero: "never",
-    }),
-    proto: proto(text("proto"), bad),
-    conns: wholeNumber(text("conns"), LOAD.conns, "--conns", 1, LOAD_LIMITS.conns, bad),
-    duration: seconds(text("duration"), LOAD.duration, "--duration", bad, {
-      max: LOAD_LIMITS.duration,
-    }),
-    warmup: seconds(text("warmup"), LOAD.warmup, "--warmup", bad, {
-      zero: "none",
-      max: LOAD_LIMITS.duration,
-    }),
-    size: wholeNumber(text("size"), LOAD.size, "--size", 1, LOAD_LIMITS.size, bad),
-    json: values.json === true,
-  };
-}
-
-function proto(raw: string | undefined, bad: Bad): Proto {
-  if (raw === undefined) return "tcp";
-  if (!(PROTOS as string[]).includes(raw)) {
-    throw bad(`--proto must be one of ${PROTOS.join(", ")}, not "${raw}"`);
+  const options: Record<string, unknown> = {};
+  for (const [key, flag] of Object.entries(command.flags)) {
+    const raw = values[flag.name];
+    try {
+      options[key] = raw === undefined ? flag.default : flag.parse(String(raw));
+    } catch (err) {
+      if (!(err instanceof RangeError)) throw err;
+      throw new UsageError(`--${flag.name} ${err.message}`, hint);
+    }
   }
-  return raw as Proto;
+  return options as Options<F>;
 }
 
-type Bad = (message: string) => UsageError;
-
-function wholeNumber(
-  raw: string | undefined,
-  fallback: number,
-  flag: string,
-  min: number,
-  max: number,
-  bad: Bad,
-): number {
-  if (raw === undefined) return fallback;
-  // Number() alone would accept "", " 8", "0x10" and "1e3"; a port is digits and nothing else.
+/** A whole number from `min` to `max`: digits only, so "", " 8", "0x10" and "1e3" are refused. */
+function whole(raw: string, min: number, max: number): number {
   const value = /^\d{1,8}$/.test(raw) ? Number(raw) : NaN;
   if (!(value >= min && value <= max)) {
-    throw bad(`${flag} must be a whole number from ${min} to ${max}, not "${raw}"`);
+    throw new RangeError(`must be a whole number from ${min} to ${max}, not "${raw}"`);
   }
   return value;
 }
 
-/**
- * A number of seconds: above 0 and at most `max` (a day), or from 0 if `zero` says what 0 means
- * ("never", "none").
- */
-function seconds(
-  raw: string | undefined,
-  fallback: number,
-  flag: string,
-  bad: Bad,
-  { zero, max = 86400 }: { zero?: string; max?: number } = {},
-): number {
-  if (raw === undefined) return fallback;
+/** A number of `unit`s: above 0, or from 0 if `zero` says what 0 means ("never"); `max` at most. */
+function decimal(raw: string, unit: string, zero: string | undefined, max: number): number {
   const value = /^\d{1,6}(\.\d{1,6})?$/.test(raw) ? Number(raw) : NaN;
   if (!((zero ? value >= 0 : value > 0) && value <= max)) {
     const range = zero ? `from 0 (${zero}) to ${max}` : `above 0 and at most ${max}`;
-    throw bad(`${flag} must be a number of seconds ${range}, not "${raw}"`);
+    throw new RangeError(`must be a number of ${unit} ${range}, not "${raw}"`);
   }
   return value;
 }
+
+/** How a number flag is written and bounded. */
+export interface NumberShape {
+  min?: number;
+  max?: number;
+  short?: string;
+  /** The value's placeholder, and for `seconds()` its unit: `BYTES`, `SECONDS`. */
+  value?: string;
+  /** What 0 means, where 0 is allowed: `never`. */
+  zero?: string;
+}
+
+/** The flags that several scripts take, each made with the script's own default. */
+export const flag = {
+  /** `--host`: where a server listens, or the server a client goes to. `[::1]` is taken too. */
+  host: (fallback: string, help: string): Flag<string> => ({
+    name: "host",
+    value: "HOST",
+    help,
+    default: fallback,
+    parse(raw) {
+      const host = raw.replace(/^\[(.*)\]$/, "$1");
+      if (host === "") throw new RangeError(`must not be empty (use ${fallback})`);
+      return host;
+    },
+  }),
+
+  /** `-p, --port`; `min` 0 for a server, where 0 picks any free port. */
+  port: (fallback: number, help: string, min = 1): Flag<number> =>
+    flag.whole("port", fallback, help, { min, max: 65535, short: "p", value: "PORT" }),
+
+  /** A whole number, of bytes unless `value` says otherwise: `--bufsiz BYTES`. */
+  whole: (name: string, fallback: number, help: string, shape: NumberShape = {}): Flag<number> => ({
+    name,
+    short: shape.short,
+    value: shape.value ?? "BYTES",
+    help,
+    default: fallback,
+    parse: (raw) => whole(raw, shape.min ?? 1, shape.max ?? 1 << 30),
+  }),
+
+  /** A number of seconds (a day at most, unless `max` says), or of the unit `value` names. */
+  seconds: (
+    name: string,
+    fallback: number,
+    help: string,
+    shape: NumberShape = {},
+  ): Flag<number> => ({
+    name,
+    short: shape.short,
+    value: shape.value ?? "SECONDS",
+    help: shape.zero ? `${help}, 0 for ${shape.zero}` : help,
+    default: fallback,
+    parse: (raw) =>
+      decimal(raw, (shape.value ?? "SECONDS").toLowerCase(), shape.zero, shape.max ?? 86400),
+  }),
+
+  /** An on/off switch, off unless given. */
+  onOff: (name: string, help: string, short?: string): Flag<boolean> => ({
+    name,
+    short,
+    help,
+    default: false,
+    parse: () => true,
+  }),
+
+  /** `-q, --quiet`, for servers: no log line per connection or message. */
+  quiet: (): Flag<boolean> => flag.onOff("quiet", "log no line per connection or message", "q"),
+};

@@ -1,50 +1,42 @@
 import assert from "node:assert/strict";
-import { type Cli, DEFAULT_PORT, parseFlags, usage } from "./flags.ts";
+import { type Command, flag, parseFlags, usage } from "./flags.ts";
 import { UsageError } from "./errors.ts";
+import { COMMANDS } from "../tools/scripts.ts";
 
-const SERVER: Cli = {
-  script: "tsTserv.ts",
-  about: "a server",
-  role: "tcp-server",
-  host: "0.0.0.0",
-};
-const LINE_SERVER: Cli = { ...SERVER, script: "tsTservSS.ts", role: "line-server" };
-const UDP_SERVER: Cli = { ...SERVER, script: "tsUserv.ts", role: "udp-server", unstableNet: true };
-const CLIENT: Cli = { script: "tsTclnt.ts", about: "a client", role: "client", host: "localhost" };
-const UDP_CLIENT: Cli = {
-  script: "tsUclnt.ts",
-  about: "a UDP client",
-  role: "udp-client",
-  host: "localhost",
-  unstableNet: true,
-};
+const SERVER = COMMANDS["tsTserv.ts"];
+const LINE_SERVER = COMMANDS["tsTservSS.ts"];
+const UDP_SERVER = COMMANDS["tsUserv.ts"];
+const CLIENT = COMMANDS["tsTclnt.ts"];
+const UDP_CLIENT = COMMANDS["tsUclnt.ts"];
+const LOAD_GENERATOR = COMMANDS["tsLoad.ts"];
 
-const LOAD_GENERATOR: Cli = {
-  script: "tsLoad.ts",
-  about: "a load generator",
-  role: "load",
-  host: "127.0.0.1",
-  unstableNet: true,
-};
-
-Deno.test("parseFlags() gives the book's defaults", () => {
+Deno.test("parseFlags() gives each script the book's defaults", () => {
   assert.deepEqual(parseFlags([], SERVER), {
     host: "0.0.0.0",
-    port: DEFAULT_PORT,
+    port: 21567,
     bufsiz: 1024,
+    idleTimeout: 300,
     quiet: false,
-    timeout: 2,
+  });
+  assert.deepEqual(parseFlags([], LINE_SERVER), {
+    host: "0.0.0.0",
+    port: 21567,
+    bufsiz: 1024,
     idleTimeout: 300,
     maxLine: 65536,
     lineTimeout: 30,
-    proto: "tcp",
-    conns: 16,
-    duration: 10,
-    warmup: 1,
-    size: 64,
-    json: false,
+    quiet: false,
   });
-  assert.equal(parseFlags([], CLIENT)?.host, "localhost");
+  assert.deepEqual(parseFlags([], UDP_SERVER), {
+    host: "0.0.0.0",
+    port: 21567,
+    bufsiz: 1024,
+    quiet: false,
+  });
+  assert.deepEqual(parseFlags([], CLIENT), { host: "localhost", port: 21567 });
+  assert.deepEqual(parseFlags([], COMMANDS["tsTclntV6.ts"]), { host: "::1", port: 21567 });
+  assert.equal(parseFlags([], COMMANDS["tsTservV6.ts"])?.host, "::");
+  assert.deepEqual(parseFlags([], UDP_CLIENT), { host: "localhost", port: 21567, timeout: 2 });
 });
 
 Deno.test("parseFlags() reads the load generator's flags, within bounds", () => {
@@ -72,8 +64,8 @@ Deno.test("parseFlags() reads the load generator's flags, within bounds", () => 
   for (const [args, message] of cases) {
     assert.throws(() => parseFlags(args, LOAD_GENERATOR), message, args.join(" "));
   }
-  for (const role of [SERVER, CLIENT, UDP_CLIENT]) {
-    assert.throws(() => parseFlags(["--conns", "1"], role), /Unknown option '--conns'/);
+  for (const command of [SERVER, CLIENT, UDP_CLIENT]) {
+    assert.throws(() => parseFlags(["--conns", "1"], command), /Unknown option '--conns'/);
   }
 });
 
@@ -91,7 +83,7 @@ Deno.test("parseFlags() takes long and short flags, and a bracketed IPv6 host", 
 });
 
 Deno.test("parseFlags() rejects bad values with a usage error", () => {
-  const cases: [string[], Cli, RegExp][] = [
+  const cases: [string[], Command, RegExp][] = [
     [["--port", "65536"], SERVER, /--port must be a whole number from 0 to 65535, not "65536"/],
     [["--port", "abc"], SERVER, /not "abc"/],
     [["--port", ""], SERVER, /not ""/],
@@ -102,7 +94,8 @@ Deno.test("parseFlags() rejects bad values with a usage error", () => {
     [["--bufsiz", "0"], SERVER, /--bufsiz must be a whole number from 1/],
     [["--timeout", "0"], UDP_CLIENT, /--timeout must be a number of seconds above 0/],
     [["--timeout", "soon"], UDP_CLIENT, /not "soon"/],
-    [["--host", ""], SERVER, /--host must not be empty/],
+    [["--host", ""], SERVER, /--host must not be empty \(use 0\.0\.0\.0\)/],
+    [["--host", "[]"], CLIENT, /--host must not be empty \(use localhost\)/],
     [["--bogus"], SERVER, /Unknown option '--bogus'/],
     [["--bufsiz", "8"], CLIENT, /Unknown option '--bufsiz'/],
     [["--timeout", "1"], SERVER, /Unknown option '--timeout'/],
@@ -115,8 +108,8 @@ Deno.test("parseFlags() rejects bad values with a usage error", () => {
     [["--max-line", "100"], SERVER, /Unknown option '--max-line'/],
     [["--line-timeout", "x"], LINE_SERVER, /not "x"/],
   ];
-  for (const [args, cli, message] of cases) {
-    assert.throws(() => parseFlags(args, cli), (err: unknown) => {
+  for (const [args, command, message] of cases) {
+    assert.throws(() => parseFlags(args, command), (err: unknown) => {
       assert.ok(err instanceof UsageError, `${args}: ${err}`);
       assert.match(err.message, message, args.join(" "));
       assert.match(err.hint, new RegExp(`--help`));
@@ -128,7 +121,7 @@ Deno.test("parseFlags() rejects bad values with a usage error", () => {
 Deno.test("usage() lists the flags a script takes, and its run command", () => {
   const text = usage(UDP_CLIENT);
   assert.match(text, /deno run -N --unstable-net scripts\/tsUclnt\.ts \[OPTIONS\]/);
-  assert.match(text, /--timeout SECONDS/);
+  assert.match(text, /--timeout SECONDS +how long to wait for each reply \(default: 2\)/);
   assert.doesNotMatch(text, /--bufsiz/);
   assert.match(usage(SERVER), /-q, --quiet/);
   // The help texts line up in one column, however long a flag's name.
@@ -138,4 +131,15 @@ Deno.test("usage() lists the flags a script takes, and its run command", () => {
     row.match(/^\s+(-\w, )?\s*--[\w-]+( [A-Z]+)?\s+/)![0].length
   );
   assert.equal(new Set(helpStarts).size, 1, rows.join("\n"));
+});
+
+Deno.test("a flag added to a script's command is parsed, checked and shown in --help", () => {
+  // The README's template example: one line in the script's own command.
+  const command = {
+    ...SERVER,
+    flags: { ...SERVER.flags, greeting: flag.onOff("greeting", "say hello to each client") },
+  };
+  assert.equal(parseFlags(["--greeting"], command)?.greeting, true);
+  assert.equal(parseFlags([], command)?.greeting, false);
+  assert.match(usage(command), /^ {6}--greeting +say hello to each client$/m);
 });

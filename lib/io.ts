@@ -22,9 +22,8 @@ export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> 
 const NEWLINE = 0x0a;
 
 /**
- * Yields the lines of a byte stream, each without its `\n`, the last one even without a `\n`.
- * Like Python's `input()` on a pipe, only `\n` ends a line: a `\r` before it stays in the line.
- * Reading a stream, not calling `prompt()`, is what lets a client work with piped input too.
+ * Yields the lines of a byte stream, each without its `\n`, the last one even without one. As
+ * with Python's `input()` on a pipe, a `\r` before the `\n` stays in the line.
  *
  * @example Usage
  * ```ts ignore
@@ -49,9 +48,8 @@ const PROMPT = new TextEncoder().encode("> ");
 const LINE_END = new TextEncoder().encode("\n");
 
 /**
- * Asks for lines as the book's clients do with `input('> ')`: prints `> `, then yields the line
- * typed or piped in. Ends at an empty line, the end of input, or when `signal` aborts (Ctrl-C);
- * then, at a terminal, it ends the prompt's line so the shell's prompt starts on a new one.
+ * Asks for lines as the book's clients do with `input('> ')`, typed or piped. Ends at an empty
+ * line, the end of input, or when `signal` aborts (then, at a terminal, ends the prompt's line).
  *
  * @example Usage
  * ```ts ignore

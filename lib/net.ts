@@ -1,8 +1,6 @@
 /**
- * The socket calls the servers make, each wrapped so that a failure is one clear sentence:
- * listening (TCP and UDP), accepting, and showing an address. The clients' side, resolving a
- * name and connecting, is in `connect.ts`: servers never resolve names, and so never load the
- * Node resolver (`node:dns`), which would cost each server about 2 MiB of memory.
+ * The socket calls, each wrapped so that a failure is one clear sentence: listening (TCP and
+ * UDP), accepting, connecting, finding a UDP server's address, and showing an address.
  *
  * @module
  */
@@ -45,6 +43,34 @@ export function listenUdp(hostname: string, port: number): Deno.DatagramConn {
   }
 }
 
+/**
+ * `socket()` + `connect()`. Like Python's `create_connection`, `Deno.connect` tries each address
+ * of a name (`localhost` may be `::1` first, the server on 127.0.0.1) until one answers.
+ */
+export async function connectTcp(hostname: string, port: number): Promise<Deno.TcpConn> {
+  try {
+    return await Deno.connect({ hostname, port, transport: "tcp" });
+  } catch (err) {
+    throw explainNetError(err, "connect to", hostname, hostPort(hostname, port));
+  }
+}
+
+/**
+ * Where to send datagrams for a name: its first IPv4 address if it has one, as the book's
+ * `AF_INET` client would. `DatagramConn.send()` takes the first address, and `localhost` may
+ * list `::1` first while servers are on IPv4; over UDP, nothing answers a wrong guess. The
+ * resolver (`node:dns`) loads only when called, so servers never pay its 2 MiB.
+ */
+export async function udpAddressOf(hostname: string, port: number): Promise<string> {
+  const { lookup } = await import("node:dns/promises");
+  try {
+    const found = await lookup(hostname, { all: true, verbatim: true });
+    return (found.find(({ family }) => family === 4) ?? found[0]).address;
+  } catch (err) {
+    throw explainNetError(err, "connect to", hostname, hostPort(hostname, port));
+  }
+}
+
 /** Accept errors that concern one connection only, which the next `accept()` does not share. */
 const ONE_CONNECTION = new Set(["ECONNABORTED", "ECONNRESET", "ENOTCONN", "EPROTO", "EPERM"]);
 /** Accept errors that mean the process is out of descriptors or memory for now. */
@@ -53,15 +79,14 @@ const OUT_OF_RESOURCES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 const BACKOFF_MS = 100;
 
 /**
- * Yields each connection the listener accepts, until the listener is closed. A connection that
- * fails before we get it (reset by its client, say) is skipped at once. Running out of file
- * descriptors is logged once; accepting is retried every `BACKOFF_MS` meanwhile (the waiting
- * connections stay queued in the kernel), and resumes as soon as descriptors free up.
+ * Yields each connection the listener accepts, until it is closed. A connection that fails
+ * before we get it (reset by its client) is skipped. Running out of file descriptors is logged
+ * once, and accepting is retried every `BACKOFF_MS` (the clients wait in the kernel's queue).
  */
-export async function* accepted(listener: Deno.Listener): AsyncGenerator<Deno.Conn> {
+export async function* accepted(listener: Deno.TcpListener): AsyncGenerator<Deno.TcpConn> {
   let starved = false;
   while (true) {
-    let conn: Deno.Conn;
+    let conn: Deno.TcpConn;
     try {
       conn = await listener.accept();
     } catch (err) {
@@ -86,10 +111,7 @@ export async function* accepted(listener: Deno.Listener): AsyncGenerator<Deno.Co
   }
 }
 
-/**
- * Whether `err` only says that a peer went away (reset, closed early) or that we closed the
- * connection ourselves while stopping: routine for a server, worth a log line at most.
- */
+/** Whether `err` only says that a peer went away, or that we closed the connection: routine. */
 export function isPeerGone(err: unknown): boolean {
   return err instanceof Deno.errors.ConnectionReset ||
     err instanceof Deno.errors.ConnectionAborted ||

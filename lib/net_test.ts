@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { connectTcp, preferIPv4 } from "./connect.ts";
-import { accepted, formatAddress, hostPort, listenTcp } from "./net.ts";
+import { accepted, connectTcp, formatAddress, hostPort, listenTcp, udpAddressOf } from "./net.ts";
 import { explainNetError, Failure } from "./errors.ts";
 
 Deno.test("formatAddress() shows IPv6 in brackets and IPv4-mapped addresses as IPv4", () => {
@@ -71,9 +70,12 @@ Deno.test("accepted() yields connections and ends when the listener closes", asy
   seen[0].close();
 });
 
-Deno.test("preferIPv4() picks a name's IPv4 address, and IPv6 only when there is no other", () => {
-  const v6 = { address: "::1", family: 6 as const };
-  const v4 = { address: "127.0.0.1", family: 4 as const };
-  assert.equal(preferIPv4([v6, v4]), v4);
-  assert.equal(preferIPv4([v6]), v6);
+Deno.test("udpAddressOf() picks a name's IPv4 address, and explains a failure", async () => {
+  assert.equal(await udpAddressOf("localhost", 1), "127.0.0.1");
+  assert.equal(await udpAddressOf("::1", 1), "::1");
+  // The tests may reach loopback only; tests/errors_test.ts tries an unknown host end to end.
+  await assert.rejects(
+    udpAddressOf("example.invalid", 1),
+    /^Failure: Cannot connect to example\.invalid:1: network access was not granted/,
+  );
 });

@@ -18,8 +18,8 @@ export interface StopTrap extends Disposable {
 }
 
 /**
- * Listens for Ctrl-C and SIGTERM. Dispose of the result (or declare it with `using`) to remove
- * the listeners, so that they no longer keep the process alive.
+ * Listens for Ctrl-C and SIGTERM; disposing of the result (`using`) removes the listeners, so
+ * that they no longer keep the process alive.
  *
  * @example Usage
  * ```ts ignore
@@ -56,8 +56,7 @@ export function whenStopped(signal: AbortSignal, action: () => void): void {
 
 /**
  * Waits for `op`, unless `signal` aborts first: then resolves with `null` at once. This is how
- * a stop interrupts a wait for input, since a pending `read` cannot be cancelled by itself. The
- * abandoned `op` must be ended by closing what it reads from; its outcome is then ignored.
+ * a stop interrupts a pending `read`, which cannot be cancelled; its outcome is then ignored.
  *
  * @example Usage
  * ```ts ignore

@@ -1,14 +1,10 @@
 /**
- * A small TCP server and request handler in the spirit of Python's `socketserver`: the server
- * binds, listens and accepts; for each connection it makes a handler and calls `setup()`, then
- * `handle()`, then `finish()` (always), and closes the connection. Each connection is served
- * concurrently: in Deno, Python's `ThreadingMixIn` is simply not awaiting the handler.
- *
- * Unlike Python's, it guards itself against its clients: `rfile.readline()` refuses a line
- * longer than `maxLine` (so memory stays bounded), `lineTimeoutMs` bounds how long a line may
- * trickle in, `idleTimeoutMs` closes silent connections, and a connection is closed so that its
- * reply cannot be lost to a reset (see `connections.ts`). A handler that throws only costs its
- * own connection, which is then closed at once.
+ * A TCP server and request handler after Python's `socketserver`: the server binds, listens and
+ * accepts; for each connection it makes a handler and calls `setup()`, `handle()`, then
+ * `finish()` (always), and closes the connection. Connections are served at once: in Deno,
+ * Python's `ThreadingMixIn` is simply not awaiting the handler. Unlike Python's, it bounds a
+ * line's length (`maxLine`) and time (`lineTimeoutMs`), ends idle connections, and a handler
+ * that throws costs only its own connection.
  *
  * @example Usage
  * ```ts ignore
@@ -18,7 +14,8 @@
  *   }
  * }
  * const server = new TcpServer({ hostname: "127.0.0.1", port: 0 }, Echo);
- * await server.serveForever(stop.signal);
+ * await server.serveForever(stop.signal); // until the stop closes the listener
+ * await server.shutdown(); // end every connection after its reply
  * ```
  *
  * @module
@@ -28,10 +25,7 @@ import { Connections, type Session } from "./connections.ts";
 import { accepted, formatAddress, isPeerGone, listenTcp } from "./net.ts";
 import { whenStopped } from "./shutdown.ts";
 
-/**
- * Thrown by {@linkcode LineReader.readline} when the server ends the connection before a line
- * has come (a stop, an idle client, a line too slow): no line was read, so no reply is owed.
- */
+/** The server ended the connection before a whole line came: no reply is owed. */
 export class Ended extends Error {
   constructor(reason: string) {
     super(reason);
@@ -60,10 +54,9 @@ export interface LineOptions {
 }
 
 /**
- * Reads a connection line by line, like the `rfile` of Python's `StreamRequestHandler`, but
- * with a bound on a line's length (so memory stays bounded whatever a client sends) and,
- * optionally, on the time a line may take (so a client trickling a byte at a time cannot hold
- * a connection for ever).
+ * Reads a connection line by line, like the `rfile` of Python's `StreamRequestHandler`, with a
+ * bound on a line's length (memory stays bounded) and on its time (a client trickling a byte
+ * at a time cannot hold a connection for ever).
  */
 export class LineReader {
   #session: Session;
@@ -105,7 +98,7 @@ export class LineReader {
       if (this.#end > this.#start && !this.#lineBegun && this.#lineTimeoutMs > 0) {
         this.#lineBegun = true; // from now on the line's clock runs
         const seconds = this.#lineTimeoutMs / 1000;
-        this.#session.limit(this.#lineTimeoutMs, `no whole line within ${seconds} s`);
+        this.#session.setDeadline(this.#lineTimeoutMs, `no whole line within ${seconds} s`);
       }
       this.#makeRoom();
       searched = this.#end; // all that is buffered has been searched
@@ -121,7 +114,7 @@ export class LineReader {
   #take(lineEnd: number): Uint8Array {
     const line = this.#data.slice(this.#start, lineEnd);
     this.#start = lineEnd;
-    if (this.#lineBegun) this.#session.unlimit();
+    if (this.#lineBegun) this.#session.clearDeadline();
     this.#lineBegun = false;
     return line;
   }
@@ -160,7 +153,7 @@ export abstract class StreamRequestHandler {
 
   constructor(session: Session, server: TcpServer) {
     this.#session = session;
-    this.request = session.conn as Deno.TcpConn;
+    this.request = session.conn;
     this.clientAddress = this.request.remoteAddr;
     this.server = server;
     this.rfile = new LineReader(session, server.options);
@@ -200,13 +193,18 @@ export class TcpServer {
   readonly listener: Deno.TcpListener;
   /** How the server was made: for the handlers' line readers, say. */
   readonly options: Readonly<ServerOptions>;
+  /** Where handlers log a line per connection: nowhere with `quiet`. */
+  readonly log?: (line: string) => void;
   #Handler: HandlerClass;
+  #connections: Connections;
 
   /** Binds and listens at once, like Python's `TCPServer(address, Handler)`. */
   constructor(options: ServerOptions, Handler: HandlerClass) {
     this.listener = listenTcp(options.hostname, options.port);
     this.options = options;
+    this.log = options.quiet ? undefined : console.log;
     this.#Handler = Handler;
+    this.#connections = new Connections({ idleTimeoutMs: options.idleTimeoutMs, log: this.log });
   }
 
   /** The bound address; with port 0, this is where to learn the port. */
@@ -214,21 +212,20 @@ export class TcpServer {
     return this.listener.addr;
   }
 
-  /**
-   * Accepts and serves connections until `signal` aborts; then stops accepting, lets replies in
-   * flight go out, and closes every connection and the listener.
-   */
+  /** Accepts and serves connections until `signal` aborts; then it closes the listener. */
   async serveForever(signal: AbortSignal): Promise<void> {
     whenStopped(signal, () => this.listener.close());
-    const connections = new Connections({
-      signal,
-      idleTimeoutMs: this.options.idleTimeoutMs,
-      log: this.options.quiet ? undefined : console.log,
-    });
     for await (const conn of accepted(this.listener)) {
-      connections.serve(conn, (session) => this.#processRequest(session));
+      this.#connections.serve(conn, (session) => this.#processRequest(session));
     }
-    await connections.drain();
+  }
+
+  /**
+   * Ends every connection politely once its reply is out, waits for them (`deadlineMs` at
+   * most), then closes what is left: see {@linkcode Connections.shutdown}.
+   */
+  shutdown(deadlineMs?: number): Promise<void> {
+    return this.#connections.shutdown(deadlineMs);
   }
 
   /**

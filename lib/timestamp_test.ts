@@ -1,15 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  ctime,
-  measureReply,
-  NEED_MORE,
-  NOT_A_REPLY,
-  ReplyBuffer,
-  ReplyReader,
-  STAMP_LENGTH,
-  stampReply,
-} from "./timestamp.ts";
-import { Failure } from "./errors.ts";
+import { couldBeStampAt, ctime, isStampAt, STAMP_LENGTH, stampReply } from "./timestamp.ts";
 
 const encoder = new TextEncoder();
 const bytes = (text: string) => encoder.encode(text);
@@ -118,67 +108,15 @@ Deno.test("stampReply() changes its stamp when the second changes", () => {
   assert.equal(text(t + 1000), "[Thu Jun  4 19:56:19 2020] ");
 });
 
-const STAMP = "[Thu Jun  4 19:56:18 2020] ";
-
-Deno.test("measureReply() finds a reply in one part or several", () => {
-  assert.equal(measureReply(bytes(STAMP + "hello"), bytes("hello")), 32);
-  assert.equal(measureReply(bytes(STAMP + "hel" + STAMP + "lo"), bytes("hello")), 59);
-  assert.equal(measureReply(bytes(STAMP), new Uint8Array(0)), 27);
-  assert.equal(measureReply(bytes(STAMP + "hello" + "extra"), bytes("hello")), 32);
-});
-
-Deno.test("measureReply() waits for the rest of a reply", () => {
-  assert.equal(measureReply(new Uint8Array(0), bytes("hi")), NEED_MORE);
-  assert.equal(measureReply(bytes("[Thu Ju"), bytes("hi")), NEED_MORE);
-  assert.equal(measureReply(bytes(STAMP + "h"), bytes("hi")), NEED_MORE);
-  assert.equal(measureReply(bytes(STAMP + "he" + "[Thu"), bytes("hello")), NEED_MORE);
-});
-
-Deno.test("measureReply() tells a payload's '[' from the next part's stamp", () => {
-  const payload = bytes("a[b]c[");
-  assert.equal(measureReply(bytes(STAMP + "a[b]c["), payload), 33);
-  assert.equal(measureReply(bytes(STAMP + "a" + STAMP + "[b]c["), payload), 60);
-  assert.equal(measureReply(bytes(STAMP + "a[" + STAMP + "b]c["), payload), 60);
-  // A payload that itself holds a stamp comes back whole, not mistaken for a second part.
-  const quoted = bytes("x" + STAMP + "y");
-  assert.equal(measureReply(bytes(STAMP + "x" + STAMP + "y"), quoted), 56);
-});
-
-Deno.test("measureReply() rejects what is not a reply", () => {
-  assert.equal(
-    measureReply(bytes("hello there, this is not a timestamp reply"), bytes("x")),
-    NOT_A_REPLY,
-  );
-  assert.equal(measureReply(bytes(STAMP + "nope"), bytes("yes!")), NOT_A_REPLY);
-});
-
-Deno.test("ReplyReader reads a reply that comes in pieces, and reports a closed server", async () => {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serving = (async () => {
-    using conn = await listener.accept();
-    const got = new Uint8Array(5);
-    let n = 0;
-    while (n < 5) n += (await conn.read(got.subarray(n)))!;
-    for (const piece of [STAMP.slice(0, 10), STAMP.slice(10) + "he", "l", STAMP + "lo"]) {
-      await conn.write(bytes(piece));
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  })();
-  using conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const reader = new ReplyReader(conn);
-  const reply = await reader.request(bytes("hello"));
-  assert.equal(new TextDecoder().decode(reply), STAMP + "hel" + STAMP + "lo");
-  await serving;
-  await assert.rejects(reader.request(bytes("again")), Failure);
-});
-
-Deno.test("ReplyBuffer builds the reply in place: the stamp, then the bytes read after it", () => {
-  const buffer = new ReplyBuffer(8);
-  assert.equal(buffer.payloadSpace.length, 8);
-  buffer.payloadSpace.set([0x68, 0x69, 0x00, 0xff]);
-  const when = new Date(2020, 5, 4, 19, 56, 18).getTime();
-  assert.deepEqual(buffer.reply(4, when), stampReply(Uint8Array.of(0x68, 0x69, 0x00, 0xff), when));
-  buffer.payloadSpace.set([0x41]);
-  assert.deepEqual(buffer.reply(1, when + 1000), stampReply(Uint8Array.of(0x41), when + 1000));
-  assert.equal(buffer.reply(0, when).length, STAMP_LENGTH);
+Deno.test("isStampAt() and couldBeStampAt() tell a stamp, and the start of one, from other text", () => {
+  const stamp = bytes("x[Thu Jun  4 19:56:18 2020] y");
+  assert.ok(isStampAt(stamp, 1));
+  assert.ok(!isStampAt(stamp, 0));
+  assert.ok(!isStampAt(bytes("[Thu Jun  4 19:56:18 2020]"), 0), "27 bytes, or it is none");
+  for (const start of ["", "[", "[Th", "[Thu Jun 1", "[Thu Jun  4 19:56:18 2020] "]) {
+    assert.ok(couldBeStampAt(bytes(start), 0), start);
+  }
+  for (const start of ["x", "[[", "[y]", "[Thu-", "[Thu Jun  4 19:56:1x"]) {
+    assert.ok(!couldBeStampAt(bytes(start), 0), start);
+  }
 });

@@ -24,22 +24,57 @@
  */
 
 import { fatal } from "../lib/errors.ts";
-import { type Cli, parseFlags } from "../lib/flags.ts";
-import { type LoadResult, type Progress, runLoad } from "../lib/load.ts";
+import { type Command, type Flag, flag, parseFlags } from "../lib/flags.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
+import { type LoadResult, type Progress, type Proto, PROTOS, runLoad } from "../tools/load.ts";
 
-/** This script's command line. */
-export const CLI: Cli = {
-  script: "tsLoad.ts",
-  about: "load generator: requests/s, latency and errors of a timestamp server",
-  role: "load",
-  host: "127.0.0.1",
-  unstableNet: true,
+const HOST = "127.0.0.1";
+const PORT = 21567;
+
+/** `--proto`: what to speak. */
+const proto: Flag<Proto> = {
+  name: "proto",
+  value: "PROTO",
+  help: "tcp, udp, or ss: tcp with a connection per line",
+  default: "tcp",
+  parse(raw) {
+    if (!(PROTOS as string[]).includes(raw)) {
+      throw new RangeError(`must be one of ${PROTOS.join(", ")}, not "${raw}"`);
+    }
+    return raw as Proto;
+  },
 };
 
+/** This script's command line: the flags it takes, and their defaults. */
+export const COMMAND = {
+  script: "tsLoad.ts",
+  about: "load generator: requests/s, latency and errors of a timestamp server",
+  run: "-N --unstable-net",
+  flags: {
+    host: flag.host(HOST, "server to connect to"),
+    port: flag.port(PORT, "server port"),
+    proto,
+    conns: flag.whole("conns", 16, "clients at once, each with one request in flight", {
+      max: 10_000,
+      value: "N",
+      short: "c",
+    }),
+    duration: flag.seconds("duration", 10, "how long to measure", { max: 3600, short: "d" }),
+    warmup: flag.seconds("warmup", 1, "load before measuring, not counted", {
+      zero: "none",
+      max: 3600,
+    }),
+    size: flag.whole("size", 64, "payload bytes per request, a newline included for ss", {
+      max: 65_507,
+    }),
+    timeout: flag.seconds("timeout", 1, "count a UDP reply lost after this long"),
+    json: flag.onOff("json", "print the results as one JSON object"),
+  },
+} satisfies Command;
+
 /** Runs the load, prints the figures; returns the exit code. */
-export async function main(args: string[], cli: Cli = CLI): Promise<number> {
-  const options = parseFlags(args, cli);
+export async function main(args: string[]): Promise<number> {
+  const options = parseFlags(args, COMMAND);
   if (!options) return 0;
   using stop = trapStopSignals(); // Ctrl-C ends the run early, with the figures so far
 

@@ -21,23 +21,28 @@
  */
 
 import { fatal } from "../lib/errors.ts";
-import { type Cli, parseFlags } from "../lib/flags.ts";
+import { type Command, flag, parseFlags } from "../lib/flags.ts";
 import { printLine, promptLines } from "../lib/io.ts";
-import { connectTcp } from "../lib/connect.ts";
+import { connectTcp } from "../lib/net.ts";
+import { ReplyReader } from "../lib/reply.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
-import { ReplyReader } from "../lib/timestamp.ts";
 
-/** This script's command line. */
-export const CLI: Cli = {
+const HOST = "localhost";
+const PORT = 21567;
+
+/** This script's command line: the flags it takes, and their defaults. */
+export const COMMAND = {
   script: "tsTclnt.ts",
   about: "TCP timestamp client (the book's tsTclnt.py)",
-  role: "client",
-  host: "localhost",
-};
+  flags: {
+    host: flag.host(HOST, "server to connect to"),
+    port: flag.port(PORT, "server port"),
+  },
+} satisfies Command;
 
 /** Runs the client until an empty line, end of input or Ctrl-C; returns the exit code. */
-export async function main(args: string[], cli: Cli = CLI): Promise<number> {
-  const options = parseFlags(args, cli);
+export async function main(args: string[], command = COMMAND): Promise<number> {
+  const options = parseFlags(args, command);
   if (!options) return 0;
   using stop = trapStopSignals();
 
@@ -45,7 +50,7 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   using conn = await connectTcp(options.host, options.port);
   const server = new ReplyReader(conn);
 
-  // The communication loop: send() a line, recv() its reply, print it.
+  // The communication loop: send() a line, recv() its whole reply, print it.
   for await (const line of promptLines(stop.signal)) {
     const reply = await unlessStopped(server.request(line), stop.signal);
     if (reply === null) break;

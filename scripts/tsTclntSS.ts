@@ -22,25 +22,30 @@
  */
 
 import { fatal } from "../lib/errors.ts";
-import { type Cli, parseFlags } from "../lib/flags.ts";
+import { type Command, flag, parseFlags } from "../lib/flags.ts";
 import { concat, printLine, promptLines } from "../lib/io.ts";
-import { connectTcp } from "../lib/connect.ts";
+import { connectTcp } from "../lib/net.ts";
+import { ReplyReader } from "../lib/reply.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
-import { ReplyReader } from "../lib/timestamp.ts";
 
-/** This script's command line. */
-export const CLI: Cli = {
+const HOST = "localhost";
+const PORT = 21567;
+
+/** This script's command line: the flags it takes, and their defaults. */
+export const COMMAND = {
   script: "tsTclntSS.ts",
   about: "SocketServer timestamp client: a connection per line (the book's tsTclntSS.py)",
-  role: "client",
-  host: "localhost",
-};
+  flags: {
+    host: flag.host(HOST, "server to connect to"),
+    port: flag.port(PORT, "server port"),
+  },
+} satisfies Command;
 
 const CRLF = new TextEncoder().encode("\r\n");
 
 /** Runs the client until an empty line, end of input or Ctrl-C; returns the exit code. */
-export async function main(args: string[], cli: Cli = CLI): Promise<number> {
-  const options = parseFlags(args, cli);
+export async function main(args: string[]): Promise<number> {
+  const options = parseFlags(args, COMMAND);
   if (!options) return 0;
   using stop = trapStopSignals();
   for await (const line of promptLines(stop.signal)) {

@@ -14,14 +14,19 @@
  */
 
 import { fatal } from "../lib/errors.ts";
-import { CLI, main } from "./tsTclnt.ts";
+import { flag } from "../lib/flags.ts";
+import { COMMAND as V4, main } from "./tsTclnt.ts";
+
+const HOST = "::1"; // this machine, over IPv6
+
+/** `tsTclnt.ts`'s command line, with its own name and default host. */
+export const COMMAND = {
+  ...V4,
+  script: "tsTclntV6.ts",
+  about: "TCP timestamp client over IPv6 (the book's tsTclntV6.py)",
+  flags: { ...V4.flags, host: flag.host(HOST, "server to connect to") },
+};
 
 if (import.meta.main) {
-  const cli = {
-    ...CLI,
-    script: "tsTclntV6.ts",
-    about: "TCP timestamp client over IPv6 (the book's tsTclntV6.py)",
-    host: "::1",
-  };
-  Deno.exit(await main(Deno.args, cli).catch(fatal));
+  Deno.exit(await main(Deno.args, COMMAND).catch(fatal));
 }

@@ -26,24 +26,38 @@
  * @module
  */
 
-import { fatal } from "../lib/errors.ts";
-import { type Cli, parseFlags } from "../lib/flags.ts";
 import { Connections, type Session } from "../lib/connections.ts";
+import { fatal } from "../lib/errors.ts";
+import { type Command, flag, parseFlags } from "../lib/flags.ts";
 import { accepted, formatAddress, isPeerGone, listenTcp } from "../lib/net.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
-import { ReplyBuffer } from "../lib/timestamp.ts";
+import { stampReply } from "../lib/timestamp.ts";
 
-/** This script's command line. */
-export const CLI: Cli = {
+const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
+const PORT = 21567;
+const BUFSIZ = 1024;
+const IDLE_TIMEOUT = 300; // seconds
+
+/** This script's command line: the flags it takes, and their defaults. */
+export const COMMAND = {
   script: "tsTserv.ts",
   about: "TCP timestamp server (the book's tsTserv.py)",
-  role: "tcp-server",
-  host: "0.0.0.0",
-};
+  flags: {
+    host: flag.host(HOST, "address to listen on"),
+    port: flag.port(PORT, "port to listen on, 0 for any free one", 0),
+    bufsiz: flag.whole("bufsiz", BUFSIZ, "most bytes read, and answered, at a time", {
+      max: 1 << 20,
+    }),
+    idleTimeout: flag.seconds("idle-timeout", IDLE_TIMEOUT, "close a connection idle this long", {
+      zero: "never",
+    }),
+    quiet: flag.quiet(),
+  },
+} satisfies Command;
 
 /** Runs the server until Ctrl-C or SIGTERM; returns the exit code. */
-export async function main(args: string[], cli: Cli = CLI): Promise<number> {
-  const options = parseFlags(args, cli);
+export async function main(args: string[], command = COMMAND): Promise<number> {
+  const options = parseFlags(args, command);
   if (!options) return 0;
   // With --quiet, `log?.(…)` does nothing, and does not even build its line.
   const log = options.quiet ? undefined : console.log;
@@ -53,22 +67,18 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
 
   // socket() + bind() + listen()
   const listener = listenTcp(options.host, options.port);
-  whenStopped(stop.signal, () => listener.close());
+  whenStopped(stop.signal, () => listener.close()); // a stop ends the accept loop below
   console.log(`waiting for connection on ${formatAddress(listener.addr)}...`);
 
   // The server's endless loop: accept() a client, and serve it without waiting for it to leave.
-  const connections = new Connections({
-    signal: stop.signal, // a stop ends each connection after the reply in flight
-    idleTimeoutMs: options.idleTimeout * 1000,
-    log,
-  });
+  const connections = new Connections({ idleTimeoutMs: options.idleTimeout * 1000, log });
   for await (const conn of accepted(listener)) {
     log?.(`...connected from: ${formatAddress(conn.remoteAddr)}`);
     connections.serve(conn, (client) => serveClient(client, options.bufsiz, log));
   }
 
-  // Stopping: the listener is closed; let replies in flight go out, then close what is left.
-  await connections.drain();
+  // Stopping: end every connection once its reply in flight is out, then close what is left.
+  await connections.shutdown();
   console.log(`server stopped (${stop.signal.reason})`);
   return 0;
 }
@@ -85,15 +95,14 @@ async function serveClient(
   // Each reply goes out in one write, so Nagle's algorithm has nothing to gain by holding one
   // back; it would only make a message longer than `bufsiz` wait for the client's delayed ACK
   // between its stamped parts (40 ms each). setsockopt(TCP_NODELAY) turns it off.
-  (client.conn as Deno.TcpConn).setNoDelay(true);
-  // Room for `bufsiz` bytes, with room for the stamp in front: each reply is built in place.
-  const buffer = new ReplyBuffer(bufsiz);
+  client.conn.setNoDelay(true);
+  const data = new Uint8Array(bufsiz);
   try {
     // read() is null at end of input (the client is done), or once the server ends the
     // connection (a stop, an idle client); a reply being written is always finished first.
     let n: number | null;
-    while ((n = await client.read(buffer.payloadSpace)) !== null) {
-      await client.write(buffer.reply(n));
+    while ((n = await client.read(data)) !== null) {
+      await client.write(stampReply(data.subarray(0, n))); // '[%s] %s' % (ctime(), data)
     }
   } catch (err) {
     if (!isPeerGone(err)) throw err;

@@ -24,35 +24,58 @@
  */
 
 import { fatal } from "../lib/errors.ts";
-import { type Cli, parseFlags } from "../lib/flags.ts";
+import { type Command, flag, parseFlags } from "../lib/flags.ts";
 import { formatAddress } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
 import { StreamRequestHandler, TcpServer } from "../lib/socket_server.ts";
 import { stampReply } from "../lib/timestamp.ts";
 
-/** This script's command line. */
-export const CLI: Cli = {
+const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
+const PORT = 21567;
+const BUFSIZ = 1024;
+const MAX_LINE = 64 * 1024; // bytes, its newline included
+const LINE_TIMEOUT = 30; // seconds, from a line's first byte to its newline
+const IDLE_TIMEOUT = 300; // seconds
+
+/** Serves one connection: reads a line, sends it back stamped. The server then closes it. */
+class MyRequestHandler extends StreamRequestHandler {
+  override async handle(): Promise<void> {
+    this.server.log?.(`...connected from: ${formatAddress(this.clientAddress)}`);
+    const line = await this.rfile.readline();
+    await this.write(stampReply(line)); // '[%s] %s' % (ctime(), line)
+  }
+}
+
+/** This script's command line: the flags it takes, and their defaults. */
+export const COMMAND = {
   script: "tsTservSS.ts",
   about: "SocketServer timestamp server: one line per connection (the book's tsTservSS.py)",
-  role: "line-server",
-  host: "0.0.0.0",
-};
+  flags: {
+    host: flag.host(HOST, "address to listen on"),
+    port: flag.port(PORT, "port to listen on, 0 for any free one", 0),
+    bufsiz: flag.whole("bufsiz", BUFSIZ, "most bytes read, and answered, at a time", {
+      max: 1 << 20,
+    }),
+    idleTimeout: flag.seconds("idle-timeout", IDLE_TIMEOUT, "close a connection idle this long", {
+      zero: "never",
+    }),
+    maxLine: flag.whole("max-line", MAX_LINE, "close a connection whose line is longer", {
+      max: 16 << 20,
+    }),
+    lineTimeout: flag.seconds(
+      "line-timeout",
+      LINE_TIMEOUT,
+      "close a connection whose line takes longer",
+      { zero: "never" },
+    ),
+    quiet: flag.quiet(),
+  },
+} satisfies Command;
 
 /** Runs the server until Ctrl-C or SIGTERM; returns the exit code. */
-export async function main(args: string[], cli: Cli = CLI): Promise<number> {
-  const options = parseFlags(args, cli);
+export async function main(args: string[]): Promise<number> {
+  const options = parseFlags(args, COMMAND);
   if (!options) return 0;
-  // With --quiet, `log?.(…)` does nothing, and does not even build its line.
-  const log = options.quiet ? undefined : console.log;
-
-  /** Serves one connection: read a line, send it back stamped. The server then closes it. */
-  class TimestampHandler extends StreamRequestHandler {
-    override async handle(): Promise<void> {
-      log?.(`...connected from: ${formatAddress(this.clientAddress)}`);
-      const line = await this.rfile.readline();
-      await this.write(stampReply(line));
-    }
-  }
 
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = trapStopSignals();
@@ -64,9 +87,12 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
     lineTimeoutMs: options.lineTimeout * 1000,
     idleTimeoutMs: options.idleTimeout * 1000,
     quiet: options.quiet,
-  }, TimestampHandler);
+  }, MyRequestHandler);
   console.log(`waiting for connection on ${formatAddress(server.address)}...`);
-  await server.serveForever(stop.signal);
+  await server.serveForever(stop.signal); // until the stop closes the listener
+
+  // Stopping: end every connection once its reply in flight is out, then close what is left.
+  await server.shutdown();
   console.log(`server stopped (${stop.signal.reason})`);
   return 0;
 }

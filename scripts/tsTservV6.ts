@@ -16,14 +16,19 @@
  */
 
 import { fatal } from "../lib/errors.ts";
-import { CLI, main } from "./tsTserv.ts";
+import { flag } from "../lib/flags.ts";
+import { COMMAND as V4, main } from "./tsTserv.ts";
+
+const HOST = "::"; // every IPv6 interface (and IPv4 ones, where the system is dual-stack)
+
+/** `tsTserv.ts`'s command line, with its own name and default host. */
+export const COMMAND = {
+  ...V4,
+  script: "tsTservV6.ts",
+  about: "TCP timestamp server on IPv6 (the book's tsTservV6.py)",
+  flags: { ...V4.flags, host: flag.host(HOST, "address to listen on") },
+};
 
 if (import.meta.main) {
-  const cli = {
-    ...CLI,
-    script: "tsTservV6.ts",
-    about: "TCP timestamp server on IPv6 (the book's tsTservV6.py)",
-    host: "::",
-  };
-  Deno.exit(await main(Deno.args, cli).catch(fatal));
+  Deno.exit(await main(Deno.args, COMMAND).catch(fatal));
 }

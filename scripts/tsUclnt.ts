@@ -23,35 +23,41 @@
  */
 
 import { explainNetError, Failure, fatal } from "../lib/errors.ts";
-import { type Cli, parseFlags } from "../lib/flags.ts";
+import { type Command, flag, parseFlags } from "../lib/flags.ts";
 import { printLine, promptLines } from "../lib/io.ts";
-import { preferIPv4, resolve } from "../lib/connect.ts";
-import { hostPort, listenUdp } from "../lib/net.ts";
+import { hostPort, listenUdp, udpAddressOf } from "../lib/net.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
 
-/** This script's command line. */
-export const CLI: Cli = {
+const HOST = "localhost";
+const PORT = 21567;
+const TIMEOUT = 2; // seconds to wait for each reply
+
+/** This script's command line: the flags it takes, and their defaults. */
+export const COMMAND = {
   script: "tsUclnt.ts",
   about: "UDP timestamp client (the book's tsUclnt.py)",
-  role: "udp-client",
-  host: "localhost",
-  unstableNet: true,
-};
+  run: "-N --unstable-net",
+  flags: {
+    host: flag.host(HOST, "server to connect to"),
+    port: flag.port(PORT, "server port"),
+    timeout: flag.seconds("timeout", TIMEOUT, "how long to wait for each reply"),
+  },
+} satisfies Command;
 
-/** The largest datagram there can be. */
+/** The largest datagram there can be: the reply is read whole, unlike `recvfrom(BUFSIZ)`. */
 const MAX_DATAGRAM = 65535;
 
 /** Runs the client until an empty line, end of input or Ctrl-C; returns the exit code. */
-export async function main(args: string[], cli: Cli = CLI): Promise<number> {
-  const options = parseFlags(args, cli);
+export async function main(args: string[]): Promise<number> {
+  const options = parseFlags(args, COMMAND);
   if (!options) return 0;
   using stop = trapStopSignals();
 
   // socket(): UDP needs no connection, only a local socket of the server's address family.
-  const { address, family } = preferIPv4(await resolve(options.host, options.port));
+  const address = await udpAddressOf(options.host, options.port);
   const server: Deno.NetAddr = { transport: "udp", hostname: address, port: options.port };
   const where = hostPort(options.host, options.port);
-  const socket = listenUdp(family === 6 ? "::" : "0.0.0.0", 0);
+  const socket = listenUdp(address.includes(":") ? "::" : "0.0.0.0", 0);
   try {
     return await converse(socket, server, where, options.timeout, stop.signal);
   } finally {

@@ -21,23 +21,38 @@
  */
 
 import { fatal } from "../lib/errors.ts";
-import { type Cli, parseFlags } from "../lib/flags.ts";
+import { type Command, flag, parseFlags } from "../lib/flags.ts";
 import { formatAddress, listenUdp } from "../lib/net.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
-import { ReplyBuffer } from "../lib/timestamp.ts";
+import { stampReply } from "../lib/timestamp.ts";
 
-/** This script's command line. */
-export const CLI: Cli = {
+const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
+const PORT = 21567;
+const BUFSIZ = 1024;
+
+/** This script's command line: the flags it takes, and their defaults. */
+export const COMMAND = {
   script: "tsUserv.ts",
   about: "UDP timestamp server (the book's tsUserv.py)",
-  role: "udp-server",
-  host: "0.0.0.0",
-  unstableNet: true,
-};
+  run: "-N --unstable-net",
+  flags: {
+    host: flag.host(HOST, "address to listen on"),
+    port: flag.port(PORT, "port to listen on, 0 for any free one", 0),
+    bufsiz: flag.whole(
+      "bufsiz",
+      BUFSIZ,
+      "most bytes of a datagram answered; the rest is cut",
+      {
+        max: 1 << 20,
+      },
+    ),
+    quiet: flag.quiet(),
+  },
+} satisfies Command;
 
 /** Runs the server until Ctrl-C or SIGTERM; returns the exit code. */
-export async function main(args: string[], cli: Cli = CLI): Promise<number> {
-  const options = parseFlags(args, cli);
+export async function main(args: string[]): Promise<number> {
+  const options = parseFlags(args, COMMAND);
   if (!options) return 0;
   // With --quiet, `log?.(…)` does nothing, and does not even build its line.
   const log = options.quiet ? undefined : console.log;
@@ -63,14 +78,14 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
   });
 
   // The server's endless loop: recvfrom() a datagram, sendto() its sender the stamped reply.
-  // Room for `bufsiz` bytes, with room for the stamp in front: each reply is built in place.
-  const buffer = new ReplyBuffer(options.bufsiz);
+  // Given no buffer, receive() would allocate 64 KiB for every datagram; this one is reused.
+  const buffer = new Uint8Array(options.bufsiz);
   try {
     while (!stop.signal.aborted) {
       let data: Uint8Array;
       let client: Deno.Addr;
       try {
-        [data, client] = await socket.receive(buffer.payloadSpace);
+        [data, client] = await socket.receive(buffer);
       } catch (err) {
         if (stop.signal.aborted) break; // the socket was closed: we are stopping
         // Some systems report an earlier reply's failure (ICMP "port unreachable": its sender
@@ -84,7 +99,7 @@ export async function main(args: string[], cli: Cli = CLI): Promise<number> {
       if (closed) break; // the stop closed the socket just as this came: it goes unanswered
       replying = true;
       try {
-        await socket.send(buffer.reply(data.length), client);
+        await socket.send(stampReply(data), client); // '[%s] %s' % (ctime(), data)
         log?.(`...received from and returned to: ${formatAddress(client)}`);
       } catch (err) {
         // One sender we cannot answer (gone, unreachable) is no reason to stop answering others.

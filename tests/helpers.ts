@@ -7,18 +7,15 @@
 
 import assert from "node:assert/strict";
 import { concat, writeAll } from "../lib/io.ts";
+import { isWholeReply } from "../lib/reply.ts";
 import { STAMP_LENGTH, STAMP_SOURCE } from "../lib/timestamp.ts";
+import { denoArgs } from "../tools/scripts.ts";
 
-export { concat, writeAll };
+export { concat, denoArgs, writeAll };
 export { memoryKiB } from "../tools/proc.ts";
-
-/** A script's path, found from this file so that tests run from any folder. */
-export function scriptPath(name: string): string {
-  return new URL(`../scripts/${name}`, import.meta.url).pathname;
-}
+export { scriptPath } from "../tools/scripts.ts";
 
 const PEERS = new URL("./peers/book_peers.py", import.meta.url).pathname;
-const UDP_SCRIPTS = new Set(["tsUserv.ts", "tsUclnt.ts", "tsLoad.ts"]);
 const decoder = new TextDecoder();
 export const encoder = new TextEncoder();
 
@@ -89,8 +86,6 @@ export class Proc {
       stdout: "piped",
       stderr: "piped",
       env: { NO_COLOR: "1", ...options.env },
-      uid: options.uid,
-      gid: options.uid,
     }).spawn();
     this.stdout = new Output(this.child.stdout);
     this.stderr = new Output(this.child.stderr);
@@ -138,7 +133,6 @@ export class Proc {
 export interface SpawnOptions {
   stdin?: boolean;
   env?: Record<string, string>;
-  uid?: number;
   /** Run with at most this many open files (`ulimit -n`). */
   maxFiles?: number;
 }
@@ -151,12 +145,6 @@ export interface Result {
   stderr: string;
   /** From spawn to exit. */
   ms: number;
-}
-
-/** The arguments of `deno run` for one of our scripts, with the permissions a user gives. */
-export function denoArgs(name: string, args: string[]): string[] {
-  const unstable = UDP_SCRIPTS.has(name) ? ["--unstable-net"] : [];
-  return ["run", "-N", ...unstable, scriptPath(name), ...args];
 }
 
 /** Starts one of our scripts. */
@@ -332,10 +320,7 @@ export function splitStamp(reply: Uint8Array): Uint8Array {
   return reply.subarray(STAMP_LENGTH);
 }
 
-/** The payload of a reply that may come in several stamped parts (payloads with no stamp). */
-export function payloadOf(reply: Uint8Array): Uint8Array {
-  const latin1 = Array.from(reply, (byte) => String.fromCharCode(byte)).join("");
-  const parts = latin1.split(STAMP);
-  assert.equal(parts[0], "", "a reply starts with a stamp");
-  return Uint8Array.from(parts.join(""), (char) => char.charCodeAt(0));
+/** Asserts that `reply` is the whole reply to `payload`, in one stamped part or several. */
+export function assertReplyTo(reply: Uint8Array, payload: Uint8Array, message?: string): void {
+  assert.ok(isWholeReply(reply, payload), message);
 }

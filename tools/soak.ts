@@ -16,50 +16,49 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { type Command, flag, parseFlags } from "../lib/flags.ts";
+import { fatal } from "../lib/errors.ts";
 import { writeAll } from "../lib/io.ts";
+import { isWholeReply } from "../lib/reply.ts";
+import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import { memoryKiB, startListening } from "./proc.ts";
-import { isStampAt, STAMP_LENGTH } from "../lib/timestamp.ts";
+import { denoArgs } from "./scripts.ts";
 
 const SERVERS = ["tsTserv.ts", "tsTservSS.ts", "tsUserv.ts"];
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-const { values } = parseArgs({
-  args: Deno.args,
-  strict: true,
-  options: {
-    minutes: { type: "string", default: "2" },
-    rate: { type: "string", default: "1000" },
-    conns: { type: "string", default: "16" },
-    servers: { type: "string", default: SERVERS.join(",") },
-    help: { type: "boolean", short: "h" },
+const COMMAND = {
+  script: "tools/soak.ts",
+  about: "a steady load against each server, with figures per minute",
+  run: "-N=127.0.0.1 --unstable-net --allow-run --allow-read=. --allow-sys=osRelease",
+  flags: {
+    minutes: flag.seconds("minutes", 2, "minutes per server", { max: 60, value: "MINUTES" }),
+    rate: flag.whole("rate", 1000, "requests per second", { max: 100_000, value: "N" }),
+    conns: flag.whole("conns", 16, "clients sending at once", { max: 1000, value: "N" }),
+    servers: {
+      name: "servers",
+      value: "A,B",
+      help: "which servers",
+      default: SERVERS.join(","),
+      parse(raw: string) {
+        const unknown = raw.split(",").find((server) => !SERVERS.includes(server));
+        if (unknown) throw new RangeError(`has ${unknown}; choose from ${SERVERS.join(", ")}`);
+        return raw;
+      },
+    },
   },
-});
-if (values.help) {
-  console.log(
-    "soak.ts: a steady load against each server, with figures per minute\n\n" +
-      "OPTIONS:\n  --minutes N    minutes per server (default 2)\n" +
-      "  --rate N       requests per second (default 1000)\n" +
-      "  --conns N      clients sending at once (default 16)\n" +
-      `  --servers A,B  which servers (default ${SERVERS.join(",")})`,
-  );
-  Deno.exit(0);
-}
-const minutes = Number(values.minutes);
-const rate = Number(values.rate);
-const conns = Number(values.conns);
-const servers = values.servers.split(",");
-if (!(minutes > 0 && minutes <= 60 && rate > 0 && rate <= 100_000 && conns >= 1 && conns <= 1000)) {
-  console.error("error: --minutes 0..60, --rate 1..100000, --conns 1..1000");
-  Deno.exit(2);
-}
-for (const server of servers) {
-  if (!SERVERS.includes(server)) {
-    console.error(`error: unknown server ${server}; choose from ${SERVERS.join(", ")}`);
-    Deno.exit(2);
+} satisfies Command;
+
+const options = (() => {
+  try {
+    return parseFlags(Deno.args, COMMAND);
+  } catch (err) {
+    return fatal(err);
   }
-}
+})() ?? Deno.exit(0); // --help
+const { minutes, rate, conns } = options;
+const servers = options.servers.split(",");
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -70,19 +69,11 @@ async function rssMiB(pid: number): Promise<number> {
 
 /** Starts a server on a free loopback port; returns it and its port. */
 function start(script: string) {
-  const unstable = script === "tsUserv.ts" ? ["--unstable-net"] : [];
-  const path = new URL(`../scripts/${script}`, import.meta.url).pathname;
-  return startListening([
-    Deno.execPath(),
-    ...["run", "-N", ...unstable, path, "--host", "127.0.0.1", "--port", "0", "-q"],
-  ]);
+  const args = ["--host", "127.0.0.1", "--port", "0", "-q"];
+  return startListening([Deno.execPath(), ...denoArgs(script, args)]);
 }
 
-/** Whether `reply` is a stamp and then exactly `payload`. */
-function isReply(reply: Uint8Array, payload: Uint8Array): boolean {
-  if (reply.length !== STAMP_LENGTH + payload.length || !isStampAt(reply, 0)) return false;
-  return reply.subarray(STAMP_LENGTH).every((byte, i) => byte === payload[i]);
-}
+const isReply = isWholeReply;
 
 /** Reads exactly `length` bytes, or fewer if the connection ends. */
 async function readExactly(conn: Deno.Conn, buffer: Uint8Array, length: number) {

@@ -19,12 +19,16 @@
 
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import process from "node:process";
-import type { Proto } from "./flags.ts";
-import { connectTcp, preferIPv4, resolve } from "./connect.ts";
-import { Failure } from "./errors.ts";
-import { hostPort } from "./net.ts";
-import { writeAll } from "./io.ts";
-import { isStampAt, measureReply, STAMP_LENGTH } from "./timestamp.ts";
+import { Failure } from "../lib/errors.ts";
+import { writeAll } from "../lib/io.ts";
+import { connectTcp, hostPort, udpAddressOf } from "../lib/net.ts";
+import { ReplyMatcher } from "../lib/reply.ts";
+import { isStampAt, STAMP_LENGTH, STAMP_START } from "../lib/timestamp.ts";
+
+/** What the load generator speaks: TCP, UDP, or TCP with a connection per line (`tsTservSS`). */
+export type Proto = "tcp" | "udp" | "ss";
+/** Every {@linkcode Proto}. */
+export const PROTOS: Proto[] = ["tcp", "udp", "ss"];
 
 /** What load to make, and where. */
 export interface LoadOptions {
@@ -243,21 +247,26 @@ async function readReply(
     }
     got += n;
     // Tell a server that does not stamp its replies (an echo server, say) at once.
-    if (holder.buffer[0] !== 0x5b || (got >= STAMP_LENGTH && !run.isStamp(holder.buffer))) {
+    if (holder.buffer[0] !== STAMP_START || (got >= STAMP_LENGTH && !run.isStamp(holder.buffer))) {
       throw new BadReply("a reply that is not a stamp and the payload");
     }
     if (got > longest) throw new BadReply("more bytes than the reply");
     if (got < expected) continue;
     const received = holder.buffer.subarray(0, got);
-    // The usual case: one stamp (checked above), then the payload.
-    let length = holdsPayload(received, payload) ? got : 0;
-    if (length === 0) {
-      // A server that stamps each read it makes may have answered in stamped parts.
-      length = measureReply(received, payload);
-      if (length < 0) throw new BadReply("a reply that is not a stamp and the payload");
-      if (length === 0) continue;
+    // The usual case, one stamp (checked above) and the payload, is checked the fast way; a
+    // server that stamps each read it makes may have answered in stamped parts.
+    if (!holdsPayload(received, payload)) {
+      const matcher = new ReplyMatcher(payload);
+      matcher.scan(received);
+      if (matcher.complete !== got) {
+        if (matcher.goesOn) continue;
+        throw new BadReply(
+          matcher.complete > 0
+            ? "more bytes than the reply"
+            : "a reply that is not a stamp and the payload",
+        );
+      }
     }
-    if (length !== got) throw new BadReply("more bytes than the reply");
     if (!untilEnd) return;
     const more = await conn.read(holder.buffer);
     if (more !== null) throw new BadReply("more bytes than the reply");
@@ -487,8 +496,7 @@ function openUdpClients(ids: number[], address: Address, options: LoadOptions, r
  */
 async function reachable(options: LoadOptions): Promise<Address> {
   if (options.proto === "udp") {
-    const { address } = preferIPv4(await resolve(options.host, options.port));
-    return { hostname: address, port: options.port };
+    return { hostname: await udpAddressOf(options.host, options.port), port: options.port };
   }
   const conn = await connectTcp(options.host, options.port);
   const { hostname } = conn.remoteAddr;

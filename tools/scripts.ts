@@ -1,0 +1,37 @@
+/**
+ * Every script's command line, by file name, so that the tests and tools run each one as its
+ * `--help` says to (`deno run -N --unstable-net …` for the UDP ones): each script says it once,
+ * in its `COMMAND`.
+ *
+ * @module
+ */
+
+import { type Command } from "../lib/flags.ts";
+import { COMMAND as tsLoad } from "../scripts/tsLoad.ts";
+import { COMMAND as tsTclnt } from "../scripts/tsTclnt.ts";
+import { COMMAND as tsTclntSS } from "../scripts/tsTclntSS.ts";
+import { COMMAND as tsTclntV6 } from "../scripts/tsTclntV6.ts";
+import { COMMAND as tsTserv } from "../scripts/tsTserv.ts";
+import { COMMAND as tsTservSS } from "../scripts/tsTservSS.ts";
+import { COMMAND as tsTservV6 } from "../scripts/tsTservV6.ts";
+import { COMMAND as tsUclnt } from "../scripts/tsUclnt.ts";
+import { COMMAND as tsUserv } from "../scripts/tsUserv.ts";
+
+/** Each script's command line, by file name. */
+export const COMMANDS: Record<string, Command> = Object.fromEntries(
+  [tsTserv, tsTservV6, tsTclnt, tsTclntV6, tsUserv, tsUclnt, tsTservSS, tsTclntSS, tsLoad].map(
+    (command) => [command.script, command],
+  ),
+);
+
+/** A script's path, found from this file so that it runs from any folder. */
+export function scriptPath(script: string): string {
+  return new URL(`../scripts/${script}`, import.meta.url).pathname;
+}
+
+/** The arguments of `deno run` for one of our scripts, as its `--help` gives them. */
+export function denoArgs(script: string, args: string[] = []): string[] {
+  const command = COMMANDS[script];
+  if (!command) throw new Error(`no script ${script}`);
+  return ["run", ...(command.run ?? "-N").split(" "), scriptPath(script), ...args];
+}
