@@ -419,7 +419,55 @@ for (const id of files < MEMORY_FILES ? [] : memoryServers) {
   );
 }
 
-const { markdown, targets } = render(machine, SCENARIOS, rows, memory);
+/**
+ * One long line through a client, timed: `tsTclnt` (which must find where the reply ends, in
+ * 32,768 stamped parts) beside `nc` (which only copies bytes until the server closes).
+ */
+async function longLine(mib: number): Promise<string> {
+  const server = await start("tsTserv");
+  const input = new Uint8Array(mib * 1024 * 1024 + 1).fill(0x61);
+  input[input.length - 1] = 0x0a;
+  const timed = async (command: string[]) => {
+    const began = performance.now();
+    const child = new Deno.Command(command[0], {
+      args: command.slice(1),
+      cwd: root,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const output = child.output(); // read as it comes, or both sides wait on full pipes
+    const writer = child.stdin.getWriter();
+    await writer.write(input);
+    await writer.close();
+    const { stdout } = await output;
+    return { seconds: (performance.now() - began) / 1000, bytes: stdout.length };
+  };
+  try {
+    const port = String(server.port);
+    const ours = await timed([
+      deno,
+      ...denoArgs("tsTclnt.ts", ["--host", "127.0.0.1", "-p", port]),
+    ]);
+    const nc = await has("sh", ["-c", "command -v nc"])
+      ? await timed(["nc", "-N", "127.0.0.1", port])
+      : undefined;
+    return `A ${mib} MiB line through tsTclnt: ${ours.seconds.toFixed(2)} s, ` +
+      `${(ours.bytes / 1048576).toFixed(1)} MiB printed` +
+      (nc
+        ? `; through nc: ${nc.seconds.toFixed(2)} s (${(ours.seconds / nc.seconds).toFixed(1)}×)`
+        : "");
+  } finally {
+    await stop(server);
+  }
+}
+
+const longLineFigure = await longLine(32);
+console.log(longLineFigure);
+
+const rendered = render(machine, SCENARIOS, rows, memory);
+const { targets } = rendered;
+const markdown = `${rendered.markdown}\n\n${longLineFigure}.`;
 console.log(`\n${markdown}`);
 console.log(`(${((performance.now() - started) / 1000).toFixed(0)} s)`);
 if (flags.out) {

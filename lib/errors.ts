@@ -7,13 +7,10 @@
 
 /** A bad flag or value on the command line: `error: …`, a hint, exit code 2. */
 export class UsageError extends Error {
-  /** Where to look for help, e.g. `Run 'tsTserv.ts --help' for usage.` */
-  readonly hint: string;
-
-  constructor(message: string, hint: string) {
+  /** `hint` says where to look for help: `Run '… --help' for usage.` */
+  constructor(message: string, readonly hint: string) {
     super(message);
     this.name = "UsageError";
-    this.hint = hint;
   }
 }
 
@@ -33,9 +30,6 @@ const REASONS: Record<string, string> = {
   TimedOut: "timed out (is the host reachable?)",
 };
 
-/** What a failed network call was trying to do, for {@linkcode explainNetError}. */
-export type NetAction = "listen on" | "connect to" | "send to";
-
 /**
  * Turns a network error into a {@linkcode Failure} that says what we tried and why it failed:
  * `Cannot listen on 0.0.0.0:21567: the port is already in use (…)`. `hostname` is as the user
@@ -43,7 +37,7 @@ export type NetAction = "listen on" | "connect to" | "send to";
  */
 export function explainNetError(
   err: unknown,
-  action: NetAction,
+  action: "listen on" | "connect to" | "send to" | "open a UDP socket on",
   hostname: string,
   where: string,
 ): unknown {
@@ -57,7 +51,7 @@ export function explainNetError(
   if (hostname.includes(":") && (err.name === "AddrNotAvailable" || code === "EAFNOSUPPORT")) {
     return fail("IPv6 is not available on this machine");
   }
-  if (err.name === "AddrNotAvailable" && action === "listen on") {
+  if (err.name === "AddrNotAvailable" && action !== "connect to" && action !== "send to") {
     return fail(`"${hostname}" is not an address of this machine`);
   }
   if (err.name === "PermissionDenied" && action === "listen on") {
@@ -66,9 +60,18 @@ export function explainNetError(
   if (code === "EMSGSIZE") {
     return fail("the line is too long for one UDP datagram (at most 65,507 bytes)");
   }
-  if (
-    err instanceof Deno.errors.NotCapable || (code === "EPERM" && /getaddrinfo/.test(err.message))
-  ) {
+  // Name what Deno was not allowed to reach, and the narrowest flag that allows it.
+  const denied = err instanceof Deno.errors.NotCapable
+    ? /net access to "([^"]+)"/.exec(err.message)?.[1]
+    : code === "EPERM"
+    ? /^getaddrinfo EPERM (\S+)/.exec(err.message)?.[1]
+    : undefined;
+  if (denied) {
+    return fail(
+      `network access to ${denied} was not granted (run with --allow-net=${denied}, or -N)`,
+    );
+  }
+  if (err instanceof Deno.errors.NotCapable) {
     return fail("network access was not granted (run with -N)");
   }
   const reason = REASONS[err.name];

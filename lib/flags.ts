@@ -83,7 +83,7 @@ export function parseFlags<F extends Flags>(
   let values: Record<string, string | boolean | undefined>;
   try {
     values = parseArgs({
-      args,
+      args: negativesAsValues(args, flags),
       strict: true,
       allowPositionals: false,
       options: Object.fromEntries(flags.map((flag) => [flag.name, {
@@ -110,6 +110,24 @@ export function parseFlags<F extends Flags>(
     }
   }
   return options as Options<F>;
+}
+
+/**
+ * `--port -1` as `--port=-1`: parseArgs would refuse `-1` as "ambiguous" (it might be a flag),
+ * where the user should hear what is wrong with the value.
+ */
+function negativesAsValues(args: string[], flags: Flag<unknown>[]): string[] {
+  const valued = new Map<string, string>();
+  for (const { name, short, value } of flags.filter((flag) => flag.value)) {
+    valued.set(`--${name}`, name);
+    if (short && value) valued.set(`-${short}`, name);
+  }
+  return args.flatMap((arg, i) => {
+    if (/^-\d/.test(arg) && valued.has(args[i - 1])) return []; // joined to its flag below
+    const name = valued.get(arg);
+    const next = args[i + 1];
+    return name && next !== undefined && /^-\d/.test(next) ? [`--${name}=${next}`] : [arg];
+  });
 }
 
 /** A whole number from `min` to `max`: digits only, so "", " 8", "0x10" and "1e3" are refused. */

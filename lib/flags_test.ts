@@ -87,7 +87,8 @@ Deno.test("parseFlags() rejects bad values with a usage error", () => {
     [["--port", "65536"], SERVER, /--port must be a whole number from 0 to 65535, not "65536"/],
     [["--port", "abc"], SERVER, /not "abc"/],
     [["--port", ""], SERVER, /not ""/],
-    [["--port", "-1"], SERVER, /argument is ambiguous|not "-1"/],
+    [["--port", "-1"], SERVER, /^--port must be a whole number from 0 to 65535, not "-1"$/],
+    [["-p", "-1"], CLIENT, /^--port must be a whole number from 1 to 65535, not "-1"$/],
     [["--port", "0x10"], SERVER, /not "0x10"/],
     [["--port", "1e3"], SERVER, /not "1e3"/],
     [["--port", "0"], CLIENT, /--port must be a whole number from 1 to 65535/],
@@ -101,9 +102,14 @@ Deno.test("parseFlags() rejects bad values with a usage error", () => {
     [["--timeout", "1"], SERVER, /Unknown option '--timeout'/],
     [["21567"], SERVER, /Unexpected argument '21567'/],
     [["--port"], SERVER, /argument missing/],
-    [["--idle-timeout", "-1"], SERVER, /argument is ambiguous|not "-1"/],
+    [
+      ["--idle-timeout", "-1"],
+      SERVER,
+      /^--idle-timeout must be a number of seconds from 0 \(never\) to 86400, not "-1"$/,
+    ],
     [["--idle-timeout", "1e9"], SERVER, /--idle-timeout must be a number of seconds from 0/],
     [["--idle-timeout", "1"], UDP_SERVER, /Unknown option '--idle-timeout'/],
+    [["--bufsiz", "65481"], UDP_SERVER, /--bufsiz must be a whole number from 1 to 65480/],
     [["--max-line", "0"], LINE_SERVER, /--max-line must be a whole number from 1/],
     [["--max-line", "100"], SERVER, /Unknown option '--max-line'/],
     [["--line-timeout", "x"], LINE_SERVER, /not "x"/],
@@ -135,11 +141,16 @@ Deno.test("usage() lists the flags a script takes, and its run command", () => {
 
 Deno.test("a flag added to a script's command is parsed, checked and shown in --help", () => {
   // The README's template example: one line in the script's own command.
-  const command = {
-    ...SERVER,
-    flags: { ...SERVER.flags, greeting: flag.onOff("greeting", "say hello to each client") },
-  };
-  assert.equal(parseFlags(["--greeting"], command)?.greeting, true);
-  assert.equal(parseFlags([], command)?.greeting, false);
-  assert.match(usage(command), /^ {6}--greeting +say hello to each client$/m);
+  const maxConns = flag.whole("max-conns", 1000, "most clients at once", {
+    max: 100_000,
+    value: "N",
+  });
+  const command = { ...SERVER, flags: { ...SERVER.flags, maxConns } };
+  assert.equal(parseFlags(["--max-conns", "20"], command)?.maxConns, 20);
+  assert.equal(parseFlags([], command)?.maxConns, 1000);
+  assert.throws(
+    () => parseFlags(["--max-conns", "0"], command),
+    /--max-conns must be a whole number from 1 to 100000, not "0"/,
+  );
+  assert.match(usage(command), /^ {6}--max-conns N +most clients at once \(default: 1000\)$/m);
 });

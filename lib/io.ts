@@ -31,17 +31,28 @@ const NEWLINE = 0x0a;
  * ```
  */
 export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
-  let pending: Uint8Array = new Uint8Array(0);
+  // Bytes not yet yielded are `data[start, end)`; each byte is searched once, and the buffer
+  // doubles when a line outgrows it, so a line of any length costs time in proportion to it.
+  let data = new Uint8Array(64 * 1024);
+  let start = 0;
+  let end = 0;
   for await (const chunk of stream) {
-    let data = concat(pending, chunk);
-    let end: number;
-    while ((end = data.indexOf(NEWLINE)) !== -1) {
-      yield data.slice(0, end);
-      data = data.subarray(end + 1);
+    if (end + chunk.length > data.length) {
+      const size = end - start + chunk.length;
+      const room = size > data.length ? new Uint8Array(Math.max(2 * data.length, size)) : data;
+      room.set(data.subarray(start, end));
+      [data, end, start] = [room, end - start, 0];
     }
-    pending = data.slice();
+    data.set(chunk, end);
+    let searched = end;
+    end += chunk.length;
+    let newline: number;
+    while ((newline = data.subarray(searched, end).indexOf(NEWLINE)) !== -1) {
+      yield data.slice(start, searched + newline);
+      start = searched = searched + newline + 1;
+    }
   }
-  if (pending.length > 0) yield pending;
+  if (end > start) yield data.slice(start, end);
 }
 
 const PROMPT = new TextEncoder().encode("> ");

@@ -31,15 +31,19 @@ export function listenTcp(hostname: string, port: number): Deno.TcpListener {
   }
 }
 
-/** `socket()` + `bind()` for UDP (needs `--unstable-net`). */
-export function listenUdp(hostname: string, port: number): Deno.DatagramConn {
+/** `socket()` + `bind()` for UDP (needs `--unstable-net`); a client says it opens a socket. */
+export function listenUdp(
+  hostname: string,
+  port: number,
+  action: "listen on" | "open a UDP socket on" = "listen on",
+): Deno.DatagramConn {
   if (typeof Deno.listenDatagram !== "function") {
     throw new Failure("UDP needs Deno's --unstable-net flag: deno run -N --unstable-net …");
   }
   try {
     return Deno.listenDatagram({ hostname, port, transport: "udp" });
   } catch (err) {
-    throw explainNetError(err, "listen on", hostname, hostPort(hostname, port));
+    throw explainNetError(err, action, hostname, hostPort(hostname, port));
   }
 }
 
@@ -65,9 +69,11 @@ export async function udpAddressOf(hostname: string, port: number): Promise<stri
   const { lookup } = await import("node:dns/promises");
   try {
     const found = await lookup(hostname, { all: true, verbatim: true });
-    return (found.find(({ family }) => family === 4) ?? found[0]).address;
+    const { address } = found.find(({ family }) => family === 4) ?? found[0];
+    // Sent to 0.0.0.0 or ::, a datagram goes to this machine; its reply comes from loopback.
+    return address === "0.0.0.0" ? "127.0.0.1" : address === "::" ? "::1" : address;
   } catch (err) {
-    throw explainNetError(err, "connect to", hostname, hostPort(hostname, port));
+    throw explainNetError(err, "send to", hostname, hostPort(hostname, port));
   }
 }
 

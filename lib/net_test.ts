@@ -33,7 +33,13 @@ Deno.test("connectTcp() resolves a name and explains a refused connection", asyn
     /^Failure: Cannot connect to localhost:\d+: connection refused \(is the server running\?\)$/,
   );
   // The tests may reach loopback only, so Deno's permission check answers for other names.
-  await assert.rejects(connectTcp("example.invalid", port), /network access was not granted/);
+  await assert.rejects(
+    connectTcp("example.invalid", port),
+    new RegExp(
+      `^Failure: Cannot connect to example\\.invalid:${port}: network access to ` +
+        `example\\.invalid:${port} was not granted \\(run with --allow-net=example\\.invalid:${port}, or -N\\)$`,
+    ),
+  );
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   using conn = await connectTcp("localhost", listener.addr.port);
   assert.equal(conn.remoteAddr.hostname, "127.0.0.1");
@@ -76,6 +82,6 @@ Deno.test("udpAddressOf() picks a name's IPv4 address, and explains a failure", 
   // The tests may reach loopback only; tests/errors_test.ts tries an unknown host end to end.
   await assert.rejects(
     udpAddressOf("example.invalid", 1),
-    /^Failure: Cannot connect to example\.invalid:1: network access was not granted/,
+    /^Failure: Cannot send to example\.invalid:1: network access to example\.invalid was not granted \(run with --allow-net=example\.invalid, or -N\)$/,
   );
 });

@@ -248,12 +248,14 @@ export class TcpServer {
         await handler.finish();
       }
     } catch (err) {
-      // Ended: the server ended the connection, and has said why. Anything else: a client that
-      // misbehaved or went away; no reply is owed, so close at once without reading more.
-      if (!(err instanceof Ended)) {
-        this.handleError(err, handler);
-        session.abort();
+      if (err instanceof Ended) return; // the server ended it before a line came: no reply owed
+      if (session.endedFor !== null && isPeerGone(err)) {
+        this.log?.(`...${formatAddress(handler.clientAddress)} cut off: ${session.endedFor}`);
+        return;
       }
+      // A client that misbehaved or went away: no reply is owed, so close without reading more.
+      this.handleError(err, handler);
+      session.abort();
     }
   }
 }

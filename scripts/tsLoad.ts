@@ -97,11 +97,18 @@ function showProgress(progress: Progress): void {
   Deno.stderr.writeSync(new TextEncoder().encode(line));
 }
 
+/** From this share of a core on, the load generator, not the server, set the pace. */
+const NEAR_FULL = 0.9;
+
 /** The figures, for a person. */
 export function report(result: LoadResult, warmup: number): string {
   const kind = result.proto === "ss" ? "connections" : "requests";
   const { p50, p90, p99, max } = result.latency;
-  const warm = warmup > 0 ? ` after ${warmup} s of warm-up` : "";
+  const warm = result.stoppedInWarmup
+    ? " of warm-up (stopped before measuring)"
+    : warmup > 0
+    ? ` after ${warmup} s of warm-up`
+    : "";
   const lines = [
     `${result.proto} to ${result.server}: ${plural(result.conns, "client")}, ` +
     `${result.size}-byte payloads, ${result.seconds.toFixed(1)} s${warm}`,
@@ -119,7 +126,9 @@ export function report(result: LoadResult, warmup: number): string {
     row("lost:", `${count(result.lost)} (${share}%)`);
   }
   row("answered:", `${result.connsServed} of ${plural(result.conns, "client")}`);
-  row("own CPU:", `${Math.round(result.loadCpu * 100)}% of a core (near 100%: the limit was here)`);
+  const limit = result.loadCpu >= NEAR_FULL ? " (near 100%: the limit was here)" : "";
+  row("own CPU:", `${Math.round(result.loadCpu * 100)}% of a core${limit}`);
+  if (result.hint) row("hint:", result.hint);
   return lines.join("\n");
 }
 

@@ -46,8 +46,9 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   if (!options) return 0;
   using stop = trapStopSignals();
 
-  // socket() + connect()
-  using conn = await connectTcp(options.host, options.port);
+  // socket() + connect(); Ctrl-C ends a connect that waits (on a server too busy to accept).
+  using conn = await unlessStopped(connectTcp(options.host, options.port), stop.signal);
+  if (conn === null) return 0;
   const server = new ReplyReader(conn);
 
   // The communication loop: send() a line, recv() its whole reply, print it.

@@ -50,7 +50,8 @@ export async function main(args: string[]): Promise<number> {
   using stop = trapStopSignals();
   for await (const line of promptLines(stop.signal)) {
     // socket() + connect(), send() the line, recv() the reply, close(): once per line.
-    using conn = await connectTcp(options.host, options.port);
+    using conn = await unlessStopped(connectTcp(options.host, options.port), stop.signal);
+    if (conn === null) break;
     const reply = await unlessStopped(
       new ReplyReader(conn).request(concat(line, CRLF)),
       stop.signal,

@@ -106,7 +106,11 @@ async function serveClient(
     }
   } catch (err) {
     if (!isPeerGone(err)) throw err;
-    log?.(`...${client.address} went away: ${(err as Error).message}`);
+    // We cut it off (a stop, while a reply would not go out), or it went away (a reset, say).
+    const why = client.endedFor
+      ? `cut off: ${client.endedFor}`
+      : `went away: ${(err as Error).message}`;
+    log?.(`...${client.address} ${why}`);
   }
 }
 

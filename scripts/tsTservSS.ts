@@ -53,7 +53,7 @@ export const COMMAND = {
   flags: {
     host: flag.host(HOST, "address to listen on"),
     port: flag.port(PORT, "port to listen on, 0 for any free one", 0),
-    bufsiz: flag.whole("bufsiz", BUFSIZ, "most bytes read, and answered, at a time", {
+    bufsiz: flag.whole("bufsiz", BUFSIZ, "most bytes read at a time; the reply is the whole line", {
       max: 1 << 20,
     }),
     idleTimeout: flag.seconds("idle-timeout", IDLE_TIMEOUT, "close a connection idle this long", {

@@ -57,7 +57,7 @@ export async function main(args: string[]): Promise<number> {
   const address = await udpAddressOf(options.host, options.port);
   const server: Deno.NetAddr = { transport: "udp", hostname: address, port: options.port };
   const where = hostPort(options.host, options.port);
-  const socket = listenUdp(address.includes(":") ? "::" : "0.0.0.0", 0);
+  const socket = listenUdp(address.includes(":") ? "::" : "0.0.0.0", 0, "open a UDP socket on");
   try {
     return await converse(socket, server, where, options.timeout, stop.signal);
   } finally {

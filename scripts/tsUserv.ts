@@ -24,11 +24,12 @@ import { fatal } from "../lib/errors.ts";
 import { type Command, flag, parseFlags } from "../lib/flags.ts";
 import { formatAddress, listenUdp } from "../lib/net.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
-import { stampReply } from "../lib/timestamp.ts";
+import { STAMP_LENGTH, stampReply } from "../lib/timestamp.ts";
 
 const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
 const PORT = 21567;
 const BUFSIZ = 1024;
+const MAX_DATAGRAM = 65_507; // the most a UDP datagram over IPv4 can carry
 
 /** This script's command line: the flags it takes, and their defaults. */
 export const COMMAND = {
@@ -38,14 +39,9 @@ export const COMMAND = {
   flags: {
     host: flag.host(HOST, "address to listen on"),
     port: flag.port(PORT, "port to listen on, 0 for any free one", 0),
-    bufsiz: flag.whole(
-      "bufsiz",
-      BUFSIZ,
-      "most bytes of a datagram answered; the rest is cut",
-      {
-        max: 1 << 20,
-      },
-    ),
+    bufsiz: flag.whole("bufsiz", BUFSIZ, "most bytes of a datagram answered; the rest is cut", {
+      max: MAX_DATAGRAM - STAMP_LENGTH, // so that a reply fits in one datagram
+    }),
     quiet: flag.quiet(),
   },
 } satisfies Command;

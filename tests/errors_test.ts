@@ -4,7 +4,15 @@
  */
 
 import assert from "node:assert/strict";
-import { denoArgs, Proc, type Result, runScript, spawnScript, startServer } from "./helpers.ts";
+import {
+  denoArgs,
+  needsRoot,
+  Proc,
+  type Result,
+  runScript,
+  spawnScript,
+  startServer,
+} from "./helpers.ts";
 
 const SCRIPTS = [
   "tsTserv.ts",
@@ -75,7 +83,12 @@ for (const script of ["tsTserv.ts", "tsUserv.ts", "tsTservSS.ts"]) {
   });
 }
 
-Deno.test("a server without the privilege to bind a low port says so", async () => {
+Deno.test({
+  ...needsRoot(
+    "a server without the privilege to bind a low port says so",
+    "setpriv drops a capability that only root has",
+  ),
+}, async () => {
   // setpriv drops the one capability that lets root bind ports below 1024.
   const proc = new Proc("setpriv", [
     "--bounding-set=-net_bind_service",
@@ -111,12 +124,17 @@ for (const script of ["tsTclnt.ts", "tsUclnt.ts", "tsTclntSS.ts", "tsTserv.ts"])
     const result = await runScript(script, ["--host", "no-such-host.invalid"], "hello\n");
     assertFailure(
       result,
-      /^error: Cannot (connect to|listen on) no-such-host\.invalid:21567: unknown host "no-such-host\.invalid"$/,
+      /^error: Cannot (connect to|listen on|send to) no-such-host\.invalid:21567: unknown host "no-such-host\.invalid"$/,
     );
   });
 }
 
-Deno.test("tsTclntV6 says when the machine has no IPv6", async () => {
+Deno.test({
+  ...needsRoot(
+    "tsTclntV6 says when the machine has no IPv6",
+    "unshare --net makes a network namespace",
+  ),
+}, async () => {
   // A network namespace of our own, with IPv6 turned off in it.
   const command = `echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && exec "$0" "$@"`;
   const proc = new Proc("unshare", [

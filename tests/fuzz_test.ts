@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../lib/errors.ts";
 import { parseFlags } from "../lib/flags.ts";
-import { STAMP_LENGTH } from "../lib/timestamp.ts";
+import { isWholeReply } from "../lib/reply.ts";
+import { ctime, STAMP_LENGTH } from "../lib/timestamp.ts";
 import { COMMANDS } from "../tools/scripts.ts";
 import {
   assertReplyTo,
@@ -286,3 +287,72 @@ for (const [client, server, printed] of CLIENTS) {
     }
   });
 }
+
+/**
+ * A proxy on a free port to `port`: what the server sends goes on to the client in random
+ * pieces, a few milliseconds apart, as a slow network would deliver it.
+ */
+function splittingProxy(port: number, below: (n: number) => number) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = (async () => {
+    for await (const client of listener) {
+      const server = await connect(port);
+      client.readable.pipeTo(server.writable).catch(() => {});
+      (async () => {
+        for await (const chunk of server.readable) {
+          for (let at = 0; at < chunk.length;) {
+            const piece = chunk.subarray(at, at + 1 + below(40));
+            await writeAll(client, piece);
+            at += piece.length;
+            if (below(4) === 0) await sleep(below(3));
+          }
+        }
+        client.close();
+      })().catch(() => {});
+    }
+  })().catch(() => {});
+  return {
+    port: listener.addr.port,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      await serving;
+    },
+  };
+}
+
+Deno.test("tsTclnt prints each reply whole when lines hold stamps, whatever the server's reads and the reply's splits", async () => {
+  const { seed, below, bytes, pick } = random();
+  for (let round = 0; round < 4; round++) {
+    const bufsiz = 1 + below(40);
+    await using server = await startServer("tsTserv.ts", ["-q", "--bufsiz", String(bufsiz)]);
+    await using proxy = splittingProxy(server.port, below);
+    // The stamp the server is writing now, others, and pieces of one, among random bytes.
+    const now = new TextEncoder().encode(`[${ctime()}] `);
+    const texts: Uint8Array[] = [
+      now,
+      now,
+      SOME_STAMP,
+      now.subarray(0, 1 + below(26)),
+      Uint8Array.of(0x5b),
+    ];
+    const lines = Array.from({ length: 6 }, () => {
+      const parts = Array.from(
+        { length: 1 + below(5) },
+        () => below(2) === 0 ? pick(texts) : bytes(1 + below(30), NEWLINE),
+      );
+      return parts.reduce(concat);
+    });
+    const input = lines.map((line) => concat(line, Uint8Array.of(NEWLINE))).reduce(concat);
+    const result = await runScript("tsTclnt.ts", ["-p", String(proxy.port)], input);
+    const context = `seed ${seed}, round ${round}, --bufsiz ${bufsiz}: ${result.stderr}`;
+    assert.equal(result.code, 0, context);
+    const printed = latin1(result.stdoutBytes).split("\n");
+    assert.equal(printed.length, lines.length + 1, context);
+    printed.forEach((text, i) => {
+      assert.ok(text.startsWith("> "), context);
+      if (i === lines.length) return;
+      const reply = Uint8Array.from(text.slice(2), (char) => char.charCodeAt(0));
+      assert.ok(isWholeReply(reply, lines[i]), `${context}: line ${i}: ${text}`);
+    });
+  }
+});

@@ -241,6 +241,19 @@ export function unstamped(text: string): string {
   return text.replace(STAMP, "[STAMP] ");
 }
 
+const IS_ROOT = new TextDecoder().decode(
+  (await new Deno.Command("id", { args: ["-u"] }).output()).stdout,
+).trim() === "0";
+
+/**
+ * For a test that needs root (`unshare`, `setpriv`): without it, the test is skipped, and a line
+ * says so and why, rather than failing with an assertion that explains nothing.
+ */
+export function needsRoot(name: string, why: string): { name: string; ignore: boolean } {
+  if (!IS_ROOT) console.warn(`skipping "${name}": it needs root (${why}); CI runs as root`);
+  return { name, ignore: !IS_ROOT };
+}
+
 /** Resolves after `ms`. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { LoadResult } from "../tools/load.ts";
+import { report } from "../scripts/tsLoad.ts";
 import { stampReply } from "../lib/timestamp.ts";
 import {
   denoArgs,
@@ -188,6 +189,52 @@ Deno.test("tsLoad stops at Ctrl-C with the figures so far", async () => {
   assert.ok(result.seconds < 1 && result.requests > 0, run.stdout);
 });
 
+Deno.test("tsLoad stopped by Ctrl-C during its warm-up reports the warm-up, exit 0", async () => {
+  await using server = await startServer("tsTserv.ts", ["-q"]);
+  const args = ["--json", "-p", String(server.port), "-c", "4", "--warmup", "30", "-d", "30"];
+  const proc = spawnScript("tsLoad.ts", args);
+  await sleep(1500);
+  proc.kill("SIGINT");
+  const run = await proc.finish(5000);
+  assert.equal(run.code, 0, run.stderr);
+  const result: LoadResult = JSON.parse(run.stdout);
+  assert.equal(result.stoppedInWarmup, true);
+  assert.ok(result.requests > 0 && result.seconds > 1, run.stdout);
+  assert.equal(result.connsServed, 4);
+  assert.match(report(result, 30), / s of warm-up \(stopped before measuring\)$/m);
+});
+
+Deno.test("tsLoad says 'the limit was here' only when its own CPU was near a whole core", async () => {
+  await using server = await startServer("tsTserv.ts", ["-q"]);
+  const { result } = await load(["-p", String(server.port), "-c", "1"]);
+  const at = (loadCpu: number) => report({ ...result, loadCpu }, 0).split("\n").at(-1);
+  assert.equal(at(0.01), "own CPU:     1% of a core");
+  assert.equal(at(0.97), "own CPU:     97% of a core (near 100%: the limit was here)");
+});
+
+Deno.test("tsLoad says what it saw when nothing was answered rightly", async () => {
+  await using tcp = await startServer("tsTserv.ts", ["-q"]);
+  const port = (() => {
+    using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    return probe.addr.port;
+  })();
+  const cases: [string[], RegExp][] = [
+    [["--proto", "ss", "-p", String(tcp.port)], /kept each connection open.*--proto tcp fits/],
+    // Without an ICMP "port unreachable" (some systems send none), only silence tells.
+    [
+      ["--proto", "udp", "-p", String(port)],
+      /^no reply at all: (nothing listens for UDP there|is a UDP timestamp server listening there\?)$/,
+    ],
+  ];
+  for (const [args, hint] of cases) {
+    const { code, result } = await load([...args, "-c", "2"]);
+    assert.equal(code, 1, args.join(" "));
+    assert.equal(result.requests, 0);
+    assert.match(result.hint ?? "", hint, args.join(" "));
+    if (args[1] === "udp") assert.ok(result.lost > 0, "each datagram nobody took is lost");
+  }
+});
+
 Deno.test("tsLoad says clearly when there is no server", async () => {
   const port = (() => {
     using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -202,7 +249,7 @@ Deno.test("tsLoad shows a live progress line once a second on a terminal", async
   await using server = await startServer("tsTserv.ts", ["-q"]);
   // `script` runs the command on a pseudo-terminal, as a user's shell would.
   const command = `${
-    denoArgs("tsLoad.ts", ["-p", String(server.port), "-c", "2", "--warmup", "1.5", "-d", "2"])
+    denoArgs("tsLoad.ts", ["-p", String(server.port), "-c", "2", "--warmup", "1", "-d", "2"])
       .map((arg) => `'${arg}'`).join(" ")
   }`;
   const run = await new Proc("script", ["-qec", `'${Deno.execPath()}' ${command}`, "/dev/null"])

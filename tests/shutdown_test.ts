@@ -5,6 +5,7 @@ import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import {
   connect,
   encoder,
+  Proc,
   readBytes,
   sleep,
   spawnScript,
@@ -85,8 +86,8 @@ Deno.test("a stop lets every reply in flight go out whole, and ends the other wa
 });
 
 /** Starts tsTserv with a client that floods it and never reads, so a reply is stuck in flight. */
-async function stuckServer() {
-  const server = await startServer("tsTserv.ts", ["-q"]); // the caller disposes of it
+async function stuckServer(args = ["-q"]) {
+  const server = await startServer("tsTserv.ts", args); // the caller disposes of it
   const conn = await connect(server.port);
   const chunk = new Uint8Array(64 * 1024).fill(0x61);
   const flooding = (async () => {
@@ -111,6 +112,57 @@ Deno.test("a stop closes a client that never reads its reply once the deadline p
   conn.close();
   await flooding;
 });
+
+Deno.test("a client that a stop cuts off is logged as cut off, not as gone", async () => {
+  const { server: stuck, conn, flooding } = await stuckServer([]);
+  await using server = stuck;
+  const result = await server.stop("SIGTERM");
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /^\.\.\.127\.0\.0\.1:\d+ cut off: the server is stopping$/m);
+  assert.doesNotMatch(result.stdout, /went away/);
+  conn.close();
+  await flooding;
+});
+
+/** A server on loopback whose backlog is full, so that a new connect waits. */
+async function busyServer(): Promise<{ port: number; proc: Proc }> {
+  const script = [
+    "import socket, sys, time",
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(0)",
+    "held = []",
+    "for i in range(8):",
+    "    c = socket.socket(); c.setblocking(False)",
+    "    try: c.connect(s.getsockname())",
+    "    except BlockingIOError: pass",
+    "    held.append(c)",
+    "print(s.getsockname()[1], flush=True); sys.stdin.read()",
+  ].join("\n");
+  const proc = new Proc("python3", ["-c", script], { stdin: true });
+  const [, port] = await proc.stdout.waitFor(/^(\d+)$/m);
+  return { port: Number(port), proc };
+}
+
+for (const script of ["tsTclnt.ts", "tsTclntSS.ts"]) {
+  Deno.test(`${script} stops at the first Ctrl-C while its connect waits`, async () => {
+    const busy = await busyServer();
+    try {
+      const client = spawnScript(script, ["--host", "127.0.0.1", "-p", String(busy.port)], {
+        stdin: true,
+      });
+      if (script === "tsTclntSS.ts") await client.write("hello\n", false); // it connects per line
+      await sleep(500);
+      const before = performance.now();
+      client.kill("SIGINT");
+      const result = await client.finish(5000);
+      assert.ok(performance.now() - before < 1000, "at once");
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(result.stderr, "");
+    } finally {
+      await busy.proc.write("");
+      await busy.proc.finish();
+    }
+  });
+}
 
 Deno.test("a second Ctrl-C exits at once with status 130", async () => {
   const { server: stuck, conn, flooding } = await stuckServer();

@@ -24,6 +24,20 @@ Deno.test("tsUclnt sends each piped line to tsUserv and prints its reply, until 
   assert.equal(log.match(/^\.\.\.received from and returned to: 127\.0\.0\.1:\d+$/gm)?.length, 2);
 });
 
+for (const host of ["0.0.0.0", "::"]) {
+  Deno.test(`tsUclnt --host ${host} gets the reply of a server listening on ${host}`, async () => {
+    // The address a server's log shows; the reply then comes from loopback.
+    await using server = await startServer("tsUserv.ts", [], host);
+    const client = await runScript(
+      "tsUclnt.ts",
+      ["--host", host, "--port", String(server.port), "--timeout", "1"],
+      "hello\n",
+    );
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> ");
+  });
+}
+
 Deno.test("tsUserv answers an empty datagram with a bare stamp", async () => {
   await using server = await startServer("tsUserv.ts");
   const reply = await exchange(server.port, new Uint8Array(0));

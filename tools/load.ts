@@ -64,8 +64,10 @@ export interface LoadResult {
   server: string;
   conns: number;
   size: number;
-  /** Seconds measured (the warm-up not included). */
+  /** Seconds measured: after the warm-up, or the warm-up itself if the run was stopped in it. */
   seconds: number;
+  /** Whether the run was stopped (Ctrl-C) before the warm-up was over. */
+  stoppedInWarmup: boolean;
   /** Requests answered rightly while measuring. */
   requests: number;
   /** Requests answered rightly per second. */
@@ -77,8 +79,10 @@ export interface LoadResult {
   errorKinds: Record<string, number>;
   /** UDP: requests with no reply within the timeout, while measuring. */
   lost: number;
-  /** How many clients had at least one request answered while measuring. */
+  /** How many clients had at least one request answered rightly while measuring. */
   connsServed: number;
+  /** When nothing was answered rightly: what was seen instead, and what may fit the server. */
+  hint?: string;
   /**
    * The load generator's own CPU time while measuring, as a share of one core: near 1, it was
    * the limit, and requests/s says more about it than about the server.
@@ -112,6 +116,10 @@ class Run {
   measuring = false;
   /** Set when the run closes what is still open: failures from then on are ours. */
   cutOff = false;
+  /** `ss`: whole replies whose end-of-file never came (a server that keeps connections open). */
+  unended = 0;
+  /** `udp`: datagrams that the system said no one is listening for. */
+  refused = 0;
   /** Right replies while measuring, and in all (for the progress line). */
   requests = 0;
   answeredAll = 0;
@@ -126,6 +134,14 @@ class Run {
 
   constructor(conns: number) {
     this.served = new Array(conns).fill(false);
+  }
+
+  /** Drops what was counted so far (the warm-up's), but the errors. */
+  restart(): void {
+    this.requests = 0;
+    this.lost = 0;
+    this.served.fill(false);
+    this.histogram.reset();
   }
 
   /** A request by client `id`, sent at `sentAt` (from `performance.now()`), answered rightly. */
@@ -268,7 +284,9 @@ async function readReply(
       }
     }
     if (!untilEnd) return;
+    run.unended++; // until end-of-file comes
     const more = await conn.read(holder.buffer);
+    run.unended--;
     if (more !== null) throw new BadReply("more bytes than the reply");
     return;
   }
@@ -325,6 +343,8 @@ class UdpClient {
   #n = 0;
   #bytes: Uint8Array = new Uint8Array(0);
   sentAt = 0;
+  /** The request in flight was sent while measuring: lost, unless its reply comes. */
+  measured = false;
 
   constructor(id: number, address: Address, options: LoadOptions, run: Run) {
     const hostname = address.hostname.includes(":") ? "::" : "0.0.0.0";
@@ -339,6 +359,7 @@ class UdpClient {
   send(): void {
     this.#bytes = this.#payload.number(this.#n++);
     this.sentAt = performance.now();
+    this.measured = this.#run.measuring;
     this.#socket.send(this.#bytes, this.#server).catch((err) => this.#run.failed(err));
   }
 
@@ -351,11 +372,20 @@ class UdpClient {
       try {
         [data] = await this.#socket.receive(buffer);
       } catch (err) {
+        if (err instanceof Deno.errors.ConnectionRefused && this.#run.running) {
+          // The system says no one listens there (ICMP port unreachable): this one is lost.
+          this.#run.refused++;
+          this.#lost();
+          await sleep(RETRY_MS);
+          this.send();
+          continue;
+        }
         this.#run.failed(err); // ignored once the run has ended and closed the socket
         if (this.#run.running) await sleep(RETRY_MS);
         continue;
       }
       if (this.#run.isReply(data, this.#bytes)) {
+        this.measured = false;
         this.#run.answered(this.#id, this.sentAt);
         if (this.#run.running) this.send();
       } else if (!this.#isLate(data)) {
@@ -377,8 +407,19 @@ class UdpClient {
   /** Called by the run's ticker: counts the request in flight lost if it is too old. */
   check(now: number, timeoutMs: number): void {
     if (!this.#run.running || now - this.sentAt < timeoutMs) return;
-    if (this.#run.measuring) this.#run.lost++;
+    this.#lost();
     this.send();
+  }
+
+  /** Counts the request in flight lost, if it was sent while measuring. */
+  #lost(): void {
+    if (this.measured) this.#run.lost++;
+    this.measured = false;
+  }
+
+  /** At the end of the run: a request sent while measuring and still unanswered is lost. */
+  end(): void {
+    this.#lost();
   }
 }
 
@@ -411,6 +452,7 @@ export async function runLoad(
 ): Promise<LoadResult> {
   const address = await reachable(options);
   const run = new Run(options.conns);
+  run.measuring = true; // from the start: see below
   const ids = Array.from({ length: options.conns }, (_, id) => id);
   const udpClients = options.proto === "udp" ? openUdpClients(ids, address, options, run) : [];
   const clients = options.proto === "udp"
@@ -427,9 +469,10 @@ export async function runLoad(
     for (const client of udpClients) client.check(now, timeoutMs);
     if (onProgress && now >= nextProgress) {
       nextProgress += 1000;
+      const elapsed = Math.round((now - startedAt) / 1000);
       onProgress({
-        elapsed: Math.round((now - startedAt) / 1000),
-        warming: !run.measuring,
+        elapsed,
+        warming: elapsed <= options.warmup, // the second just gone was the warm-up's
         lastSecond: run.answeredAll - counted,
         errors: run.errors,
       });
@@ -437,11 +480,18 @@ export async function runLoad(
     }
   }, Math.min(50, timeoutMs / 4));
 
+  // Everything counts from the start; the warm-up's figures are dropped when it is over, unless
+  // a Ctrl-C came first: then they are all there is to report.
+  let measuredFrom = startedAt;
+  let cpuFrom = process.cpuUsage();
   await sleep(options.warmup * 1000, options.signal);
-  run.measuring = true;
-  const measuredFrom = performance.now();
-  const cpuFrom = process.cpuUsage();
-  await sleep(options.duration * 1000, options.signal);
+  const stoppedInWarmup = options.signal?.aborted === true && options.warmup > 0;
+  if (!stoppedInWarmup) {
+    run.restart();
+    measuredFrom = performance.now();
+    cpuFrom = process.cpuUsage();
+    await sleep(options.duration * 1000, options.signal);
+  }
   run.measuring = false;
   const seconds = (performance.now() - measuredFrom) / 1000;
   const cpu = process.cpuUsage(cpuFrom);
@@ -452,6 +502,8 @@ export async function runLoad(
   await Promise.race([finished, sleep(GRACE_MS)]);
   clearInterval(ticker);
   run.cutOff = true;
+  const unended = run.unended;
+  for (const client of udpClients) client.end();
   for (const resource of run.open) run.untrack(resource);
   await finished;
 
@@ -471,7 +523,28 @@ export async function runLoad(
     lost: run.lost,
     connsServed: run.served.filter(Boolean).length,
     loadCpu: seconds > 0 ? (cpu.user + cpu.system) / 1e6 / seconds : 0,
+    stoppedInWarmup,
+    hint: run.requests > 0 ? undefined : hint(options, run, unended),
   };
+}
+
+/** When nothing was answered rightly, what the run saw instead. */
+function hint(options: LoadOptions, run: Run, unended: number): string {
+  const closed = run.errorKinds.has("the server closed the connection");
+  if (unended > 0) {
+    return "replies came, but the server kept each connection open after its reply: " +
+      "--proto tcp fits such a server";
+  }
+  if (options.proto === "tcp" && closed) {
+    return "the server closed each connection after one reply: --proto ss fits such a server";
+  }
+  if (options.proto === "udp" && run.answeredAll === 0) {
+    return run.refused > 0
+      ? "no reply at all: nothing listens for UDP there"
+      : "no reply at all: is a UDP timestamp server listening there?";
+  }
+  if (run.errors === 0) return "no reply came: the server accepted, but never answered";
+  return "no reply was right: see the errors";
 }
 
 /** A socket for each UDP client; all or none, with a clear error if the process runs out. */
