@@ -23,11 +23,10 @@
  * @module
  */
 
-import { fatal } from "../lib/errors.ts";
-import { type Command, flag, parseFlags } from "../lib/flags.ts";
+import { type Command, flag } from "../lib/flags.ts";
 import type { LoadResult } from "../tools/load.ts";
 import { cpuSeconds, type Listening, memoryKiB, startListening } from "../tools/proc.ts";
-import { denoArgs } from "../tools/scripts.ts";
+import { denoArgs, optionsOrExit } from "../tools/scripts.ts";
 import { chart } from "./chart.ts";
 import { type MemoryRow, perConnection, render, type Row } from "./report.ts";
 
@@ -169,13 +168,7 @@ const COMMAND = {
   },
 } satisfies Command;
 
-const flags = (() => {
-  try {
-    return parseFlags(Deno.args, COMMAND);
-  } catch (err) {
-    return fatal(err);
-  }
-})() ?? Deno.exit(0); // --help
+const flags = optionsOrExit(COMMAND);
 const runs = flags.runs ?? (flags.quick ? 1 : 5);
 const seconds = flags.seconds ?? (flags.quick ? 1.5 : 4);
 const warmupSeconds = flags.quick ? 0.5 : 2;

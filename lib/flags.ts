@@ -32,7 +32,7 @@ export interface Command<F extends Flags = Flags> {
 }
 
 // deno-lint-ignore no-explicit-any
-type Flags = Record<string, Flag<any>>;
+export type Flags = Record<string, Flag<any>>;
 
 /** What {@linkcode parseFlags} returns: each flag's value, under the flag's key. */
 export type Options<F extends Flags> = {

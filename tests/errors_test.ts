@@ -13,17 +13,9 @@ import {
   spawnScript,
   startServer,
 } from "./helpers.ts";
+import { BOOK_SCRIPTS } from "../tools/scripts.ts";
 
-const SCRIPTS = [
-  "tsTserv.ts",
-  "tsTservV6.ts",
-  "tsTclnt.ts",
-  "tsTclntV6.ts",
-  "tsUserv.ts",
-  "tsUclnt.ts",
-  "tsTservSS.ts",
-  "tsTclntSS.ts",
-];
+const SCRIPTS = BOOK_SCRIPTS;
 
 /** Asserts exit code 1 and a single `error: …` line matching `message` on stderr. */
 function assertFailure(result: Result, message: RegExp): void {

@@ -4,19 +4,10 @@
  */
 
 import assert from "node:assert/strict";
+import { BOOK_SCRIPTS } from "../tools/scripts.ts";
 
 const root = new URL("../", import.meta.url);
 const read = (path: string) => Deno.readTextFile(new URL(path, root));
-const BOOK_SCRIPTS = [
-  "tsTserv.ts",
-  "tsTservV6.ts",
-  "tsTclnt.ts",
-  "tsTclntV6.ts",
-  "tsUserv.ts",
-  "tsUclnt.ts",
-  "tsTservSS.ts",
-  "tsTclntSS.ts",
-];
 
 /** The files of `lib/` that are not tests, with their line counts. */
 async function libFiles(): Promise<Map<string, number>> {

@@ -6,7 +6,8 @@
  * @module
  */
 
-import { type Command } from "../lib/flags.ts";
+import { fatal } from "../lib/errors.ts";
+import { type Command, type Flags, type Options, parseFlags } from "../lib/flags.ts";
 import { COMMAND as tsLoad } from "../scripts/tsLoad.ts";
 import { COMMAND as tsTclnt } from "../scripts/tsTclnt.ts";
 import { COMMAND as tsTclntSS } from "../scripts/tsTclntSS.ts";
@@ -16,6 +17,18 @@ import { COMMAND as tsTservSS } from "../scripts/tsTservSS.ts";
 import { COMMAND as tsTservV6 } from "../scripts/tsTservV6.ts";
 import { COMMAND as tsUclnt } from "../scripts/tsUclnt.ts";
 import { COMMAND as tsUserv } from "../scripts/tsUserv.ts";
+
+/** The book's eight scripts, as the README's table lists them. */
+export const BOOK_SCRIPTS = [
+  "tsTserv.ts",
+  "tsTservV6.ts",
+  "tsTclnt.ts",
+  "tsTclntV6.ts",
+  "tsUserv.ts",
+  "tsUclnt.ts",
+  "tsTservSS.ts",
+  "tsTclntSS.ts",
+];
 
 /** Each script's command line, by file name. */
 export const COMMANDS: Record<string, Command> = Object.fromEntries(
@@ -34,4 +47,13 @@ export function denoArgs(script: string, args: string[] = []): string[] {
   const command = COMMANDS[script];
   if (!command) throw new Error(`no script ${script}`);
   return ["run", ...(command.run ?? "-N").split(" "), scriptPath(script), ...args];
+}
+
+/** For a tool's top level: its options, or exit as a script would (after `--help`, or a usage error). */
+export function optionsOrExit<F extends Flags>(command: Command<F>): Options<F> {
+  try {
+    return parseFlags(Deno.args, command) ?? Deno.exit(0);
+  } catch (err) {
+    return fatal(err);
+  }
 }

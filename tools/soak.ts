@@ -16,13 +16,12 @@
  * @module
  */
 
-import { type Command, flag, parseFlags } from "../lib/flags.ts";
-import { fatal } from "../lib/errors.ts";
+import { type Command, flag } from "../lib/flags.ts";
 import { writeAll } from "../lib/io.ts";
 import { isWholeReply } from "../lib/reply.ts";
 import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import { memoryKiB, startListening } from "./proc.ts";
-import { denoArgs } from "./scripts.ts";
+import { denoArgs, optionsOrExit } from "./scripts.ts";
 
 const SERVERS = ["tsTserv.ts", "tsTservSS.ts", "tsUserv.ts"];
 const encoder = new TextEncoder();
@@ -50,13 +49,7 @@ const COMMAND = {
   },
 } satisfies Command;
 
-const options = (() => {
-  try {
-    return parseFlags(Deno.args, COMMAND);
-  } catch (err) {
-    return fatal(err);
-  }
-})() ?? Deno.exit(0); // --help
+const options = optionsOrExit(COMMAND);
 const { minutes, rate, conns } = options;
 const servers = options.servers.split(",");
 
