@@ -29,17 +29,14 @@ const LINGER_BYTES = 256 * 1024;
 const discarded = new Uint8Array(64 * 1024); // never looked at, so shared
 
 /**
- * Where a connection is in its life:
- * - `open`: serving.
- * - `ending`: the server is ending it, and waits for the reply being written to go out.
- * - `lingering`: FIN sent; the client's last bytes are read and dropped until it closes too.
- * - `closed`.
+ * Where a connection is in its life: `open` (serving); `ending` (the server ends it, once the
+ * reply being written is out); `lingering` (FIN sent; the client's last bytes are read and
+ * dropped until it closes too); `closed`.
  */
 export type SessionState = "open" | "ending" | "lingering" | "closed";
 
 /** One client's connection, as a server serves it. */
 export class Session {
-  /** The connection itself. */
   readonly conn: Deno.TcpConn;
   #state: SessionState = "open";
   #endedFor: string | null = null;
@@ -215,7 +212,7 @@ export class Connections {
     this.#log = options.log;
   }
 
-  /** How many connections are open. */
+  /** How many are open. */
   get size(): number {
     return this.#open.size;
   }

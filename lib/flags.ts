@@ -61,14 +61,6 @@ export function usage(command: Command): string {
     `OPTIONS:\n${rows.join("\n")}\n`;
 }
 
-const HELP: Flag<boolean> = {
-  name: "help",
-  short: "h",
-  help: "show this help and exit",
-  default: false,
-  parse: () => true,
-};
-
 /**
  * Reads a script's arguments: the options, or `undefined` after printing `--help`.
  *
@@ -118,16 +110,16 @@ export function parseFlags<F extends Flags>(
  */
 function negativesAsValues(args: string[], flags: Flag<unknown>[]): string[] {
   const valued = new Map<string, string>();
-  for (const { name, short, value } of flags.filter((flag) => flag.value)) {
+  for (const { name, short } of flags.filter((flag) => flag.value)) {
     valued.set(`--${name}`, name);
-    if (short && value) valued.set(`-${short}`, name);
+    if (short) valued.set(`-${short}`, name);
   }
-  return args.flatMap((arg, i) => {
-    if (/^-\d/.test(arg) && valued.has(args[i - 1])) return []; // joined to its flag below
-    const name = valued.get(arg);
-    const next = args[i + 1];
-    return name && next !== undefined && /^-\d/.test(next) ? [`--${name}=${next}`] : [arg];
-  });
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = valued.get(args[i]);
+    joined.push(name && /^-\d/.test(args[i + 1] ?? "") ? `--${name}=${args[++i]}` : args[i]);
+  }
+  return joined;
 }
 
 /** A whole number from `min` to `max`: digits only, so "", " 8", "0x10" and "1e3" are refused. */
@@ -149,14 +141,12 @@ function decimal(raw: string, unit: string, zero: string | undefined, max: numbe
   return value;
 }
 
-/** How a number flag is written and bounded. */
+/** How a number flag is written and bounded; `value` is its placeholder (and unit), `zero` what 0 means. */
 export interface NumberShape {
   min?: number;
   max?: number;
   short?: string;
-  /** The value's placeholder, and for `seconds()` its unit: `BYTES`, `SECONDS`. */
   value?: string;
-  /** What 0 means, where 0 is allowed: `never`. */
   zero?: string;
 }
 
@@ -217,3 +207,5 @@ export const flag = {
   /** `-q, --quiet`, for servers: no log line per connection or message. */
   quiet: (): Flag<boolean> => flag.onOff("quiet", "log no line per connection or message", "q"),
 };
+
+const HELP = flag.onOff("help", "show this help and exit", "h");

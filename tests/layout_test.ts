@@ -58,3 +58,14 @@ Deno.test("tsTserv.ts shows the book's constants and the stamp in plain sight", 
   const ss = await read("scripts/tsTservSS.ts");
   assert.match(ss, /^class MyRequestHandler extends StreamRequestHandler \{$/m);
 });
+
+Deno.test("every script runs by itself: a shebang with its permissions, and the run bit", async () => {
+  for await (const entry of Deno.readDir(new URL("scripts/", root))) {
+    const path = `scripts/${entry.name}`;
+    assert.match(await read(path), /^#!\/usr\/bin\/env -S deno run -N/, path);
+    assert.ok(
+      ((await Deno.stat(new URL(path, root))).mode ?? 0) & 0o100,
+      `${path} is not executable`,
+    );
+  }
+});

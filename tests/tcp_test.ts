@@ -5,7 +5,10 @@ import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import {
   assertReplyTo,
   connect,
+  denoArgs,
   encoder,
+  needsRoot,
+  Proc,
   readBytes,
   runScript,
   splitStamp,
@@ -115,4 +118,35 @@ Deno.test("tsTserv --quiet logs no line per connection", async () => {
     result.stdout,
     /^waiting for connection on 127\.0\.0\.1:\d+\.\.\.\nserver stopped \(SIGINT\)\n$/,
   );
+});
+
+Deno.test({
+  ...needsRoot(
+    "tsTclnt reaches an IPv4 server by a name whose first address is ::1",
+    "unshare --mount puts a hosts file of our own in place",
+  ),
+}, async () => {
+  // Deno.connect tries each address of a name, as Python's create_connection does; it used to
+  // try only the first, and the client had to resolve names itself.
+  await using server = await startServer("tsTserv.ts"); // on 127.0.0.1 only
+  const hosts = await Deno.makeTempFile({ dir: "/tmp" });
+  try {
+    await Deno.writeTextFile(hosts, "::1 dual.test\n127.0.0.1 dual.test\n");
+    const command = `mount --bind "$0" /etc/hosts && exec "$@"`;
+    const proc = new Proc("unshare", [
+      "--mount",
+      "sh",
+      "-c",
+      command,
+      hosts,
+      Deno.execPath(),
+      ...denoArgs("tsTclnt.ts", ["--host", "dual.test", "-p", String(server.port)]),
+    ], { stdin: true });
+    await proc.write("hello\n");
+    const result = await proc.finish();
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(unstamped(result.stdout), "> [STAMP] hello\n> ");
+  } finally {
+    await Deno.remove(hosts);
+  }
 });
