@@ -15,6 +15,10 @@
  */
 
 import { formatAddress } from "./net.ts";
+import { explainTlsError } from "./tls.ts";
+
+/** A client's connection: plain TCP, or TLS over TCP. */
+export type Stream = Deno.TcpConn | Deno.TlsConn;
 
 /** How long a stop waits for replies in flight before it closes what is left. */
 export const SHUTDOWN_DEADLINE_MS = 1000;
@@ -37,7 +41,7 @@ export type SessionState = "open" | "ending" | "lingering" | "closed";
 
 /** One client's connection, as a server serves it. */
 export class Session {
-  readonly conn: Deno.TcpConn;
+  readonly conn: Stream;
   #state: SessionState = "open";
   #endedFor: string | null = null;
   #writing = false; // a reply is being written: ending waits for it
@@ -52,7 +56,7 @@ export class Session {
   #progressSeen = 0;
   #quietSince = performance.now();
 
-  constructor(conn: Deno.TcpConn) {
+  constructor(conn: Stream) {
     this.conn = conn;
   }
 
@@ -82,7 +86,9 @@ export class Session {
       n = await this.conn.read(buffer);
     } catch (err) {
       if (this.#endedFor !== null) return null; // we closed it: the client has heard why
-      throw err;
+      // A TLS client that closes without close_notify has still just finished: end of input.
+      if (!(err instanceof Deno.errors.UnexpectedEof)) throw err;
+      n = null;
     }
     if (n === null) this.#clientDone = true;
     if (n === null || this.#state !== "open") return null;
@@ -195,6 +201,8 @@ export class Session {
 export interface ConnectionsOptions {
   /** End a connection after this long without a byte moving either way; 0 for never. */
   idleTimeoutMs?: number;
+  /** Close a TLS connection whose handshake is not done this long after it is accepted. */
+  handshakeTimeoutMs?: number;
   /** Where to say why a connection was ended early (default: nowhere). */
   log?: (line: string) => void;
 }
@@ -203,12 +211,14 @@ export interface ConnectionsOptions {
 export class Connections {
   #open = new Map<Session, Promise<void>>();
   #idleMs: number;
+  #handshakeMs: number;
   #log?: (line: string) => void;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
 
   constructor(options: ConnectionsOptions = {}) {
     this.#idleMs = options.idleTimeoutMs ?? 0;
+    this.#handshakeMs = options.handshakeTimeoutMs ?? 10_000;
     this.#log = options.log;
   }
 
@@ -221,11 +231,12 @@ export class Connections {
    * Serves `conn` with `task`, then closes it politely. An error that escapes the task is a bug:
    * it is logged, the connection is closed at once, and the server goes on.
    */
-  serve(conn: Deno.TcpConn, task: (session: Session) => Promise<void>): void {
+  serve(conn: Stream, task: (session: Session) => Promise<void>): void {
     const session = new Session(conn);
     if (this.#stopping) session.end("the server is stopping");
     const served = (async () => {
       try {
+        if ("handshake" in conn && !(await this.#handshake(session, conn))) return;
         await task(session);
         await session.close();
       } catch (err) {
@@ -252,6 +263,28 @@ export class Connections {
     for (const session of this.#open.keys()) session.abort();
     await Promise.all(this.#open.values());
     clearInterval(this.#ticker);
+  }
+
+  /**
+   * A TLS connection's handshake, bounded in time so that a client that never sends its hello
+   * holds nothing for long; it runs in the connection's own task, so no one else waits for it.
+   * @returns Whether it succeeded; if not, the connection is closed, and the log says why.
+   */
+  async #handshake(session: Session, conn: Deno.TlsConn): Promise<boolean> {
+    const seconds = this.#handshakeMs / 1000;
+    session.setDeadline(this.#handshakeMs, `no TLS handshake within ${seconds} s`);
+    try {
+      await conn.handshake();
+      session.clearDeadline();
+      return true;
+    } catch (err) {
+      if (session.endedFor === null) {
+        const why = explainTlsError(err, "server") ?? (err as Error).message;
+        this.#log?.(`...closing ${session.address}: TLS handshake failed: ${why}`);
+      }
+      session.abort();
+      return false;
+    }
   }
 
   /** One timer for all connections, not one per read: from the first to `shutdown()`. */

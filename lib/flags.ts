@@ -70,7 +70,7 @@ export function parseFlags<F extends Flags>(
   args: string[],
   command: Command<F>,
 ): Options<F> | undefined {
-  const hint = `Run '${runCommand(command)} --help' for usage.`;
+  const hint = usageError(command, "").hint;
   const flags = [HELP, ...Object.values(command.flags)];
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -102,6 +102,11 @@ export function parseFlags<F extends Flags>(
     }
   }
   return options as Options<F>;
+}
+
+/** A usage error for `command`, for a rule no single flag can check ("these two go together"). */
+export function usageError(command: Command, message: string): UsageError {
+  return new UsageError(message, `Run '${runCommand(command)} --help' for usage.`);
 }
 
 /**
@@ -193,6 +198,15 @@ export const flag = {
     default: fallback,
     parse: (raw) =>
       decimal(raw, (shape.value ?? "SECONDS").toLowerCase(), shape.zero, shape.max ?? 86400),
+  }),
+
+  /** A file's path, such as `--tls-cert FILE`; none unless given. */
+  file: (name: string, help: string): Flag<string | undefined> => ({
+    name,
+    value: "FILE",
+    help,
+    default: undefined,
+    parse: (raw) => raw,
   }),
 
   /** An on/off switch, off unless given. */

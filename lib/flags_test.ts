@@ -11,12 +11,14 @@ const UDP_CLIENT = COMMANDS["tsUclnt.ts"];
 const LOAD_GENERATOR = COMMANDS["tsLoad.ts"];
 
 Deno.test("parseFlags() gives each script the book's defaults", () => {
+  const noTls = { tlsCert: undefined, tlsKey: undefined, handshakeTimeout: 10 };
   assert.deepEqual(parseFlags([], SERVER), {
     host: "0.0.0.0",
     port: 21567,
     bufsiz: 1024,
     idleTimeout: 300,
     quiet: false,
+    ...noTls,
   });
   assert.deepEqual(parseFlags([], LINE_SERVER), {
     host: "0.0.0.0",
@@ -26,6 +28,7 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     maxLine: 65536,
     lineTimeout: 30,
     quiet: false,
+    ...noTls,
   });
   assert.deepEqual(parseFlags([], UDP_SERVER), {
     host: "0.0.0.0",
@@ -33,8 +36,13 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     bufsiz: 1024,
     quiet: false,
   });
-  assert.deepEqual(parseFlags([], CLIENT), { host: "localhost", port: 21567 });
-  assert.deepEqual(parseFlags([], COMMANDS["tsTclntV6.ts"]), { host: "::1", port: 21567 });
+  const plain = { tls: false, ca: undefined };
+  assert.deepEqual(parseFlags([], CLIENT), { host: "localhost", port: 21567, ...plain });
+  assert.deepEqual(parseFlags([], COMMANDS["tsTclntV6.ts"]), {
+    host: "::1",
+    port: 21567,
+    ...plain,
+  });
   assert.equal(parseFlags([], COMMANDS["tsTservV6.ts"])?.host, "::");
   assert.deepEqual(parseFlags([], UDP_CLIENT), { host: "localhost", port: 21567, timeout: 2 });
 });

@@ -89,10 +89,12 @@ const BACKOFF_MS = 100;
  * before we get it (reset by its client) is skipped. Running out of file descriptors is logged
  * once, and accepting is retried every `BACKOFF_MS` (the clients wait in the kernel's queue).
  */
-export async function* accepted(listener: Deno.TcpListener): AsyncGenerator<Deno.TcpConn> {
+export async function* accepted<C extends Deno.Conn>(
+  listener: Deno.Listener<C>,
+): AsyncGenerator<C> {
   let starved = false;
   while (true) {
-    let conn: Deno.TcpConn;
+    let conn: C;
     try {
       conn = await listener.accept();
     } catch (err) {

@@ -92,6 +92,9 @@ export function isWholeReply(received: Uint8Array, payload: Uint8Array): boolean
   return matcher.complete === received.length;
 }
 
+/** The first byte of a TLS alert record, what a TLS server sends a plain client. */
+const TLS_ALERT = 0x15;
+
 /**
  * How long to wait for more when the reply is whole as it stands but could go on (its payload
  * ends with text like a stamp): the rest of one server write comes at once, if it comes.
@@ -142,6 +145,9 @@ export class ReplyReader {
       const { complete } = matcher;
       if (!matcher.goesOn) {
         if (complete > 0) return this.#take(complete);
+        if (this.#data[0] === TLS_ALERT && this.#data[1] === 3) {
+          throw new Failure("The server answered with a TLS alert: it speaks TLS (run with --tls)");
+        }
         if (this.#end > 0) return this.#take(this.#end); // not a reply: what came, as it came
       }
       // Whole as it stands, or with bytes to spare, but a reading goes on: wait a little.
@@ -172,7 +178,9 @@ export class ReplyReader {
       if (err instanceof Deno.errors.ConnectionReset) {
         throw new Failure("The server reset the connection", { cause: err });
       }
-      throw err;
+      // A TLS server that closes without close_notify has still just finished.
+      if (!(err instanceof Deno.errors.UnexpectedEof)) throw err;
+      n = null;
     } finally {
       clearTimeout(timer);
     }

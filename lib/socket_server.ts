@@ -21,8 +21,9 @@
  * @module
  */
 
-import { Connections, type Session } from "./connections.ts";
+import { Connections, type Session, type Stream } from "./connections.ts";
 import { accepted, formatAddress, isPeerGone, listenTcp } from "./net.ts";
+import { type Identity, listenTls } from "./tls.ts";
 import { whenStopped } from "./shutdown.ts";
 
 /** The server ended the connection before a whole line came: no reply is owed. */
@@ -142,7 +143,7 @@ export class LineReader {
 /** Handles one connection. Subclasses override {@linkcode handle}, and may override the rest. */
 export abstract class StreamRequestHandler {
   /** The client's connection. */
-  readonly request: Deno.TcpConn;
+  readonly request: Stream;
   /** Where the client connects from. */
   readonly clientAddress: Deno.NetAddr;
   /** The server that accepted the connection. */
@@ -183,6 +184,9 @@ export interface ServerOptions extends LineOptions {
   port: number;
   /** Close a connection after this long without a byte moving, 0 for never (default 0). */
   idleTimeoutMs?: number;
+  /** Serve TLS with this certificate and key; `handshakeTimeoutMs` bounds each handshake. */
+  tls?: Identity;
+  handshakeTimeoutMs?: number;
   /** Log no line per connection, nor when a client merely goes away. */
   quiet?: boolean;
 }
@@ -190,7 +194,7 @@ export interface ServerOptions extends LineOptions {
 /** Binds, listens, and serves every connection with a new handler. */
 export class TcpServer {
   /** The listening socket. */
-  readonly listener: Deno.TcpListener;
+  readonly listener: Deno.Listener<Stream, Deno.NetAddr>;
   /** How the server was made: for the handlers' line readers, say. */
   readonly options: Readonly<ServerOptions>;
   /** Where handlers log a line per connection: nowhere with `quiet`. */
@@ -200,11 +204,12 @@ export class TcpServer {
 
   /** Binds and listens at once, like Python's `TCPServer(address, Handler)`. */
   constructor(options: ServerOptions, Handler: HandlerClass) {
-    this.listener = listenTcp(options.hostname, options.port);
+    const { hostname, port, tls } = options;
+    this.listener = tls ? listenTls(hostname, port, tls) : listenTcp(hostname, port);
     this.options = options;
     this.log = options.quiet ? undefined : console.log;
     this.#Handler = Handler;
-    this.#connections = new Connections({ idleTimeoutMs: options.idleTimeoutMs, log: this.log });
+    this.#connections = new Connections({ ...options, log: this.log });
   }
 
   /** The bound address; with port 0, this is where to learn the port. */

@@ -23,9 +23,9 @@
 import { fatal } from "../lib/errors.ts";
 import { type Command, flag, parseFlags } from "../lib/flags.ts";
 import { printLine, promptLines } from "../lib/io.ts";
-import { connectTcp } from "../lib/net.ts";
 import { ReplyReader } from "../lib/reply.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+import { CLIENT_FLAGS as TLS_FLAGS, connectWith } from "../lib/tls.ts";
 
 const HOST = "localhost";
 const PORT = 21567;
@@ -37,6 +37,7 @@ export const COMMAND = {
   flags: {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
+    ...TLS_FLAGS, // --tls, --ca
   },
 } satisfies Command;
 
@@ -46,8 +47,9 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   if (!options) return 0;
   using stop = trapStopSignals();
 
-  // socket() + connect(); Ctrl-C ends a connect that waits (on a server too busy to accept).
-  using conn = await unlessStopped(connectTcp(options.host, options.port), stop.signal);
+  // socket() + connect(), with TLS for --tls; Ctrl-C ends a connect that waits (on a server
+  // too busy to accept).
+  using conn = await unlessStopped(connectWith(options, command), stop.signal);
   if (conn === null) return 0;
   const server = new ReplyReader(conn);
 

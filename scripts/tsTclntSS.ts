@@ -24,9 +24,9 @@
 import { fatal } from "../lib/errors.ts";
 import { type Command, flag, parseFlags } from "../lib/flags.ts";
 import { concat, printLine, promptLines } from "../lib/io.ts";
-import { connectTcp } from "../lib/net.ts";
 import { ReplyReader } from "../lib/reply.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+import { CLIENT_FLAGS as TLS_FLAGS, connectWith } from "../lib/tls.ts";
 
 const HOST = "localhost";
 const PORT = 21567;
@@ -38,6 +38,7 @@ export const COMMAND = {
   flags: {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
+    ...TLS_FLAGS, // --tls, --ca
   },
 } satisfies Command;
 
@@ -50,7 +51,7 @@ export async function main(args: string[]): Promise<number> {
   using stop = trapStopSignals();
   for await (const line of promptLines(stop.signal)) {
     // socket() + connect(), send() the line, recv() the reply, close(): once per line.
-    using conn = await unlessStopped(connectTcp(options.host, options.port), stop.signal);
+    using conn = await unlessStopped(connectWith(options, COMMAND), stop.signal);
     if (conn === null) break;
     const reply = await unlessStopped(
       new ReplyReader(conn).request(concat(line, CRLF)),

@@ -26,12 +26,13 @@
  * @module
  */
 
-import { Connections, type Session } from "../lib/connections.ts";
+import { Connections, type Session, type Stream } from "../lib/connections.ts";
 import { fatal } from "../lib/errors.ts";
 import { type Command, flag, parseFlags } from "../lib/flags.ts";
 import { accepted, formatAddress, isPeerGone, listenTcp } from "../lib/net.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
 import { stampReply } from "../lib/timestamp.ts";
+import { listenTls, SERVER_FLAGS as TLS_FLAGS, serverIdentity } from "../lib/tls.ts";
 
 const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
 const PORT = 21567;
@@ -52,6 +53,7 @@ export const COMMAND = {
       zero: "never",
     }),
     quiet: flag.quiet(),
+    ...TLS_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
   },
 } satisfies Command;
 
@@ -65,13 +67,20 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = trapStopSignals();
 
-  // socket() + bind() + listen()
-  const listener = listenTcp(options.host, options.port);
+  // socket() + bind() + listen(), with TLS on every connection if given a certificate and key.
+  const tls = serverIdentity(options, command);
+  const listener: Deno.Listener<Stream> = tls
+    ? listenTls(options.host, options.port, tls)
+    : listenTcp(options.host, options.port);
   whenStopped(stop.signal, () => listener.close()); // a stop ends the accept loop below
-  console.log(`waiting for connection on ${formatAddress(listener.addr)}...`);
+  console.log(`waiting for connection on ${tls ? "tls:" : ""}${formatAddress(listener.addr)}...`);
 
   // The server's endless loop: accept() a client, and serve it without waiting for it to leave.
-  const connections = new Connections({ idleTimeoutMs: options.idleTimeout * 1000, log });
+  const connections = new Connections({
+    idleTimeoutMs: options.idleTimeout * 1000,
+    handshakeTimeoutMs: options.handshakeTimeout * 1000,
+    log,
+  });
   for await (const conn of accepted(listener)) {
     log?.(`...connected from: ${formatAddress(conn.remoteAddr)}`);
     connections.serve(conn, (client) => serveClient(client, options.bufsiz, log));
@@ -95,7 +104,7 @@ async function serveClient(
   // Each reply goes out in one write, so Nagle's algorithm has nothing to gain by holding one
   // back; it would only make a message longer than `bufsiz` wait for the client's delayed ACK
   // between its stamped parts (40 ms each). setsockopt(TCP_NODELAY) turns it off.
-  client.conn.setNoDelay(true);
+  if ("setNoDelay" in client.conn) client.conn.setNoDelay(true);
   const data = new Uint8Array(bufsiz);
   try {
     // read() is null at end of input (the client is done), or once the server ends the

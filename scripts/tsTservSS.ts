@@ -29,6 +29,7 @@ import { formatAddress } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
 import { StreamRequestHandler, TcpServer } from "../lib/socket_server.ts";
 import { stampReply } from "../lib/timestamp.ts";
+import { SERVER_FLAGS as TLS_FLAGS, serverIdentity } from "../lib/tls.ts";
 
 const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
 const PORT = 21567;
@@ -69,6 +70,7 @@ export const COMMAND = {
       { zero: "never" },
     ),
     quiet: flag.quiet(),
+    ...TLS_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
   },
 } satisfies Command;
 
@@ -79,6 +81,7 @@ export async function main(args: string[]): Promise<number> {
 
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = trapStopSignals();
+  const tls = serverIdentity(options, COMMAND); // with a certificate and key, TLS
   const server = new TcpServer({
     hostname: options.host,
     port: options.port,
@@ -87,8 +90,10 @@ export async function main(args: string[]): Promise<number> {
     lineTimeoutMs: options.lineTimeout * 1000,
     idleTimeoutMs: options.idleTimeout * 1000,
     quiet: options.quiet,
+    tls,
+    handshakeTimeoutMs: options.handshakeTimeout * 1000,
   }, MyRequestHandler);
-  console.log(`waiting for connection on ${formatAddress(server.address)}...`);
+  console.log(`waiting for connection on ${tls ? "tls:" : ""}${formatAddress(server.address)}...`);
   await server.serveForever(stop.signal); // until the stop closes the listener
 
   // Stopping: end every connection once its reply in flight is out, then close what is left.

@@ -21,6 +21,7 @@ import {
   sleep,
   splitStamp,
   startServer,
+  TRANSPORTS,
   udpExchange,
   unstamped,
   writeAll,
@@ -224,21 +225,27 @@ Deno.test("tsUserv returns random datagrams unchanged, cut to --bufsiz", async (
 });
 
 for (const [script, host] of [["tsTserv.ts", "127.0.0.1"], ["tsTservV6.ts", "::1"]]) {
-  Deno.test(`${script} returns every byte value unchanged, NUL and invalid UTF-8 included`, async () => {
-    await using server = await startServer(script, [], host);
-    using conn = await connect(server.port, host);
-    await writeAll(conn, everyByte);
-    assert.deepEqual(splitStamp(await readBytes(conn, STAMP_LENGTH + 256)), everyByte);
-  });
+  for (const transport of TRANSPORTS) {
+    Deno.test(`${transport.name}: ${script} returns every byte value unchanged, NUL and invalid UTF-8 included`, async () => {
+      const { server: serving } = transport;
+      await using server = await startServer(script, serving.args, host, serving);
+      using conn = await transport.connect(server.port, host);
+      await writeAll(conn, everyByte);
+      assert.deepEqual(splitStamp(await readBytes(conn, STAMP_LENGTH + 256)), everyByte);
+    });
+  }
 }
 
-Deno.test("tsTservSS returns every byte value unchanged, with the newline that ends the line", async () => {
-  await using server = await startServer("tsTservSS.ts");
-  using conn = await connect(server.port);
-  const line = concat(everyByte.filter((byte) => byte !== NEWLINE), Uint8Array.of(NEWLINE));
-  await writeAll(conn, line);
-  assert.deepEqual(splitStamp(await readToEnd(conn)), line);
-});
+for (const transport of TRANSPORTS) {
+  Deno.test(`${transport.name}: tsTservSS returns every byte value unchanged, with the newline that ends the line`, async () => {
+    const { server: serving } = transport;
+    await using server = await startServer("tsTservSS.ts", serving.args, "127.0.0.1", serving);
+    using conn = await transport.connect(server.port);
+    const line = concat(everyByte.filter((byte) => byte !== NEWLINE), Uint8Array.of(NEWLINE));
+    await writeAll(conn, line);
+    assert.deepEqual(splitStamp(await readToEnd(conn)), line);
+  });
+}
 
 Deno.test("tsUserv returns every byte value unchanged", async () => {
   await using server = await startServer("tsUserv.ts");

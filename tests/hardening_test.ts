@@ -18,6 +18,7 @@ import {
   sleep,
   splitStamp,
   startServer,
+  TRANSPORTS,
   udpExchange,
   writeAll,
 } from "./helpers.ts";
@@ -183,14 +184,17 @@ for (const script of ["tsTserv.ts", "tsTservSS.ts"]) {
   });
 }
 
-Deno.test("tsTserv answers a client that half-closes after sending, then ends the connection", async () => {
-  await using server = await startServer("tsTserv.ts");
-  using conn = await connect(server.port);
-  await writeAll(conn, encoder.encode("last words"));
-  await conn.closeWrite();
-  const reply = await readToEnd(conn);
-  assert.equal(decoder.decode(splitStamp(reply)), "last words", "the reply, then EOF");
-});
+for (const transport of TRANSPORTS) {
+  Deno.test(`${transport.name}: tsTserv answers a client that half-closes after sending, then ends the connection`, async () => {
+    const { server: serving } = transport;
+    await using server = await startServer("tsTserv.ts", serving.args, "127.0.0.1", serving);
+    using conn = await transport.connect(server.port);
+    await writeAll(conn, encoder.encode("last words"));
+    await conn.closeWrite();
+    const reply = await readToEnd(conn);
+    assert.equal(decoder.decode(splitStamp(reply)), "last words", "the reply, then EOF");
+  });
+}
 
 Deno.test("tsTserv out of file descriptors says so, once a spell, and serves again once they free up", async () => {
   await using server = await startServer("tsTserv.ts", ["-q"], "127.0.0.1", { maxFiles: 48 });

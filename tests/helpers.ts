@@ -10,6 +10,7 @@ import { concat, writeAll } from "../lib/io.ts";
 import { isWholeReply } from "../lib/reply.ts";
 import { STAMP_LENGTH, STAMP_SOURCE } from "../lib/timestamp.ts";
 import { denoArgs } from "../tools/scripts.ts";
+import { certs } from "./certs.ts";
 
 export { concat, denoArgs, writeAll };
 export { memoryKiB } from "../tools/proc.ts";
@@ -133,6 +134,8 @@ export class Proc {
 export interface SpawnOptions {
   stdin?: boolean;
   env?: Record<string, string>;
+  /** More `deno run` flags, such as `--allow-read=…` for TLS files. */
+  denoFlags?: string[];
   /** Run with at most this many open files (`ulimit -n`). */
   maxFiles?: number;
 }
@@ -149,12 +152,51 @@ export interface Result {
 
 /** Starts one of our scripts. */
 export function spawnScript(name: string, args: string[] = [], options: SpawnOptions = {}): Proc {
-  if (options.maxFiles === undefined) {
-    return new Proc(Deno.execPath(), denoArgs(name, args), options);
-  }
+  const [run, ...rest] = denoArgs(name, args);
+  const deno = [run, ...(options.denoFlags ?? []), ...rest];
+  if (options.maxFiles === undefined) return new Proc(Deno.execPath(), deno, options);
   const limited = ["-c", `ulimit -n ${options.maxFiles} && exec "$@"`, "sh", Deno.execPath()];
-  return new Proc("sh", [...limited, ...denoArgs(name, args)], options);
+  return new Proc("sh", [...limited, ...deno], options);
 }
+
+/**
+ * How the stream tests reach a server: plain TCP, or TLS with a throw-away CA. A test written
+ * once runs over each (`for (const transport of TRANSPORTS)`).
+ */
+export interface Transport {
+  name: "tcp" | "tls";
+  /** For our servers: the certificate and key, and leave to read them. */
+  server: SpawnOptions & { args: string[] };
+  /** For our clients: `--tls --ca …`, and leave to read the CA. */
+  client: SpawnOptions & { args: string[] };
+  /** A test's own connection to a server on loopback. */
+  connect(port: number, hostname?: string): Promise<Deno.Conn>;
+}
+
+const TCP: Transport = {
+  name: "tcp",
+  server: { args: [] },
+  client: { args: [] },
+  connect: (port, hostname = "127.0.0.1") => Deno.connect({ hostname, port }),
+};
+
+async function tlsTransport(): Promise<Transport> {
+  const { ca, caPem, cert, key, dir } = await certs();
+  const read = [`--allow-read=${dir}`];
+  return {
+    name: "tls",
+    server: { args: ["--tls-cert", cert, "--tls-key", key], denoFlags: read },
+    client: { args: ["--tls", "--ca", ca], denoFlags: read },
+    async connect(port, hostname = "127.0.0.1") {
+      const conn = await Deno.connectTls({ hostname, port, caCerts: [caPem] });
+      await conn.handshake();
+      return conn;
+    },
+  };
+}
+
+/** Every transport the stream tests run over. */
+export const TRANSPORTS: Transport[] = [TCP, await tlsTransport()];
 
 /** Runs one of our scripts to the end, with `input` on standard input. */
 export function runScript(

@@ -10,6 +10,7 @@ import {
   sleep,
   spawnScript,
   startServer,
+  TRANSPORTS,
   writeAll,
 } from "./helpers.ts";
 
@@ -21,11 +22,15 @@ const SERVERS: [script: string, host: string, tcp: boolean][] = [
 ];
 
 for (const [script, host, tcp] of SERVERS) {
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    Deno.test(`${script} stops on ${signal} within a second with idle clients, and its port is free again`, async () => {
-      await using server = await startServer(script, [], host);
+  const transports = tcp ? TRANSPORTS : TRANSPORTS.slice(0, 1);
+  for (
+    const [transport, signal] of transports.flatMap((t) => [[t, "SIGINT"], [t, "SIGTERM"]] as const)
+  ) {
+    const { name, server: serving } = transport;
+    Deno.test(`${name}: ${script} stops on ${signal} within a second with idle clients, and its port is free again`, async () => {
+      await using server = await startServer(script, serving.args, host, serving);
       const idle = tcp
-        ? await Promise.all([1, 2, 3, 4, 5].map(() => connect(server.port, host)))
+        ? await Promise.all([1, 2, 3, 4, 5].map(() => transport.connect(server.port, host)))
         : [];
       // Let the server accept them all before the signal.
       await sleep(100);
@@ -47,7 +52,8 @@ for (const [script, host, tcp] of SERVERS) {
       }
 
       // SO_REUSEADDR: a restart can bind the same port at once, TIME_WAIT or not.
-      await using again = await startServer(script, ["--port", String(server.port)], host);
+      const port = ["--port", String(server.port)];
+      await using again = await startServer(script, [...port, ...serving.args], host, serving);
       assert.equal(again.port, server.port);
       assert.equal((await again.stop()).code, 0);
     });

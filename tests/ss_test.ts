@@ -9,24 +9,28 @@ import {
   sleep,
   splitStamp,
   startServer,
+  TRANSPORTS,
   unstamped,
   writeAll,
 } from "./helpers.ts";
 
 const decoder = new TextDecoder();
 
-Deno.test("tsTclntSS sends each line to tsTservSS on a new connection and prints the reply trimmed", async () => {
-  await using server = await startServer("tsTservSS.ts");
-  const client = await runScript(
-    "tsTclntSS.ts",
-    ["--port", String(server.port)],
-    "one\ntwo \t\n\nnot sent\n",
-  );
-  assert.equal(client.code, 0, client.stderr);
-  assert.equal(unstamped(client.stdout), "> [STAMP] one\n> [STAMP] two\n> ");
-  const log = (await server.stop()).stdout;
-  assert.equal(log.match(/^\.\.\.connected from: 127\.0\.0\.1:\d+$/gm)?.length, 2);
-});
+for (const { name, server: serving, client: talking } of TRANSPORTS) {
+  Deno.test(`${name}: tsTclntSS sends each line to tsTservSS on a new connection and prints the reply trimmed`, async () => {
+    await using server = await startServer("tsTservSS.ts", serving.args, "127.0.0.1", serving);
+    const client = await runScript(
+      "tsTclntSS.ts",
+      ["--port", String(server.port), ...talking.args],
+      "one\ntwo \t\n\nnot sent\n",
+      talking,
+    );
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal(unstamped(client.stdout), "> [STAMP] one\n> [STAMP] two\n> ");
+    const log = (await server.stop()).stdout;
+    assert.equal(log.match(/^\.\.\.connected from: 127\.0\.0\.1:\d+$/gm)?.length, 2);
+  });
+}
 
 Deno.test("tsTservSS replies to one line with its line ending, then closes", async () => {
   await using server = await startServer("tsTservSS.ts");

@@ -13,24 +13,32 @@ import {
   runScript,
   splitStamp,
   startServer,
+  TRANSPORTS,
   unstamped,
   writeAll,
 } from "./helpers.ts";
 
-Deno.test("tsTclnt sends each piped line to tsTserv and prints its reply, until an empty line", async () => {
-  await using server = await startServer("tsTserv.ts");
-  const client = await runScript(
-    "tsTclnt.ts",
-    ["--port", String(server.port)],
-    "hello\nwörld\n\nnot sent\n",
-  );
-  assert.equal(client.code, 0, client.stderr);
-  assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> [STAMP] wörld\n> ");
-  assert.equal(client.stderr, "");
-  const log = (await server.stop()).stdout;
-  assert.match(log, /^waiting for connection on 127\.0\.0\.1:\d+\.\.\.$/m);
-  assert.match(log, /^\.\.\.connected from: 127\.0\.0\.1:\d+$/m);
-});
+for (const { name, server: serving, client: talking } of TRANSPORTS) {
+  Deno.test(`${name}: tsTclnt sends each piped line to tsTserv and prints its reply, until an empty line`, async () => {
+    await using server = await startServer("tsTserv.ts", serving.args, "127.0.0.1", serving);
+    const client = await runScript(
+      "tsTclnt.ts",
+      ["--port", String(server.port), ...talking.args],
+      "hello\nwörld\n\nnot sent\n",
+      talking,
+    );
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> [STAMP] wörld\n> ");
+    assert.equal(client.stderr, "");
+    const log = (await server.stop()).stdout;
+    const tls = name === "tls" ? "tls:" : "";
+    assert.match(
+      log,
+      new RegExp(`^waiting for connection on ${tls}127\\.0\\.0\\.1:\\d+\\.\\.\\.$`, "m"),
+    );
+    assert.match(log, /^\.\.\.connected from: 127\.0\.0\.1:\d+$/m);
+  });
+}
 
 Deno.test("tsTclnt stops at the end of input, even without a final newline", async () => {
   await using server = await startServer("tsTserv.ts");

@@ -1,0 +1,301 @@
+/**
+ * TLS: servers with `--tls-cert`/`--tls-key`, clients with `--tls` (and `--ca`), every failure
+ * one clear line, bad clients costing no one else anything, and peers that are not ours (openssl
+ * s_client, Python's `ssl`, socat) on either side. The behaviour tests shared with plain TCP run
+ * over both, by `TRANSPORTS` (tcp_test, ss_test, shutdown_test, hardening_test, fuzz_test).
+ */
+
+import assert from "node:assert/strict";
+import { certs } from "./certs.ts";
+import {
+  encoder,
+  Proc,
+  type Result,
+  runScript,
+  sleep,
+  startServer,
+  TRANSPORTS,
+  unstamped,
+} from "./helpers.ts";
+
+const TLS = TRANSPORTS.find((transport) => transport.name === "tls")!;
+const { ca, cert, key, dir, expired, expiredKey, otherName, otherNameKey } = await certs();
+const READ = { denoFlags: [`--allow-read=${dir}`] };
+
+/** Asserts exit code `code` and the single line `error: …` matching `message`. */
+function assertError(result: Result, message: RegExp, code = 1): void {
+  assert.equal(result.code, code, result.stderr);
+  const lines = result.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, code === 2 ? 2 : 1, result.stderr);
+  assert.match(lines[0], message);
+}
+
+Deno.test("a TLS server refuses bad certificate and key files, each in one line", async () => {
+  const notPem = `${dir}/not.pem`;
+  await Deno.writeTextFile(notPem, "hello\n");
+  const cases: [string[], RegExp, number?][] = [
+    [
+      ["--tls-cert", cert],
+      /^error: --tls-cert and --tls-key go together: give both, or neither$/,
+      2,
+    ],
+    [["--tls-key", key], /^error: --tls-cert and --tls-key go together/, 2],
+    [
+      ["--tls-cert", `${dir}/none.pem`, "--tls-key", key],
+      /^error: Cannot read --tls-cert .*none\.pem: no such file$/,
+    ],
+    [
+      ["--tls-cert", notPem, "--tls-key", key],
+      /^error: Cannot listen on 127\.0\.0\.1:0 with TLS: --tls-cert holds no PEM certificate$/,
+    ],
+    [["--tls-cert", cert, "--tls-key", notPem], /with TLS: --tls-key holds no PEM private key$/],
+    [
+      ["--tls-cert", cert, "--tls-key", expiredKey],
+      /with TLS: --tls-key is not the key of the certificate in --tls-cert$/,
+    ],
+  ];
+  for (const [args, message, code] of cases) {
+    for (const script of ["tsTserv.ts", "tsTservSS.ts"]) {
+      const result = await runScript(
+        script,
+        ["--host", "127.0.0.1", "-p", "0", ...args],
+        undefined,
+        READ,
+      );
+      assertError(result, message, code);
+    }
+  }
+  // Without leave to read the files, it says which flag to add.
+  const denied = await runScript("tsTserv.ts", ["-p", "0", "--tls-cert", cert, "--tls-key", key]);
+  assertError(
+    denied,
+    new RegExp(
+      `^error: Cannot read --tls-cert ${cert}: reading it was not granted \\(run with --allow-read=${cert}\\)$`,
+    ),
+  );
+});
+
+Deno.test("a TLS client checks the server's certificate: its CA, its name, its dates", async () => {
+  const cases: [string[], string[], RegExp][] = [
+    [
+      [],
+      ["--tls"],
+      /^error: Cannot connect to localhost:\d+: the server's certificate is not signed by a CA this machine trusts \(add its CA with --ca FILE\)$/,
+    ],
+    [
+      ["--tls-cert", otherName, "--tls-key", otherNameKey],
+      ["--tls", "--ca", ca],
+      /^error: Cannot connect to localhost:\d+: the server's certificate is not valid for the name "localhost" \(only for other\.test\)$/,
+    ],
+    [
+      ["--tls-cert", expired, "--tls-key", expiredKey],
+      ["--tls", "--ca", ca],
+      /^error: Cannot connect to localhost:\d+: the server's certificate has expired$/,
+    ],
+  ];
+  for (const [serverArgs, clientArgs, message] of cases) {
+    const tlsArgs = serverArgs.length > 0 ? serverArgs : TLS.server.args;
+    await using server = await startServer("tsTserv.ts", tlsArgs, "127.0.0.1", READ);
+    for (const client of ["tsTclnt.ts", "tsTclntSS.ts"]) {
+      const result = await runScript(
+        client,
+        ["-p", String(server.port), ...clientArgs],
+        "hi\n",
+        READ,
+      );
+      assertError(result, message);
+    }
+  }
+  const result = await runScript("tsTclnt.ts", ["--ca", ca], "hi\n", READ);
+  assertError(result, /^error: --ca goes with --tls$/, 2);
+});
+
+Deno.test("plain meets TLS: each side says what it sees", async () => {
+  {
+    await using server = await startServer("tsTserv.ts", TLS.server.args, "127.0.0.1", TLS.server);
+    const plain = await runScript("tsTclnt.ts", ["-p", String(server.port)], "hello\n");
+    assertError(
+      plain,
+      /^error: The server answered with a TLS alert: it speaks TLS \(run with --tls\)$/,
+    );
+    const log = (await server.stop()).stdout;
+    assert.match(
+      log,
+      /^\.\.\.closing 127\.0\.0\.1:\d+: TLS handshake failed: the client does not speak TLS/m,
+    );
+  }
+  {
+    await using server = await startServer("tsTserv.ts");
+    const tls = await runScript(
+      "tsTclnt.ts",
+      ["-p", String(server.port), ...TLS.client.args],
+      "hello\n",
+      READ,
+    );
+    assertError(
+      tls,
+      /^error: Cannot connect to localhost:\d+: the server does not speak TLS \(is it a plain server\? then leave out --tls\)$/,
+    );
+  }
+});
+
+/** Reads `conn` to its end (an alert, perhaps, first); resolves when it ends. */
+async function ended(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(256);
+  try {
+    while ((await conn.read(buffer)) !== null);
+  } catch {
+    // reset: ended too
+  } finally {
+    conn.close();
+  }
+}
+
+Deno.test("a TLS server gives up on clients that never finish a handshake, and serves others meanwhile", async () => {
+  const args = [...TLS.server.args, "--handshake-timeout", "1"];
+  await using server = await startServer("tsTserv.ts", args, "127.0.0.1", TLS.server);
+  const connect = () => Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  // 50 that connect and say nothing, 50 that send something that is not TLS.
+  const silent = await Promise.all(Array.from({ length: 50 }, connect));
+  const garbage = await Promise.all(Array.from({ length: 50 }, async () => {
+    const conn = await connect();
+    await conn.write(encoder.encode("GET / HTTP/1.0\r\n\r\n")).catch(() => {});
+    return conn;
+  }));
+  const before = performance.now();
+  const good = await runScript(
+    "tsTclnt.ts",
+    ["-p", String(server.port), ...TLS.client.args],
+    "hi\n",
+    READ,
+  );
+  assert.equal(good.code, 0, good.stderr);
+  assert.equal(unstamped(good.stdout), "> [STAMP] hi\n> ");
+  assert.ok(performance.now() - before < 3000, "no one waited for the bad clients");
+  await Promise.all(garbage.map(ended)); // refused at once
+  await sleep(1500); // past the deadline
+  const log = (await server.stop()).stdout;
+  assert.equal(log.match(/: no TLS handshake within 1 s$/gm)?.length, 50, log);
+  assert.equal(log.match(/: TLS handshake failed: the client does not speak TLS/gm)?.length, 50);
+  await Promise.all(silent.map(ended));
+});
+
+Deno.test("a TLS peer that closes without close_notify ends the session normally", async () => {
+  // A server that answers, then closes the TCP connection under TLS without a word.
+  const script = [
+    "import socket, ssl, sys, time",
+    `ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain('${cert}', '${key}')`,
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True)",
+    "c, _ = s.accept(); t = ctx.wrap_socket(c, server_side=True)",
+    "data = t.recv(1024); t.sendall(('[%s] ' % time.ctime()).encode() + data)",
+    "c.shutdown(socket.SHUT_RDWR); c.close()",
+  ].join("\n");
+  const server = new Proc("python3", ["-c", script]);
+  const [, port] = await server.stdout.waitFor(/^(\d+)$/m);
+  const client = await runScript(
+    "tsTclnt.ts",
+    ["-p", port, ...TLS.client.args],
+    "one\ntwo\n",
+    READ,
+  );
+  assert.match(
+    client.stderr,
+    /^error: The server closed the connection\n$/,
+    "the next line finds it gone",
+  );
+  assert.equal(unstamped(client.stdout), "> [STAMP] one\n> ");
+  await server.finish();
+});
+
+Deno.test("interop: openssl s_client, Python ssl and socat talk to our TLS servers", async () => {
+  await using server = await startServer("tsTserv.ts", TLS.server.args, "127.0.0.1", TLS.server);
+  const port = String(server.port);
+  const sClient = new Proc("sh", [
+    "-c",
+    `(printf 'from openssl'; sleep 1) | openssl s_client -brief -verify_return_error -CAfile "$0" -connect 127.0.0.1:"$1"`,
+    ca,
+    port,
+  ]);
+  const python = new Proc("python3", [
+    "-c",
+    [
+      "import socket, ssl, sys",
+      `ctx = ssl.create_default_context(cafile='${ca}')`,
+      `t = ctx.wrap_socket(socket.create_connection(('localhost', ${port})), server_hostname='localhost')`,
+      "t.sendall(b'from python'); sys.stdout.write(t.recv(1024).decode()); t.close()",
+    ].join("\n"),
+  ]);
+  const socat = new Proc("sh", [
+    "-c",
+    `(printf 'from socat'; sleep 1) | socat - OPENSSL:localhost:"$1",cafile="$0"`,
+    ca,
+    port,
+  ]);
+  for (
+    const [proc, said] of [[sClient, "from openssl"], [python, "from python"], [
+      socat,
+      "from socat",
+    ]] as const
+  ) {
+    const result = await proc.finish();
+    assert.equal(unstamped(result.stdout), `[STAMP] ${said}`, result.stderr);
+  }
+});
+
+Deno.test("interop: our TLS clients talk to Python ssl and socat servers", async () => {
+  const python = [
+    "import socket, ssl, time",
+    `ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain('${cert}', '${key}')`,
+    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True)",
+    "t = ctx.wrap_socket(s.accept()[0], server_side=True)",
+    "while True:",
+    "    data = t.recv(1024)",
+    "    if not data: break",
+    "    t.sendall(('[%s] ' % time.ctime()).encode() + data)",
+    "t.close()",
+  ].join("\n");
+  const server = new Proc("python3", ["-c", python]);
+  const [, port] = await server.stdout.waitFor(/^(\d+)$/m);
+  const client = await runScript(
+    "tsTclnt.ts",
+    ["-p", port, ...TLS.client.args],
+    "one\ntwo\n",
+    READ,
+  );
+  assert.equal(client.code, 0, client.stderr);
+  assert.equal(unstamped(client.stdout), "> [STAMP] one\n> [STAMP] two\n> ");
+  await server.finish();
+
+  // socat answers each line with the stamp the way tsTservSS does, via a shell.
+  const free = (() => {
+    using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    return probe.addr.port;
+  })();
+  const answer = `${dir}/answer.sh`; // socat's own syntax has no room for the date's colons
+  await Deno.writeTextFile(
+    answer,
+    `read line; printf '[%s] %s\\n' "$(LC_ALL=C date '+%a %b %e %H:%M:%S %Y')" "$line"\n`,
+  );
+  const socat = new Proc("socat", [
+    `OPENSSL-LISTEN:${free},bind=127.0.0.1,reuseaddr,cert=${cert},key=${key},verify=0`,
+    `SYSTEM:sh ${answer}`,
+  ]);
+  await sleep(500);
+  try {
+    const ss = await runScript(
+      "tsTclntSS.ts",
+      ["-p", String(free), ...TLS.client.args],
+      "hello\n",
+      READ,
+    );
+    assert.equal(ss.code, 0, ss.stderr);
+    assert.equal(unstamped(ss.stdout), "> [STAMP] hello\n> ");
+  } finally {
+    try {
+      socat.kill("SIGTERM");
+    } catch {
+      // it served its one connection and left
+    }
+    await socat.finish();
+  }
+});
