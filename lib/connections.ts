@@ -128,6 +128,11 @@ export class Session {
     this.#endByReason = reason;
   }
 
+  /** Counts as traffic for the idle check, as a finished TLS handshake does. */
+  touch(): void {
+    this.#progress++;
+  }
+
   /** Clears the deadline set by {@linkcode setDeadline}. */
   clearDeadline(): void {
     this.#endBy = Infinity;
@@ -276,6 +281,7 @@ export class Connections {
     try {
       await conn.handshake();
       session.clearDeadline();
+      session.touch(); // the idle clock starts now
       return true;
     } catch (err) {
       if (session.endedFor === null) {

@@ -30,8 +30,8 @@ const MiB = 1 << 20;
 const MEMORY_GROWTH_KIB = 8 * 1024;
 
 /** One request and its whole reply, as a well-behaved client makes them; the reply's payload. */
-async function ask(port: number, line = "still there?\n"): Promise<string> {
-  using conn = await connect(port);
+async function ask(port: number, line = "still there?\n", transport = TRANSPORTS[0]) {
+  using conn = await transport.connect(port);
   const payload = encoder.encode(line);
   await writeAll(conn, payload);
   return decoder.decode(splitStamp(await readBytes(conn, STAMP_LENGTH + payload.length)));
@@ -41,8 +41,13 @@ async function ask(port: number, line = "still there?\n"): Promise<string> {
  * Serves a thousand requests, so that the server's heap has grown to its working size: a
  * server's memory grows by some MiB at its first load, whatever the load, and stays there.
  */
-async function warmUp(port: number): Promise<void> {
-  for (let i = 0; i < 1000; i++) assert.equal(await ask(port, `warm-up ${i}\n`), `warm-up ${i}\n`);
+async function warmUp(port: number, transport = TRANSPORTS[0]): Promise<void> {
+  for (let i = 0; i < 1000; i += 10) {
+    await Promise.all(Array.from({ length: 10 }, async (_, j) => {
+      const line = `warm-up ${i + j}\n`;
+      assert.equal(await ask(port, line, transport), line);
+    }));
+  }
 }
 
 /** Runs one of the rude clients (see `peers/rude_clients.py`) to the end. */
@@ -92,43 +97,56 @@ Deno.test("tsTservSS closes a client that streams 64 MiB without a newline; memo
   assertNoBug(result.stderr);
 });
 
-Deno.test("tsTserv holds back a client that sends without reading; memory stays flat", async () => {
-  await using server = await startServer("tsTserv.ts", ["-q"]);
-  await warmUp(server.port);
-  const before = await memoryKiB(server.proc.child.pid, "VmRSS");
-  const flooder = await connect(server.port);
-  const { state, done } = flood(flooder, 64 * MiB);
-  await sleep(1500); // long enough to fill every buffer on the way
-  assert.equal(await ask(server.port), "still there?\n", "others are served meanwhile");
-  assert.equal(state.ended, "", `the flood is held back by TCP, at ${state.sent} bytes`);
-  const grew = (await memoryKiB(server.proc.child.pid, "VmHWM")) - before;
-  assert.ok(grew < MEMORY_GROWTH_KIB, `memory grew by ${grew} KiB`);
-  flooder.close();
-  await done;
-  assert.equal(await ask(server.port), "still there?\n");
-  const result = await server.stop();
-  assert.equal(result.code, 0);
-  assertNoBug(result.stderr);
-});
+for (const transport of TRANSPORTS) {
+  const { name, server: serving } = transport;
+  Deno.test(`${name}: tsTserv holds back a client that sends without reading; memory stays flat`, async () => {
+    await using server = await startServer(
+      "tsTserv.ts",
+      ["-q", ...serving.args],
+      "127.0.0.1",
+      serving,
+    );
+    await warmUp(server.port, transport);
+    const before = await memoryKiB(server.proc.child.pid, "VmRSS");
+    const flooder = await transport.connect(server.port);
+    const { state, done } = flood(flooder, 64 * MiB);
+    await sleep(1500); // long enough to fill every buffer on the way
+    const again = await ask(server.port, undefined, transport);
+    assert.equal(again, "still there?\n", "others are served meanwhile");
+    assert.equal(state.ended, "", `the flood is held back by TCP, at ${state.sent} bytes`);
+    const grew = (await memoryKiB(server.proc.child.pid, "VmHWM")) - before;
+    assert.ok(grew < MEMORY_GROWTH_KIB, `memory grew by ${grew} KiB`);
+    flooder.close();
+    await done;
+    assert.equal(await ask(server.port, undefined, transport), "still there?\n");
+    const result = await server.stop();
+    assert.equal(result.code, 0);
+    assertNoBug(result.stderr);
+  });
+}
 
-Deno.test("tsTserv --idle-timeout closes a silent connection, and keeps a talking one", async () => {
-  await using server = await startServer("tsTserv.ts", ["--idle-timeout", "0.5"]);
-  using silent = await connect(server.port);
-  using talking = await connect(server.port);
-  const started = performance.now();
-  const silentEnded = readToEnd(silent, 5000).then(() => performance.now() - started);
-  const buffer = new Uint8Array(64);
-  while (performance.now() - started < 1500) {
-    await writeAll(talking, encoder.encode("tick"));
-    assert.equal(await talking.read(buffer), STAMP_LENGTH + 4);
-    await sleep(150);
-  }
-  const took = await silentEnded;
-  assert.ok(took >= 450 && took < 1500, `closed after ${took} ms`);
-  const result = await server.stop();
-  assert.match(result.stdout, /^\.\.\.closing 127\.0\.0\.1:\d+: idle for 0\.5 s$/m);
-  assert.equal(result.stdout.match(/closing/g)?.length, 1, result.stdout);
-});
+for (const transport of TRANSPORTS) {
+  const { name, server: serving } = transport;
+  Deno.test(`${name}: tsTserv --idle-timeout closes a silent connection, and keeps a talking one`, async () => {
+    const args = ["--idle-timeout", "0.5", ...serving.args];
+    await using server = await startServer("tsTserv.ts", args, "127.0.0.1", serving);
+    using silent = await transport.connect(server.port);
+    using talking = await transport.connect(server.port);
+    const started = performance.now();
+    const silentEnded = readToEnd(silent, 5000).then(() => performance.now() - started);
+    const buffer = new Uint8Array(64);
+    while (performance.now() - started < 1500) {
+      await writeAll(talking, encoder.encode("tick"));
+      assert.equal(await talking.read(buffer), STAMP_LENGTH + 4);
+      await sleep(150);
+    }
+    const took = await silentEnded;
+    assert.ok(took >= 450 && took < 1500, `closed after ${took} ms`);
+    const result = await server.stop();
+    assert.match(result.stdout, /^\.\.\.closing 127\.0\.0\.1:\d+: idle for 0\.5 s$/m);
+    assert.equal(result.stdout.match(/closing/g)?.length, 1, result.stdout);
+  });
+}
 
 Deno.test("tsTservSS --line-timeout closes a client that trickles its line, --idle-timeout a silent one", async () => {
   await using server = await startServer("tsTservSS.ts", [

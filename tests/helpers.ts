@@ -338,10 +338,7 @@ export async function readBytes(conn: Deno.Conn, length: number, ms = 5000): Pro
   const deadline = setTimeout(() => conn.close(), ms);
   try {
     while (got < length) {
-      const n = await conn.read(out.subarray(got)).catch((err) => {
-        if (err instanceof Deno.errors.ConnectionReset) return null;
-        throw err;
-      });
+      const n = await conn.read(out.subarray(got)).catch(endOrThrow);
       if (n === null) break;
       got += n;
     }
@@ -351,6 +348,14 @@ export async function readBytes(conn: Deno.Conn, length: number, ms = 5000): Pro
   return out.subarray(0, got);
 }
 
+/** A reset, or a TLS peer gone without close_notify, is the end of what it sends. */
+function endOrThrow(err: unknown): null {
+  if (err instanceof Deno.errors.ConnectionReset || err instanceof Deno.errors.UnexpectedEof) {
+    return null;
+  }
+  throw err;
+}
+
 /** Reads from `conn` until the peer closes; `ms` at most. */
 export async function readToEnd(conn: Deno.Conn, ms = 5000): Promise<Uint8Array> {
   let all: Uint8Array = new Uint8Array(0);
@@ -358,7 +363,10 @@ export async function readToEnd(conn: Deno.Conn, ms = 5000): Promise<Uint8Array>
   const deadline = setTimeout(() => conn.close(), ms);
   try {
     while (true) {
-      const n = await conn.read(buffer);
+      const n = await conn.read(buffer).catch((err) => {
+        if (err instanceof Deno.errors.UnexpectedEof) return null; // TLS without close_notify
+        throw err;
+      });
       if (n === null) break;
       all = concat(all, buffer.slice(0, n));
     }
@@ -375,7 +383,11 @@ export function splitStamp(reply: Uint8Array): Uint8Array {
   return reply.subarray(STAMP_LENGTH);
 }
 
-/** Asserts that `reply` is the whole reply to `payload`, in one stamped part or several. */
+/**
+ * Asserts that `reply` is the whole reply to `payload` from a stream server, in one stamped
+ * part or several; to nothing sent, that is nothing (the server stamps each read it makes).
+ */
 export function assertReplyTo(reply: Uint8Array, payload: Uint8Array, message?: string): void {
-  assert.ok(isWholeReply(reply, payload), message);
+  if (payload.length === 0) assert.equal(reply.length, 0, message);
+  else assert.ok(isWholeReply(reply, payload), message);
 }

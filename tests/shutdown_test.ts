@@ -60,36 +60,44 @@ for (const [script, host, tcp] of SERVERS) {
   }
 }
 
-Deno.test("a stop lets every reply in flight go out whole, and ends the other waits", async () => {
-  await using server = await startServer("tsTserv.ts", ["-q"]);
-  const message = encoder.encode("m".repeat(500));
-  let stopping = false;
-  const clients = Array.from({ length: 8 }, async () => {
-    using conn = await connect(server.port);
-    let exchanges = 0;
-    while (true) {
-      try {
-        await writeAll(conn, message);
-      } catch {
-        return exchanges; // the server had closed: nothing was owed
+for (const transport of TRANSPORTS) {
+  const { name, server: serving } = transport;
+  Deno.test(`${name}: a stop lets every reply in flight go out whole, and ends the other waits`, async () => {
+    await using server = await startServer(
+      "tsTserv.ts",
+      ["-q", ...serving.args],
+      "127.0.0.1",
+      serving,
+    );
+    const message = encoder.encode("m".repeat(500));
+    let stopping = false;
+    const clients = Array.from({ length: 8 }, async () => {
+      using conn = await transport.connect(server.port);
+      let exchanges = 0;
+      while (true) {
+        try {
+          await writeAll(conn, message);
+        } catch {
+          return exchanges; // the server had closed: nothing was owed
+        }
+        const reply = await readBytes(conn, STAMP_LENGTH + message.length);
+        // Either the whole reply came, or none of it (the server stopped before reading).
+        if (reply.length === 0) return exchanges;
+        assert.equal(reply.length, STAMP_LENGTH + message.length, "no partial reply");
+        exchanges++;
+        assert.ok(exchanges < 100_000 || stopping);
       }
-      const reply = await readBytes(conn, STAMP_LENGTH + message.length);
-      // Either the whole reply came, or none of it (the server stopped before reading).
-      if (reply.length === 0) return exchanges;
-      assert.equal(reply.length, STAMP_LENGTH + message.length, "no partial reply");
-      exchanges++;
-      assert.ok(exchanges < 100_000 || stopping);
-    }
+    });
+    await sleep(300);
+    stopping = true;
+    const before = performance.now();
+    const result = await server.stop("SIGTERM");
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(performance.now() - before < 1000);
+    const counts = await Promise.all(clients);
+    assert.ok(counts.every((count) => count > 0), `every client was served: ${counts}`);
   });
-  await sleep(300);
-  stopping = true;
-  const before = performance.now();
-  const result = await server.stop("SIGTERM");
-  assert.equal(result.code, 0, result.stderr);
-  assert.ok(performance.now() - before < 1000);
-  const counts = await Promise.all(clients);
-  assert.ok(counts.every((count) => count > 0), `every client was served: ${counts}`);
-});
+}
 
 /** Starts tsTserv with a client that floods it and never reads, so a reply is stuck in flight. */
 async function stuckServer(args = ["-q"]) {
