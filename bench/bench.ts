@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -N --unstable-net --allow-run --allow-read=. --allow-write=bench --allow-sys=osRelease
+#!/usr/bin/env -S deno run -N --unstable-net --allow-run --allow-read=.,/tmp --allow-write=bench,/tmp --allow-sys=osRelease
 /**
  * The benchmark: our servers and, side by side, the same servers written the obvious way in
  * Node and Python (`bench/peers/`), and the book's one-at-a-time loop, under the same loads
@@ -27,6 +27,7 @@ import { type Command, flag } from "../lib/flags.ts";
 import type { LoadResult } from "../tools/load.ts";
 import { cpuSeconds, type Listening, memoryKiB, startListening } from "../tools/proc.ts";
 import { denoArgs, optionsOrExit } from "../tools/scripts.ts";
+import { certs } from "../tools/certs.ts";
 import { chart } from "./chart.ts";
 import { type MemoryRow, perConnection, render, type Row } from "./report.ts";
 
@@ -43,15 +44,42 @@ interface Server {
   ours?: boolean;
 }
 
-const ourServer = (script: string): string[] => [
-  deno,
-  ...denoArgs(script, ["--host", "127.0.0.1", "--port", "0", "-q"]),
+// Throw-away certificates for the TLS loads (a CA, and a leaf for localhost).
+const tls = await certs();
+const readCerts = `--allow-read=${tls.dir}`;
+const withTls = ["--tls-cert", tls.cert, "--tls-key", tls.key];
+
+const ourServer = (script: string, extra: string[] = []): string[] => {
+  const [run, ...rest] = denoArgs(script, ["--host", "127.0.0.1", "--port", "0", "-q", ...extra]);
+  return [deno, run, ...(extra.length > 0 ? [readCerts] : []), ...rest];
+};
+const nodeTls = (mode: string) => [
+  "env",
+  `TLS_CERT=${tls.cert}`,
+  `TLS_KEY=${tls.key}`,
+  ...["node", "bench/peers/node_server.mjs", mode],
 ];
 
 const SERVERS: Record<string, Server> = {
   tsTserv: { label: "tsTserv (ours)", command: ourServer("tsTserv.ts"), ours: true },
   tsUserv: { label: "tsUserv (ours)", command: ourServer("tsUserv.ts"), ours: true },
   tsTservSS: { label: "tsTservSS (ours)", command: ourServer("tsTservSS.ts"), ours: true },
+  tsTservTls: {
+    label: "tsTserv, TLS (ours)",
+    command: ourServer("tsTserv.ts", withTls),
+    ours: true,
+  },
+  tsTservSSTls: {
+    label: "tsTservSS, TLS (ours)",
+    command: ourServer("tsTservSS.ts", withTls),
+    ours: true,
+  },
+  nodeTls: { label: "Node tls", command: nodeTls("tls"), reference: true },
+  nodeTlsSS: {
+    label: "Node tls, a connection per line",
+    command: nodeTls("tls-ss"),
+    reference: true,
+  },
   nodeNet: {
     label: "Node net",
     command: ["node", "bench/peers/node_server.mjs", "tcp"],
@@ -87,6 +115,8 @@ interface Scenario {
   id: string;
   title: string;
   proto: "tcp" | "udp" | "ss";
+  /** Over TLS: the load generator then verifies the server's certificate against our CA. */
+  tls?: boolean;
   conns: number;
   servers: string[];
   /** The servers `--quick` keeps. */
@@ -134,6 +164,24 @@ const SCENARIOS: Scenario[] = [
     servers: ["tsTservSS", "nodeSS", "threadingSS"],
     quick: ["tsTservSS", "nodeSS"],
   },
+  {
+    id: "tls16",
+    title: "TLS, 16 connections",
+    proto: "tcp",
+    tls: true,
+    conns: 16,
+    servers: ["tsTservTls", "nodeTls"],
+    quick: ["tsTservTls", "nodeTls"],
+  },
+  {
+    id: "tlsss16",
+    title: "TLS, a connection (and handshake) per line, 16 clients",
+    proto: "ss",
+    tls: true,
+    conns: 16,
+    servers: ["tsTservSSTls", "nodeTlsSS"],
+    quick: ["tsTservSSTls", "nodeTlsSS"],
+  },
 ];
 
 /** Servers whose memory is measured with 1,000, then 3,000 idle connections. */
@@ -144,7 +192,8 @@ const MEMORY_FILES = 3200;
 const COMMAND = {
   script: "bench/bench.ts",
   about: "our servers beside Node's and Python's, under the same loads",
-  run: "-N --unstable-net --allow-run --allow-read=. --allow-write=bench --allow-sys=osRelease",
+  run:
+    "-N --unstable-net --allow-run --allow-read=.,/tmp --allow-write=bench,/tmp --allow-sys=osRelease",
   flags: {
     quick: flag.onOff("quick", "under a minute: fewer servers, 1 run each, short runs"),
     runs: {
@@ -238,13 +287,12 @@ interface Sample {
 
 /** Runs the load generator against `server` for `duration` seconds. */
 async function measure(server: Running, scenario: Scenario, duration: number): Promise<Sample> {
-  const [command, ...args] = onCore(1, [
-    deno,
-    ...denoArgs("tsLoad.ts", [
-      ...["--json", "--warmup", "0", "--proto", scenario.proto, "-c", String(scenario.conns)],
-      ...["-d", String(duration), "-p", String(server.port)],
-    ]),
+  const [run, ...load] = denoArgs("tsLoad.ts", [
+    ...["--json", "--warmup", "0", "--proto", scenario.proto, "-c", String(scenario.conns)],
+    ...["-d", String(duration), "-p", String(server.port)],
+    ...(scenario.tls ? ["--tls", "--ca", tls.ca, "--host", "localhost"] : []),
   ]);
+  const [command, ...args] = onCore(1, [deno, run, ...(scenario.tls ? [readCerts] : []), ...load]);
   const before = await cpuSeconds(server.child.pid);
   const output = await new Deno.Command(command, { args, cwd: root, stderr: "inherit" }).output();
   const after = await cpuSeconds(server.child.pid);

@@ -24,7 +24,8 @@
  */
 
 import { fatal } from "../lib/errors.ts";
-import { type Command, type Flag, flag, parseFlags } from "../lib/flags.ts";
+import { type Command, type Flag, flag, parseFlags, usageError } from "../lib/flags.ts";
+import { CLIENT_FLAGS as TLS_FLAGS } from "../lib/tls.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
 import { type LoadResult, type Progress, type Proto, PROTOS, runLoad } from "../tools/load.ts";
 
@@ -69,6 +70,7 @@ export const COMMAND = {
     }),
     timeout: flag.seconds("timeout", 1, "count a UDP reply lost after this long"),
     json: flag.onOff("json", "print the results as one JSON object"),
+    ...TLS_FLAGS, // --tls, --ca: tcp and ss over TLS
   },
 } satisfies Command;
 
@@ -76,12 +78,14 @@ export const COMMAND = {
 export async function main(args: string[]): Promise<number> {
   const options = parseFlags(args, COMMAND);
   if (!options) return 0;
+  if (options.ca !== undefined && !options.tls) throw usageError(COMMAND, "--ca goes with --tls");
+  if (options.tls && options.proto === "udp") throw usageError(COMMAND, "--tls is for tcp and ss");
   using stop = trapStopSignals(); // Ctrl-C ends the run early, with the figures so far
 
   // A live line on a terminal only: piped output stays clean.
   const live = Deno.stderr.isTerminal() && !options.json;
   const result = await runLoad(
-    { ...options, signal: stop.signal },
+    { ...options, signal: stop.signal, tls: options.tls ? { ca: options.ca } : undefined },
     live ? showProgress : undefined,
   );
   if (live) Deno.stderr.writeSync(new TextEncoder().encode("\r\x1b[K"));

@@ -10,7 +10,7 @@ import { concat, writeAll } from "../lib/io.ts";
 import { isWholeReply } from "../lib/reply.ts";
 import { STAMP_LENGTH, STAMP_SOURCE } from "../lib/timestamp.ts";
 import { denoArgs } from "../tools/scripts.ts";
-import { certs } from "./certs.ts";
+import { certs } from "../tools/certs.ts";
 
 export { concat, denoArgs, writeAll };
 export { memoryKiB } from "../tools/proc.ts";

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { certs } from "./certs.ts";
+import { certs } from "../tools/certs.ts";
 import {
   encoder,
   Proc,

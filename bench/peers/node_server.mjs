@@ -1,14 +1,27 @@
 // Timestamp servers written the obvious way with Node's own modules, for the benchmark to
 // measure ours against: `net` for TCP (a reply to each chunk read, or one line per connection)
-// and `dgram` for UDP. Nothing tuned: this is what a Node programmer would write first.
+// and `dgram` for UDP; `tls` for TLS, the same handlers over `tls.createServer`. Nothing
+// tuned: this is what a Node programmer would write first.
 //
 //   node bench/peers/node_server.mjs tcp|ss|udp [PORT [HOST]]
+//   TLS_CERT=cert.pem TLS_KEY=key.pem node bench/peers/node_server.mjs tls|tls-ss [PORT [HOST]]
 //
 // Prints "listening on PORT" once bound (PORT 0 picks a free one).
 import dgram from "node:dgram";
+import { readFileSync } from "node:fs";
 import net from "node:net";
+import tls from "node:tls";
 
-const [mode = "tcp", port = "0", host = "127.0.0.1"] = process.argv.slice(2);
+const [given = "tcp", port = "0", host = "127.0.0.1"] = process.argv.slice(2);
+const secure = given.startsWith("tls");
+const mode = secure ? given.replace(/^tls-?/, "") || "tcp" : given;
+const createServer = (handler) =>
+  secure
+    ? tls.createServer({
+      cert: readFileSync(process.env.TLS_CERT),
+      key: readFileSync(process.env.TLS_KEY),
+    }, handler)
+    : net.createServer(handler);
 
 const DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -29,14 +42,14 @@ if (mode === "udp") {
   socket.on("message", (msg, rinfo) => socket.send(stamped(msg), rinfo.port, rinfo.address));
   socket.bind(Number(port), host, () => announce(socket.address()));
 } else if (mode === "tcp") {
-  const server = net.createServer((socket) => {
+  const server = createServer((socket) => {
     socket.on("data", (data) => socket.write(stamped(data)));
     socket.on("error", () => {});
   });
   server.listen(Number(port), host, () => announce(server.address()));
 } else if (mode === "ss") {
   // One line per connection, as the book's SocketServer: read up to the newline, reply, close.
-  const server = net.createServer((socket) => {
+  const server = createServer((socket) => {
     let line = Buffer.alloc(0);
     socket.on("data", (data) => {
       line = Buffer.concat([line, data]);
@@ -47,6 +60,6 @@ if (mode === "udp") {
   });
   server.listen(Number(port), host, () => announce(server.address()));
 } else {
-  console.error(`unknown mode ${mode}: tcp, ss or udp`);
+  console.error(`unknown mode ${given}: tcp, ss, udp, tls or tls-ss`);
   process.exit(2);
 }

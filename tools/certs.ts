@@ -1,5 +1,5 @@
 /**
- * Throw-away certificates for the TLS tests, made with `openssl` at test time and never
+ * Throw-away certificates for the TLS tests and the bench, made with `openssl` at test time and never
  * committed: a CA, and leaves it signs for `localhost`, `127.0.0.1` and `::1` (one good, one
  * expired, one for another name), each with `CA:FALSE`, which Deno wants of a leaf.
  *
