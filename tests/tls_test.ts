@@ -299,3 +299,23 @@ Deno.test("interop: our TLS clients talk to Python ssl and socat servers", async
     await socat.finish();
   }
 });
+
+Deno.test("the README's commands make a local CA and a certificate that our TLS scripts use", async () => {
+  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const make = readme.match(/\*\*A local CA of your own\*\*[^]*?```sh\n([^]*?)```/)?.[1];
+  assert.ok(make, "the README gives the commands");
+  const work = await Deno.makeTempDir({ dir: "/tmp" });
+  try {
+    const made = await new Proc("sh", ["-ec", `cd "$0" && ${make}`, work]).finish();
+    assert.equal(made.code, 0, made.stderr);
+    const read = { denoFlags: [`--allow-read=${work}`] };
+    const files = ["--tls-cert", `${work}/cert.pem`, "--tls-key", `${work}/key.pem`];
+    await using server = await startServer("tsTserv.ts", files, "127.0.0.1", read);
+    const args = ["-p", String(server.port), "--tls", "--ca", `${work}/ca.pem`];
+    const client = await runScript("tsTclnt.ts", args, "hello\n", read);
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> ");
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+});
