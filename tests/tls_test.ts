@@ -180,18 +180,29 @@ Deno.test("a TLS server gives up on clients that never finish a handshake, and s
   await Promise.all(silent.map(ended));
 });
 
-Deno.test("a TLS peer that closes without close_notify ends the session normally", async () => {
-  // A server that answers, then closes the TCP connection under TLS without a word.
+/**
+ * A Python TLS server with our certificate, for one connection `t` (over the socket `conn`),
+ * that `body` serves; its port once it listens.
+ */
+async function pythonTlsServer(body: string[]) {
   const script = [
-    "import socket, ssl, sys, time",
+    "import socket, ssl, time",
     `ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain('${cert}', '${key}')`,
     "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True)",
-    "c, _ = s.accept(); t = ctx.wrap_socket(c, server_side=True)",
-    "data = t.recv(1024); t.sendall(('[%s] ' % time.ctime()).encode() + data)",
-    "c.shutdown(socket.SHUT_RDWR); c.close()",
+    "conn = s.accept()[0]; t = ctx.wrap_socket(conn, server_side=True)",
+    ...body,
   ].join("\n");
   const server = new Proc("python3", ["-c", script]);
   const [, port] = await server.stdout.waitFor(/^(\d+)$/m);
+  return { server, port };
+}
+
+Deno.test("a TLS peer that closes without close_notify ends the session normally", async () => {
+  // A server that answers, then closes the TCP connection under TLS without a word.
+  const { server, port } = await pythonTlsServer([
+    "data = t.recv(1024); t.sendall(('[%s] ' % time.ctime()).encode() + data)",
+    "t.shutdown(socket.SHUT_RDWR); t.close()  # no close_notify: that is unwrap()",
+  ]);
   const client = await runScript(
     "tsTclnt.ts",
     ["-p", port, ...TLS.client.args],
@@ -204,7 +215,7 @@ Deno.test("a TLS peer that closes without close_notify ends the session normally
     "the next line finds it gone",
   );
   assert.equal(unstamped(client.stdout), "> [STAMP] one\n> ");
-  await server.finish();
+  assert.equal((await server.finish()).code, 0, "the Python server ends cleanly");
 });
 
 Deno.test("interop: openssl s_client, Python ssl and socat talk to our TLS servers", async () => {
@@ -243,19 +254,13 @@ Deno.test("interop: openssl s_client, Python ssl and socat talk to our TLS serve
 });
 
 Deno.test("interop: our TLS clients talk to Python ssl and socat servers", async () => {
-  const python = [
-    "import socket, ssl, time",
-    `ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain('${cert}', '${key}')`,
-    "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True)",
-    "t = ctx.wrap_socket(s.accept()[0], server_side=True)",
+  const { server, port } = await pythonTlsServer([
     "while True:",
     "    data = t.recv(1024)",
     "    if not data: break",
     "    t.sendall(('[%s] ' % time.ctime()).encode() + data)",
     "t.close()",
-  ].join("\n");
-  const server = new Proc("python3", ["-c", python]);
-  const [, port] = await server.stdout.waitFor(/^(\d+)$/m);
+  ]);
   const client = await runScript(
     "tsTclnt.ts",
     ["-p", port, ...TLS.client.args],
@@ -264,7 +269,7 @@ Deno.test("interop: our TLS clients talk to Python ssl and socat servers", async
   );
   assert.equal(client.code, 0, client.stderr);
   assert.equal(unstamped(client.stdout), "> [STAMP] one\n> [STAMP] two\n> ");
-  await server.finish();
+  assert.equal((await server.finish()).code, 0, "the Python server ends cleanly");
 
   // socat answers each line with the stamp the way tsTservSS does, via a shell.
   const free = (() => {
