@@ -218,6 +218,25 @@ Deno.test("a TLS peer that closes without close_notify ends the session normally
   assert.equal((await server.finish()).code, 0, "the Python server ends cleanly");
 });
 
+Deno.test("a TLS client that leaves without close_notify has just ended its session", async () => {
+  await using server = await startServer("tsTserv.ts", TLS.server.args, "127.0.0.1", TLS.server);
+  const python = new Proc("python3", [
+    "-c",
+    [
+      "import socket, ssl, sys",
+      `ctx = ssl.create_default_context(cafile='${ca}')`,
+      `t = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${server.port})), server_hostname='localhost')`,
+      "t.sendall(b'bye'); sys.stdout.write(t.recv(1024).decode())",
+      "t.shutdown(socket.SHUT_RDWR); t.close()  # no close_notify: that is unwrap()",
+    ].join("\n"),
+  ]);
+  const result = await python.finish();
+  assert.equal(unstamped(result.stdout), "[STAMP] bye", result.stderr);
+  const log = await server.stop();
+  assert.equal(log.stderr, "");
+  assert.doesNotMatch(log.stdout, /went away|closing/, "an end like any other");
+});
+
 Deno.test("interop: openssl s_client, Python ssl and socat talk to our TLS servers", async () => {
   await using server = await startServer("tsTserv.ts", TLS.server.args, "127.0.0.1", TLS.server);
   const port = String(server.port);
