@@ -67,8 +67,8 @@ export interface Identity {
   key: string;
 }
 
-/** Reads a PEM file that the user named with `flag`. */
-function readPem(path: string, flag: string): string {
+/** Reads a PEM file that the user named with `option`. */
+function readPem(path: string, option: string): string {
   try {
     return Deno.readTextFileSync(path);
   } catch (err) {
@@ -79,7 +79,7 @@ function readPem(path: string, flag: string): string {
       : err instanceof Deno.errors.PermissionDenied
       ? "permission denied"
       : (err as Error).message;
-    throw new Failure(`Cannot read ${flag} ${path}: ${why}`, { cause: err });
+    throw new Failure(`Cannot read ${option} ${path}: ${why}`, { cause: err });
   }
 }
 
