@@ -208,11 +208,8 @@ const COMMAND = {
       default: undefined,
     },
     out: {
-      name: "out",
+      ...flag.file("out", "also write DIR/results.md, results.json and chart.svg"),
       value: "DIR",
-      help: "also write DIR/results.md, results.json and chart.svg",
-      default: "",
-      parse: (raw: string) => raw,
     },
   },
 } satisfies Command;
