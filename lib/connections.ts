@@ -17,8 +17,8 @@
 import { formatAddress } from "./net.ts";
 import { explainTlsError } from "./tls.ts";
 
-/** A client's connection: plain TCP, or TLS over TCP. */
-export type Stream = Deno.TcpConn | Deno.TlsConn;
+/** A client's connection: plain TCP, TLS over TCP, or a Unix socket. */
+export type Stream = Deno.TcpConn | Deno.TlsConn | Deno.UnixConn;
 
 /** How long a stop waits for replies in flight before it closes what is left. */
 export const SHUTDOWN_DEADLINE_MS = 1000;

@@ -71,6 +71,13 @@ export function explainNetError(
       `network access to ${denied} was not granted (run with --allow-net=${denied}, or -N)`,
     );
   }
+  // A Unix socket's file also needs leave to read and write it.
+  const file = /(read|write) access to "([^"]+)"/.exec(err.message);
+  if (err instanceof Deno.errors.NotCapable && file) {
+    return fail(
+      `${file[1]} access to ${file[2]} was not granted (run with --allow-${file[1]}=${file[2]})`,
+    );
+  }
   if (err instanceof Deno.errors.NotCapable) {
     return fail("network access was not granted (run with -N)");
   }

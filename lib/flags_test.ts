@@ -11,14 +11,20 @@ const UDP_CLIENT = COMMANDS["tsUclnt.ts"];
 const LOAD_GENERATOR = COMMANDS["tsLoad.ts"];
 
 Deno.test("parseFlags() gives each script the book's defaults", () => {
-  const noTls = { tlsCert: undefined, tlsKey: undefined, handshakeTimeout: 10 };
+  const plainTcp = {
+    tlsCert: undefined,
+    tlsKey: undefined,
+    handshakeTimeout: 10,
+    unix: undefined,
+    unixMode: 0o600,
+  };
   assert.deepEqual(parseFlags([], SERVER), {
     host: "0.0.0.0",
     port: 21567,
     bufsiz: 1024,
     idleTimeout: 300,
     quiet: false,
-    ...noTls,
+    ...plainTcp,
   });
   assert.deepEqual(parseFlags([], LINE_SERVER), {
     host: "0.0.0.0",
@@ -28,7 +34,7 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     maxLine: 65536,
     lineTimeout: 30,
     quiet: false,
-    ...noTls,
+    ...plainTcp,
   });
   assert.deepEqual(parseFlags([], UDP_SERVER), {
     host: "0.0.0.0",
@@ -36,7 +42,7 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     bufsiz: 1024,
     quiet: false,
   });
-  const plain = { tls: false, ca: undefined };
+  const plain = { tls: false, ca: undefined, unix: undefined };
   assert.deepEqual(parseFlags([], CLIENT), { host: "localhost", port: 21567, ...plain });
   assert.deepEqual(parseFlags([], COMMANDS["tsTclntV6.ts"]), {
     host: "::1",

@@ -6,14 +6,86 @@
  */
 
 import { explainNetError, Failure } from "./errors.ts";
+import { type Flag, flag } from "./flags.ts";
+
+/** `--unix PATH`: a Unix domain socket instead of `--host` and `--port`. */
+const UNIX: Flag<string | undefined> = {
+  ...flag.file("unix", "a Unix socket's path, instead of --host and --port"),
+  value: "PATH",
+};
+
+/** A stream server's Unix socket flags: the path, and who may connect (its file's mode). */
+export const UNIX_SERVER_FLAGS = {
+  unix: UNIX,
+  unixMode: {
+    name: "unix-mode",
+    value: "MODE",
+    help: "with --unix, the socket file's mode, octal: who may connect",
+    default: 0o600,
+    parse(raw: string): number {
+      if (!/^[0-7]{3}$/.test(raw)) {
+        throw new RangeError(`must be 3 octal digits, such as 660, not "${raw}"`);
+      }
+      return parseInt(raw, 8);
+    },
+  } satisfies Flag<number>,
+};
+
+/** A stream client's Unix socket flag. */
+export const UNIX_CLIENT_FLAGS = { unix: UNIX };
+
+/** The longest path a Unix socket's address holds on Linux, in bytes (`sun_path`, less a NUL). */
+const MAX_UNIX_PATH = 107;
+
+/**
+ * `socket(AF_UNIX)` + `bind()` + `listen()` at `path`, its file given `mode` (owner-only by
+ * default: a Unix socket's file mode is who may connect). A file left by a server that is gone
+ * (nothing accepts on it) is removed first; a live server's, or a file that is not a socket,
+ * is an error.
+ */
+export async function listenUnix(path: string, mode: number): Promise<Deno.UnixListener> {
+  const fail = (why: string) => new Failure(`Cannot listen on unix:${path}: ${why}`);
+  if (new TextEncoder().encode(path).length > MAX_UNIX_PATH) {
+    throw fail(`the path is too long for a Unix socket (at most ${MAX_UNIX_PATH} bytes)`);
+  }
+  try {
+    if (!(await Deno.lstat(path)).isSocket) throw fail("it exists, and is not a socket");
+    (await Deno.connect({ transport: "unix", path })).close();
+    throw fail("it is in use by a running server");
+  } catch (err) {
+    if (err instanceof Deno.errors.ConnectionRefused) await Deno.remove(path); // stale
+    else if (!(err instanceof Deno.errors.NotFound)) {
+      throw err instanceof Failure ? err : explainNetError(err, "listen on", path, `unix:${path}`);
+    }
+  }
+  try {
+    const listener = Deno.listen({ transport: "unix", path });
+    await Deno.chmod(path, mode);
+    return listener;
+  } catch (err) {
+    throw explainNetError(err, "listen on", path, `unix:${path}`);
+  }
+}
+
+/** `socket(AF_UNIX)` + `connect()` to `path`. */
+export async function connectUnix(path: string): Promise<Deno.UnixConn> {
+  try {
+    return await Deno.connect({ transport: "unix", path });
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Failure(`Cannot connect to unix:${path}: no such socket (is the server running?)`);
+    }
+    throw explainNetError(err, "connect to", path, `unix:${path}`);
+  }
+}
 
 /**
  * Shows an address as `host:port`, with IPv6 in brackets (`[::1]:21567`) and an IPv4 client of
  * a dual-stack server as plain IPv4 (`127.0.0.1`, not `::ffff:127.0.0.1`).
  */
 export function formatAddress(addr: Deno.Addr): string {
-  if (addr.transport !== "tcp" && addr.transport !== "udp") return String(addr.transport);
-  return hostPort(addr.hostname, addr.port);
+  if ("hostname" in addr) return hostPort(addr.hostname, addr.port);
+  return "path" in addr ? `unix:${addr.path ?? ""}` : addr.transport; // a client's end: `unix:`
 }
 
 /** `host:port`, with an IPv6 host in brackets and an IPv4-mapped one shown as plain IPv4. */

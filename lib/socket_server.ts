@@ -145,7 +145,7 @@ export abstract class StreamRequestHandler {
   /** The client's connection. */
   readonly request: Stream;
   /** Where the client connects from. */
-  readonly clientAddress: Deno.NetAddr;
+  readonly clientAddress: Deno.Addr;
   /** The server that accepted the connection. */
   readonly server: TcpServer;
   /** The connection's input, a line at a time. */
@@ -186,6 +186,8 @@ export interface ServerOptions extends LineOptions {
   idleTimeoutMs?: number;
   /** Serve TLS with this certificate and key; `handshakeTimeoutMs` bounds each handshake. */
   tls?: Identity;
+  /** A listener made already (a Unix socket's, say), instead of one on `hostname` and `port`. */
+  listener?: Deno.Listener<Stream>;
   handshakeTimeoutMs?: number;
   /** Log no line per connection, nor when a client merely goes away. */
   quiet?: boolean;
@@ -194,7 +196,7 @@ export interface ServerOptions extends LineOptions {
 /** Binds, listens, and serves every connection with a new handler. */
 export class TcpServer {
   /** The listening socket. */
-  readonly listener: Deno.Listener<Stream, Deno.NetAddr>;
+  readonly listener: Deno.Listener<Stream>;
   /** How the server was made: for the handlers' line readers, say. */
   readonly options: Readonly<ServerOptions>;
   /** Where handlers log a line per connection: nowhere with `quiet`. */
@@ -205,7 +207,8 @@ export class TcpServer {
   /** Binds and listens at once, like Python's `TCPServer(address, Handler)`. */
   constructor(options: ServerOptions, Handler: HandlerClass) {
     const { hostname, port, tls } = options;
-    this.listener = tls ? listenTls(hostname, port, tls) : listenTcp(hostname, port);
+    this.listener = options.listener ??
+      (tls ? listenTls(hostname, port, tls) : listenTcp(hostname, port));
     this.options = options;
     this.log = options.quiet ? undefined : console.log;
     this.#Handler = Handler;
@@ -213,7 +216,7 @@ export class TcpServer {
   }
 
   /** The bound address; with port 0, this is where to learn the port. */
-  get address(): Deno.NetAddr {
+  get address(): Deno.Addr {
     return this.listener.addr;
   }
 

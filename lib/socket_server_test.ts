@@ -93,7 +93,10 @@ Deno.test("TcpServer runs setup, handle and finish, and goes on after a handler 
   const controller = new AbortController();
   const serving = server.serveForever(controller.signal);
   for (const line of ["fail\n", "ok\n"]) {
-    using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.address.port });
+    using conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: (server.address as Deno.NetAddr).port,
+    });
     await conn.write(bytes(line));
     const got = new Uint8Array(16);
     const n = await conn.read(got);

@@ -8,7 +8,7 @@
 
 import { explainNetError, Failure } from "./errors.ts";
 import { type Command, flag, usageError } from "./flags.ts";
-import { connectTcp, hostPort } from "./net.ts";
+import { connectTcp, connectUnix, hostPort } from "./net.ts";
 
 /** A TLS server's flags: its certificate and key (both or neither), and a handshake's deadline. */
 export const SERVER_FLAGS = {
@@ -45,16 +45,20 @@ export function serverIdentity(
 }
 
 /**
- * `socket()` + `connect()`, with TLS if `--tls` says so.
+ * `socket()` + `connect()`: to a Unix socket for `--unix`, else over TCP, with TLS for `--tls`.
  *
- * @throws {UsageError} For `--ca` without `--tls`.
+ * @throws {UsageError} For `--ca` without `--tls`, or TLS over a Unix socket.
  */
 export function connectWith(
-  options: { host: string; port: number; tls: boolean; ca?: string },
+  options: { host: string; port: number; tls: boolean; ca?: string; unix?: string },
   command: Command,
-): Promise<Deno.TcpConn | Deno.TlsConn> {
+): Promise<Deno.TcpConn | Deno.TlsConn | Deno.UnixConn> {
   if (options.ca !== undefined && !options.tls) {
     throw usageError(command, "--ca goes with --tls");
+  }
+  if (options.unix !== undefined) {
+    if (options.tls) throw usageError(command, "--tls is for TCP, not --unix");
+    return connectUnix(options.unix);
   }
   return options.tls
     ? connectTls(options.host, options.port, options.ca)

@@ -26,6 +26,7 @@ import { printLine, promptLines } from "../lib/io.ts";
 import { ReplyReader } from "../lib/reply.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
 import { CLIENT_FLAGS as TLS_FLAGS, connectWith } from "../lib/tls.ts";
+import { UNIX_CLIENT_FLAGS as UNIX_FLAGS } from "../lib/net.ts";
 
 const HOST = "localhost";
 const PORT = 21567;
@@ -38,6 +39,7 @@ export const COMMAND = {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
     ...TLS_FLAGS, // --tls, --ca
+    ...UNIX_FLAGS, // --unix
   },
 } satisfies Command;
 

@@ -28,8 +28,15 @@
 
 import { Connections, type Session, type Stream } from "../lib/connections.ts";
 import { fatal } from "../lib/errors.ts";
-import { type Command, flag, parseFlags } from "../lib/flags.ts";
-import { accepted, formatAddress, isPeerGone, listenTcp } from "../lib/net.ts";
+import { type Command, flag, parseFlags, usageError } from "../lib/flags.ts";
+import {
+  accepted,
+  formatAddress,
+  isPeerGone,
+  listenTcp,
+  listenUnix,
+  UNIX_SERVER_FLAGS as UNIX_FLAGS,
+} from "../lib/net.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
 import { stampReply } from "../lib/timestamp.ts";
 import { listenTls, SERVER_FLAGS as TLS_FLAGS, serverIdentity } from "../lib/tls.ts";
@@ -54,6 +61,7 @@ export const COMMAND = {
     }),
     quiet: flag.quiet(),
     ...TLS_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
+    ...UNIX_FLAGS, // --unix, --unix-mode
   },
 } satisfies Command;
 
@@ -67,9 +75,12 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = trapStopSignals();
 
-  // socket() + bind() + listen(), with TLS on every connection if given a certificate and key.
+  // socket() + bind() + listen(): on a Unix socket, or TCP, with TLS if given a certificate.
   const tls = serverIdentity(options, command);
-  const listener: Deno.Listener<Stream> = tls
+  if (tls && options.unix !== undefined) throw usageError(command, "TLS is for TCP, not --unix");
+  const listener: Deno.Listener<Stream> = options.unix !== undefined
+    ? await listenUnix(options.unix, options.unixMode)
+    : tls
     ? listenTls(options.host, options.port, tls)
     : listenTcp(options.host, options.port);
   whenStopped(stop.signal, () => listener.close()); // a stop ends the accept loop below

@@ -24,8 +24,8 @@
  */
 
 import { fatal } from "../lib/errors.ts";
-import { type Command, flag, parseFlags } from "../lib/flags.ts";
-import { formatAddress } from "../lib/net.ts";
+import { type Command, flag, parseFlags, usageError } from "../lib/flags.ts";
+import { formatAddress, listenUnix, UNIX_SERVER_FLAGS as UNIX_FLAGS } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
 import { StreamRequestHandler, TcpServer } from "../lib/socket_server.ts";
 import { stampReply } from "../lib/timestamp.ts";
@@ -71,6 +71,7 @@ export const COMMAND = {
     ),
     quiet: flag.quiet(),
     ...TLS_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
+    ...UNIX_FLAGS, // --unix, --unix-mode
   },
 } satisfies Command;
 
@@ -82,7 +83,12 @@ export async function main(args: string[]): Promise<number> {
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = trapStopSignals();
   const tls = serverIdentity(options, COMMAND); // with a certificate and key, TLS
+  if (tls && options.unix !== undefined) throw usageError(COMMAND, "TLS is for TCP, not --unix");
   const server = new TcpServer({
+    // On a Unix socket for --unix; else TcpServer listens on --host and --port itself.
+    listener: options.unix === undefined
+      ? undefined
+      : await listenUnix(options.unix, options.unixMode),
     hostname: options.host,
     port: options.port,
     bufsiz: options.bufsiz,

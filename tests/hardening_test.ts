@@ -143,7 +143,8 @@ for (const transport of TRANSPORTS) {
     const took = await silentEnded;
     assert.ok(took >= 450 && took < 1500, `closed after ${took} ms`);
     const result = await server.stop();
-    assert.match(result.stdout, /^\.\.\.closing 127\.0\.0\.1:\d+: idle for 0\.5 s$/m);
+    const closing = `^\\.\\.\\.closing ${transport.clientLog}: idle for 0\\.5 s$`;
+    assert.match(result.stdout, new RegExp(closing, "m"));
     assert.equal(result.stdout.match(/closing/g)?.length, 1, result.stdout);
   });
 }

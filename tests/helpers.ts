@@ -164,17 +164,22 @@ export function spawnScript(name: string, args: string[] = [], options: SpawnOpt
  * once runs over each (`for (const transport of TRANSPORTS)`).
  */
 export interface Transport {
-  name: "tcp" | "tls";
+  name: "tcp" | "tls" | "unix";
+  /** How a server's log shows where it listens, and a client: regular expression sources. */
+  listening: string;
+  client: SpawnOptions & { args: string[] };
+  clientLog: string;
   /** For our servers: the certificate and key, and leave to read them. */
   server: SpawnOptions & { args: string[] };
-  /** For our clients: `--tls --ca …`, and leave to read the CA. */
-  client: SpawnOptions & { args: string[] };
+
   /** A test's own connection to a server on loopback. */
   connect(port: number, hostname?: string): Promise<Deno.Conn>;
 }
 
 const TCP: Transport = {
   name: "tcp",
+  listening: "127\\.0\\.0\\.1:\\d+",
+  clientLog: "127\\.0\\.0\\.1:\\d+",
   server: { args: [] },
   client: { args: [] },
   connect: (port, hostname = "127.0.0.1") => Deno.connect({ hostname, port }),
@@ -185,6 +190,8 @@ async function tlsTransport(): Promise<Transport> {
   const read = [`--allow-read=${dir}`];
   return {
     name: "tls",
+    listening: "tls:127\\.0\\.0\\.1:\\d+",
+    clientLog: "127\\.0\\.0\\.1:\\d+",
     server: { args: ["--tls-cert", cert, "--tls-key", key], denoFlags: read },
     client: { args: ["--tls", "--ca", ca], denoFlags: read },
     async connect(port, hostname = "127.0.0.1") {
@@ -195,8 +202,27 @@ async function tlsTransport(): Promise<Transport> {
   };
 }
 
+/** The one Unix socket path the tests use (`deno task test` grants it, and no other). */
+export const UNIX_PATH = "/tmp/ts-deno-test.sock";
+
+const UNIX: Transport = {
+  name: "unix",
+  listening: `unix:${UNIX_PATH.replaceAll(".", "\\.")}`,
+  clientLog: "unix:",
+  // A Unix socket needs leave to read and write its file, besides the network's.
+  server: {
+    args: ["--unix", UNIX_PATH],
+    denoFlags: [`--allow-read=${UNIX_PATH}`, `--allow-write=${UNIX_PATH}`],
+  },
+  client: {
+    args: ["--unix", UNIX_PATH],
+    denoFlags: [`--allow-read=${UNIX_PATH}`, `--allow-write=${UNIX_PATH}`],
+  },
+  connect: () => Deno.connect({ transport: "unix", path: UNIX_PATH }),
+};
+
 /** Every transport the stream tests run over. */
-export const TRANSPORTS: Transport[] = [TCP, await tlsTransport()];
+export const TRANSPORTS: Transport[] = [TCP, await tlsTransport(), UNIX];
 
 /** Runs one of our scripts to the end, with `input` on standard input. */
 export function runScript(
@@ -240,7 +266,7 @@ async function started(proc: Proc, pattern: RegExp): Promise<Server> {
   };
   return {
     proc,
-    port: Number(match[1]),
+    port: Number(match[1] ?? 0), // 0 on a Unix socket
     stop,
     // However a test ends, its server does not outlive it.
     async [Symbol.asyncDispose]() {
@@ -257,7 +283,7 @@ export function startServer(
   options: SpawnOptions = {},
 ): Promise<Server> {
   const proc = spawnScript(name, ["--host", host, "--port", "0", ...args], options);
-  return started(proc, /^waiting for \w+ on .*:(\d+)\.\.\.$/m);
+  return started(proc, /^waiting for \w+ on (?:unix:.+|.*:(\d+))\.\.\.$/m);
 }
 
 /** Starts one of the Python peers' servers on a free port. */

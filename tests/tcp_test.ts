@@ -18,12 +18,12 @@ import {
   writeAll,
 } from "./helpers.ts";
 
-for (const { name, server: serving, client: talking } of TRANSPORTS) {
+for (const { name, server: serving, client: talking, listening, clientLog } of TRANSPORTS) {
   Deno.test(`${name}: tsTclnt sends each piped line to tsTserv and prints its reply, until an empty line`, async () => {
     await using server = await startServer("tsTserv.ts", serving.args, "127.0.0.1", serving);
     const client = await runScript(
       "tsTclnt.ts",
-      ["--port", String(server.port), ...talking.args],
+      [...(server.port > 0 ? ["--port", String(server.port)] : []), ...talking.args],
       "hello\nwörld\n\nnot sent\n",
       talking,
     );
@@ -31,12 +31,8 @@ for (const { name, server: serving, client: talking } of TRANSPORTS) {
     assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> [STAMP] wörld\n> ");
     assert.equal(client.stderr, "");
     const log = (await server.stop()).stdout;
-    const tls = name === "tls" ? "tls:" : "";
-    assert.match(
-      log,
-      new RegExp(`^waiting for connection on ${tls}127\\.0\\.0\\.1:\\d+\\.\\.\\.$`, "m"),
-    );
-    assert.match(log, /^\.\.\.connected from: 127\.0\.0\.1:\d+$/m);
+    assert.match(log, new RegExp(`^waiting for connection on ${listening}\\.\\.\\.$`, "m"));
+    assert.match(log, new RegExp(`^\\.\\.\\.connected from: ${clientLog}$`, "m"));
   });
 }
 

@@ -1,0 +1,165 @@
+/**
+ * Unix domain sockets (`--unix PATH`) for the stream scripts: the socket file's rules (stale,
+ * in use, not a socket, too long, owner-only), permissions, and peers that are not ours. The
+ * behaviour tests shared with TCP run over a Unix socket too, by `TRANSPORTS`.
+ */
+
+import assert from "node:assert/strict";
+import { needsRoot, Proc, type Result, runScript, spawnScript, unstamped } from "./helpers.ts";
+
+/** A fresh socket path, and the `deno run` flags that let a script use it. */
+function socketPath(name: string) {
+  const path = `/tmp/ts-deno-unix-${name}-${Deno.pid}.sock`;
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // not there
+  }
+  return { path, denoFlags: [`--allow-read=${path}`, `--allow-write=${path}`] };
+}
+
+/** Starts a server on `path`; resolves once it says it listens. */
+async function serveOn(script: string, path: string, denoFlags: string[], args: string[] = []) {
+  const proc = spawnScript(script, ["--unix", path, ...args], { denoFlags });
+  await proc.stdout.waitFor(/^waiting for connection on unix:.+\.\.\.$/m);
+  return proc;
+}
+
+function assertError(result: Result, message: RegExp, code = 1): void {
+  assert.equal(result.code, code, result.stderr);
+  assert.match(result.stderr.split("\n")[0], message);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.lstat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+Deno.test("the socket file: owner-only, removed at a clean stop, taken over when stale, kept when live", async () => {
+  const { path, denoFlags } = socketPath("file");
+  const server = await serveOn("tsTserv.ts", path, denoFlags);
+  assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o600, "only its owner may connect");
+  const second = await runScript("tsTserv.ts", ["--unix", path], undefined, { denoFlags });
+  assertError(
+    second,
+    new RegExp(`^error: Cannot listen on unix:${path}: it is in use by a running server$`),
+  );
+  server.kill("SIGINT");
+  assert.equal((await server.finish()).code, 0);
+  assert.ok(!(await exists(path)), "a clean stop removes the file");
+
+  // A server that died leaves its file: the next one takes the path over.
+  const dead = await serveOn("tsTserv.ts", path, denoFlags);
+  dead.kill("SIGKILL");
+  await dead.finish().catch(() => {});
+  assert.ok(await exists(path), "a stale file is left");
+  const again = await serveOn("tsTserv.ts", path, denoFlags, ["--unix-mode", "660"]);
+  assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o660);
+  again.kill("SIGTERM");
+  assert.equal((await again.finish()).code, 0);
+});
+
+Deno.test("a path that is not a socket, or too long, or not granted, is one clear line", async () => {
+  const { path, denoFlags } = socketPath("plain");
+  await Deno.writeTextFile(path, "not a socket\n");
+  try {
+    const result = await runScript("tsTserv.ts", ["--unix", path], undefined, { denoFlags });
+    assertError(
+      result,
+      new RegExp(`^error: Cannot listen on unix:${path}: it exists, and is not a socket$`),
+    );
+    assert.equal(await Deno.readTextFile(path), "not a socket\n", "never removed");
+  } finally {
+    await Deno.remove(path);
+  }
+  const long = `/tmp/${"x".repeat(120)}.sock`;
+  const tooLong = await runScript("tsTserv.ts", ["--unix", long]);
+  assertError(tooLong, /: the path is too long for a Unix socket \(at most 107 bytes\)$/);
+  const denied = await runScript("tsTserv.ts", ["--unix", path]);
+  assertError(
+    denied,
+    new RegExp(`: read access to ${path} was not granted \\(run with --allow-read=${path}\\)$`),
+  );
+  const missing = await runScript("tsTclnt.ts", ["--unix", path], "hi\n", { denoFlags });
+  assertError(
+    missing,
+    new RegExp(
+      `^error: Cannot connect to unix:${path}: no such socket \\(is the server running\\?\\)$`,
+    ),
+  );
+  const cases: [string, string[], RegExp][] = [
+    ["tsTserv.ts", ["--unix", path, "--unix-mode", "999"], /--unix-mode must be 3 octal digits/],
+    ["tsTclnt.ts", ["--unix", path, "--tls"], /^error: --tls is for TCP, not --unix$/],
+  ];
+  for (const [script, args, message] of cases) {
+    assertError(await runScript(script, args), message, 2);
+  }
+});
+
+Deno.test({
+  ...needsRoot("another user cannot connect to an owner-only socket", "setpriv changes user"),
+}, async () => {
+  const { path, denoFlags } = socketPath("owner");
+  const server = await serveOn("tsTserv.ts", path, denoFlags);
+  try {
+    const nobody = await new Proc("setpriv", [
+      ...["--reuid=65534", "--regid=65534", "--clear-groups"],
+      ...["socat", "-", `UNIX-CONNECT:${path}`],
+    ]).finish();
+    assert.notEqual(nobody.code, 0);
+    assert.match(nobody.stderr, /Permission denied/);
+  } finally {
+    server.kill("SIGTERM");
+    await server.finish();
+  }
+});
+
+Deno.test("interop over Unix sockets: Python, socat and nc, both ways", async () => {
+  const { path, denoFlags } = socketPath("interop");
+  const server = await serveOn("tsTserv.ts", path, denoFlags);
+  try {
+    const clients: [string[], string][] = [
+      [[
+        "python3",
+        "-c",
+        `import socket; s = socket.socket(socket.AF_UNIX); s.connect('${path}'); s.sendall(b'from python'); print(s.recv(1024).decode(), end='')`,
+      ], "from python"],
+      [
+        ["sh", "-c", `(printf 'from socat'; sleep 0.5) | socat - UNIX-CONNECT:"$0"`, path],
+        "from socat",
+      ],
+      [["sh", "-c", `printf 'from nc' | nc -U -N "$0"`, path], "from nc"],
+    ];
+    for (const [command, said] of clients) {
+      const result = await new Proc(command[0], command.slice(1)).finish();
+      assert.equal(unstamped(result.stdout), `[STAMP] ${said}`, result.stderr);
+    }
+  } finally {
+    server.kill("SIGTERM");
+    assert.equal((await server.finish()).code, 0);
+  }
+
+  // The book's SocketServer over AF_UNIX: socketserver.UnixStreamServer, one line a connection.
+  const python = [
+    "import socketserver, sys, time",
+    "class Handler(socketserver.StreamRequestHandler):",
+    "    def handle(self):",
+    "        self.wfile.write(('[%s] ' % time.ctime()).encode() + self.rfile.readline())",
+    `server = socketserver.UnixStreamServer('${path}', Handler)`,
+    "print('listening', flush=True); server.handle_request(); server.handle_request()",
+  ].join("\n");
+  const book = new Proc("python3", ["-c", python]);
+  await book.stdout.waitFor(/^listening$/m);
+  try {
+    const result = await runScript("tsTclntSS.ts", ["--unix", path], "one\ntwo\n", { denoFlags });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(unstamped(result.stdout), "> [STAMP] one\n> [STAMP] two\n> ");
+    assert.equal((await book.finish()).code, 0);
+  } finally {
+    await Deno.remove(path).catch(() => {});
+  }
+});
