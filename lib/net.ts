@@ -1,6 +1,7 @@
 /**
- * The socket calls, each wrapped so that a failure is one clear sentence: listening (TCP and
- * UDP), accepting, connecting, finding a UDP server's address, and showing an address.
+ * The socket calls, each wrapped so that a failure is one clear sentence: listening (TCP, UDP
+ * and Unix sockets), accepting, connecting, finding a UDP server's address, and showing an
+ * address.
  *
  * @module
  */
@@ -38,10 +39,11 @@ export const UNIX_CLIENT_FLAGS = { unix: UNIX };
 const MAX_UNIX_PATH = 107;
 
 /**
- * `socket(AF_UNIX)` + `bind()` + `listen()` at `path`, its file given `mode` (owner-only by
- * default: a Unix socket's file mode is who may connect). A file left by a server that is gone
- * (nothing accepts on it) is removed first; a live server's, or a file that is not a socket,
- * is an error.
+ * `socket(AF_UNIX)` + `bind()` + `listen()` at `path`, its file given `mode` (a Unix socket's
+ * file mode is who may connect). A file left by a server that is gone (nothing accepts on it) is
+ * removed first; a live server's, or a file that is not a socket, is an error. The mode is set
+ * just after the bind: where even that instant matters, put the socket in a folder that only
+ * its owner may enter.
  */
 export async function listenUnix(path: string, mode: number): Promise<Deno.UnixListener> {
   const fail = (why: string) => new Failure(`Cannot listen on unix:${path}: ${why}`);
