@@ -27,6 +27,7 @@ const REASONS: Record<string, string> = {
   AddrInUse: "the port is already in use (is another server running? --port 0 picks a free one)",
   ConnectionRefused: "connection refused (is the server running?)",
   ConnectionReset: "the connection was reset",
+  NotFound: "no such socket (is the server running?)",
   TimedOut: "timed out (is the host reachable?)",
 };
 
@@ -37,7 +38,7 @@ const REASONS: Record<string, string> = {
  */
 export function explainNetError(
   err: unknown,
-  action: "listen on" | "connect to" | "send to" | "open a UDP socket on",
+  action: "listen on" | "connect to" | "send to" | "open a UDP socket on" | "open a socket on",
   hostname: string,
   where: string,
 ): unknown {

@@ -21,6 +21,8 @@ export interface Flag<T> {
   default: T;
   /** Reads a given value; throws a `RangeError` saying what is wrong with it. */
   parse: (raw: string) => T;
+  /** Writes a value as it is given (the default, in `--help`); `String` if not said. */
+  show?(value: T): string;
 }
 
 /** A script's command line: its file, one line on what it does, how to run it, its flags. */
@@ -54,7 +56,8 @@ export function usage(command: Command): string {
   );
   const width = Math.max(...names.map((name) => name.length));
   const rows = flags.map((flag, i) => {
-    const fallback = flag.value && flag.default !== undefined ? ` (default: ${flag.default})` : "";
+    const shown = flag.default !== undefined && (flag.show?.(flag.default) ?? String(flag.default));
+    const fallback = flag.value && shown ? ` (default: ${shown})` : "";
     return `  ${names[i].padEnd(width)}  ${flag.help}${fallback}`;
   });
   return `${command.script}: ${command.about}\n\nUSAGE:\n  ${runCommand(command)} [OPTIONS]\n\n` +

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type Command, flag, parseFlags, usage } from "./flags.ts";
+import { type Command, type Flag, flag, parseFlags, usage } from "./flags.ts";
 import { UsageError } from "./errors.ts";
 import { COMMANDS } from "../tools/scripts.ts";
 
@@ -41,6 +41,8 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     port: 21567,
     bufsiz: 1024,
     quiet: false,
+    unix: undefined,
+    unixMode: 0o600,
   });
   const plain = { tls: false, ca: undefined, unix: undefined };
   assert.deepEqual(parseFlags([], CLIENT), { host: "localhost", port: 21567, ...plain });
@@ -50,7 +52,12 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     ...plain,
   });
   assert.equal(parseFlags([], COMMANDS["tsTservV6.ts"])?.host, "::");
-  assert.deepEqual(parseFlags([], UDP_CLIENT), { host: "localhost", port: 21567, timeout: 2 });
+  assert.deepEqual(parseFlags([], UDP_CLIENT), {
+    host: "localhost",
+    port: 21567,
+    timeout: 2,
+    unix: undefined,
+  });
 });
 
 Deno.test("parseFlags() reads the load generator's flags, within bounds", () => {
@@ -167,4 +174,17 @@ Deno.test("a flag added to a script's command is parsed, checked and shown in --
     /--max-conns must be a whole number from 1 to 100000, not "0"/,
   );
   assert.match(usage(command), /^ {6}--max-conns N +most clients at once \(default: 1000\)$/m);
+});
+
+Deno.test("--help shows a default as it is written on the command line", () => {
+  const mode: Flag<number> = {
+    name: "mode",
+    value: "MODE",
+    help: "a file mode",
+    default: 0o600,
+    parse: (raw) => parseInt(raw, 8),
+    show: (value) => value.toString(8),
+  };
+  const command = { ...SERVER, flags: { ...SERVER.flags, mode } };
+  assert.match(usage(command), /--mode MODE +a file mode \(default: 600\)$/m);
 });

@@ -15,13 +15,13 @@ const UNIX: Flag<string | undefined> = {
   value: "PATH",
 };
 
-/** A stream server's Unix socket flags: the path, and who may connect (its file's mode). */
+/** A server's Unix socket flags: the path, and who may connect (its file's mode). */
 export const UNIX_SERVER_FLAGS = {
   unix: UNIX,
   unixMode: {
     name: "unix-mode",
     value: "MODE",
-    help: "with --unix, the socket file's mode, octal: who may connect",
+    help: "with --unix, the socket file's mode, octal: who may connect (or send)",
     default: 0o600,
     parse(raw: string): number {
       if (!/^[0-7]{3}$/.test(raw)) {
@@ -29,10 +29,11 @@ export const UNIX_SERVER_FLAGS = {
       }
       return parseInt(raw, 8);
     },
+    show: (mode) => mode.toString(8).padStart(3, "0"),
   } satisfies Flag<number>,
 };
 
-/** A stream client's Unix socket flag. */
+/** A client's Unix socket flag. */
 export const UNIX_CLIENT_FLAGS = { unix: UNIX };
 
 /** The longest path a Unix socket's address holds on Linux, in bytes (`sun_path`, less a NUL). */
@@ -46,20 +47,7 @@ const MAX_UNIX_PATH = 107;
  * its owner may enter.
  */
 export async function listenUnix(path: string, mode: number): Promise<Deno.UnixListener> {
-  const fail = (why: string) => new Failure(`Cannot listen on unix:${path}: ${why}`);
-  if (new TextEncoder().encode(path).length > MAX_UNIX_PATH) {
-    throw fail(`the path is too long for a Unix socket (at most ${MAX_UNIX_PATH} bytes)`);
-  }
-  try {
-    if (!(await Deno.lstat(path)).isSocket) throw fail("it exists, and is not a socket");
-    (await Deno.connect({ transport: "unix", path })).close();
-    throw fail("it is in use by a running server");
-  } catch (err) {
-    if (err instanceof Deno.errors.ConnectionRefused) await Deno.remove(path); // stale
-    else if (!(err instanceof Deno.errors.NotFound)) {
-      throw err instanceof Failure ? err : explainNetError(err, "listen on", path, `unix:${path}`);
-    }
-  }
+  await clearStale(path, "listen on");
   try {
     const listener = Deno.listen({ transport: "unix", path });
     await Deno.chmod(path, mode);
@@ -69,14 +57,59 @@ export async function listenUnix(path: string, mode: number): Promise<Deno.UnixL
   }
 }
 
+/**
+ * `socket(AF_UNIX, SOCK_DGRAM)` + `bind()` at `path` (needs `--unstable-net`), with the rules of
+ * {@linkcode listenUnix}. Unlike a stream listener's, its file stays after `close()`: remove it.
+ */
+export async function listenUnixDatagram(
+  path: string,
+  mode: number,
+  action: "listen on" | "open a socket on" = "listen on",
+): Promise<Deno.DatagramConn> {
+  if (typeof Deno.listenDatagram !== "function") {
+    throw new Failure(
+      "Unix datagrams need Deno's --unstable-net flag: deno run -N --unstable-net …",
+    );
+  }
+  await clearStale(path, action);
+  try {
+    const socket = Deno.listenDatagram({ transport: "unixpacket", path });
+    await Deno.chmod(path, mode);
+    return socket;
+  } catch (err) {
+    throw explainNetError(err, action, path, `unix:${path}`);
+  }
+}
+
+/**
+ * Makes `path` free for a new socket: removes a socket file that nothing serves any more
+ * (connecting is refused); a file a running server holds, or that is not a socket, or a path
+ * too long, is an error.
+ */
+async function clearStale(path: string, action: "listen on" | "open a socket on") {
+  const fail = (why: string) => new Failure(`Cannot ${action} unix:${path}: ${why}`);
+  if (new TextEncoder().encode(path).length > MAX_UNIX_PATH) {
+    throw fail(`the path is too long for a Unix socket (at most ${MAX_UNIX_PATH} bytes)`);
+  }
+  try {
+    if (!(await Deno.lstat(path)).isSocket) throw fail("it exists, and is not a socket");
+    (await Deno.connect({ transport: "unix", path })).close();
+    throw fail("it is in use by a running server");
+  } catch (err) {
+    if (err instanceof Failure) throw err;
+    if (err instanceof Deno.errors.ConnectionRefused) return await Deno.remove(path); // stale
+    if (err instanceof Deno.errors.NotFound) return;
+    // A datagram socket answers a stream's connect so: someone holds it.
+    if (/wrong type/.test((err as Error).message)) throw fail("it is in use by a running server");
+    throw explainNetError(err, action, path, `unix:${path}`);
+  }
+}
+
 /** `socket(AF_UNIX)` + `connect()` to `path`. */
 export async function connectUnix(path: string): Promise<Deno.UnixConn> {
   try {
     return await Deno.connect({ transport: "unix", path });
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new Failure(`Cannot connect to unix:${path}: no such socket (is the server running?)`);
-    }
     throw explainNetError(err, "connect to", path, `unix:${path}`);
   }
 }
@@ -88,6 +121,11 @@ export async function connectUnix(path: string): Promise<Deno.UnixConn> {
 export function formatAddress(addr: Deno.Addr): string {
   if ("hostname" in addr) return hostPort(addr.hostname, addr.port);
   return "path" in addr ? `unix:${addr.path ?? ""}` : addr.transport; // a client's end: `unix:`
+}
+
+/** Whether two addresses are the same one, however each is written. */
+export function sameAddress(a: Deno.Addr, b: Deno.Addr): boolean {
+  return formatAddress(a) === formatAddress(b);
 }
 
 /** `host:port`, with an IPv6 host in brackets and an IPv4-mapped one shown as plain IPv4. */

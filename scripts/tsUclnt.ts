@@ -19,13 +19,27 @@
  * printf 'hello\n' | deno run -N --unstable-net scripts/tsUclnt.ts --timeout 5
  * ```
  *
+ * `--unix PATH` sends to a Unix datagram socket instead. A reply needs a path to come back to,
+ * so the client binds one in a folder it makes under the temporary folder, and removes it after:
+ *
+ * ```sh
+ * deno run -N --unstable-net --allow-read=/tmp --allow-write=/tmp scripts/tsUclnt.ts --unix /tmp/tsu.sock
+ * ```
+ *
  * @module
  */
 
 import { explainNetError, Failure, fatal } from "../lib/errors.ts";
 import { type Command, flag, parseFlags } from "../lib/flags.ts";
 import { printLine, promptLines } from "../lib/io.ts";
-import { hostPort, listenUdp, udpAddressOf } from "../lib/net.ts";
+import {
+  hostPort,
+  listenUdp,
+  listenUnixDatagram,
+  sameAddress,
+  udpAddressOf,
+  UNIX_CLIENT_FLAGS as UNIX_FLAGS,
+} from "../lib/net.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
 
 const HOST = "localhost";
@@ -41,6 +55,7 @@ export const COMMAND = {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
     timeout: flag.seconds("timeout", TIMEOUT, "how long to wait for each reply"),
+    ...UNIX_FLAGS, // --unix: to a Unix datagram socket instead
   },
 } satisfies Command;
 
@@ -52,6 +67,29 @@ export async function main(args: string[]): Promise<number> {
   const options = parseFlags(args, COMMAND);
   if (!options) return 0;
   using stop = trapStopSignals();
+
+  if (options.unix !== undefined) {
+    // socket(AF_UNIX, SOCK_DGRAM): a reply needs a path to come back to, so bind one of our
+    // own, in a folder of our own under the system's temporary folder, removed at the end.
+    const dir = await Deno.makeTempDir({ prefix: "tsUclnt-" }).catch((err) => {
+      if (!(err instanceof Deno.errors.NotCapable)) throw err;
+      throw new Failure(
+        "Cannot make a folder for our socket in the system's temporary folder: leave to write " +
+          "there was not granted (run with -N --allow-read=/tmp --allow-write=/tmp, or $TMPDIR)",
+      );
+    });
+    try {
+      const socket = await listenUnixDatagram(`${dir}/client.sock`, 0o600, "open a socket on");
+      const server: Deno.Addr = { transport: "unixpacket", path: options.unix };
+      try {
+        return await converse(socket, server, `unix:${options.unix}`, options.timeout, stop.signal);
+      } finally {
+        socket.close();
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
 
   // socket(): UDP needs no connection, only a local socket of the server's address family.
   const address = await udpAddressOf(options.host, options.port);
@@ -68,7 +106,7 @@ export async function main(args: string[]): Promise<number> {
 /** The communication loop: sendto() each line, recvfrom() its reply, print it. */
 async function converse(
   socket: Deno.DatagramConn,
-  server: Deno.NetAddr,
+  server: Deno.Addr,
   where: string,
   timeout: number,
   stopping: AbortSignal,
@@ -79,21 +117,23 @@ async function converse(
     try {
       await socket.send(line, server);
     } catch (err) {
-      throw explainNetError(err, "send to", server.hostname, where);
+      throw explainNetError(err, "send to", "hostname" in server ? server.hostname : where, where);
     }
     const waiting = AbortSignal.any([stopping, AbortSignal.timeout(timeout * 1000)]);
     let reply: Uint8Array | undefined;
     while (!reply) {
       const received = await unlessStopped(socket.receive(buffer), waiting);
       if (received === null) break;
-      const [data, from] = received as [Uint8Array, Deno.NetAddr];
-      if (from.hostname === server.hostname && from.port === server.port) reply = data;
+      const [data, from] = received as [Uint8Array, Deno.Addr];
+      if (sameAddress(from, server)) reply = data;
     }
     if (stopping.aborted) break;
     if (!reply) {
       throw new Failure(
-        `No reply from ${where} within ${timeout} s (is the server running? ` +
-          "UDP cannot tell a lost datagram from a missing server)",
+        `No reply from ${where} within ${timeout} s (` +
+          ("path" in server
+            ? "the server is there, but did not answer: may it write to our socket's folder?)"
+            : "is the server running? UDP cannot tell a lost datagram from a missing server)"),
       );
     }
     await printLine(reply);

@@ -17,12 +17,24 @@
  * deno run -N --unstable-net scripts/tsUclnt.ts    # in another terminal
  * ```
  *
+ * `--unix PATH` serves a Unix datagram socket instead (AF_UNIX, SOCK_DGRAM), where each reply goes
+ * to its sender's own socket file: hence leave to write where clients bind (here /tmp):
+ *
+ * ```sh
+ * deno run -N --unstable-net --allow-read=/tmp/tsu.sock --allow-write=/tmp scripts/tsUserv.ts --unix /tmp/tsu.sock
+ * ```
+ *
  * @module
  */
 
 import { fatal } from "../lib/errors.ts";
 import { type Command, flag, parseFlags } from "../lib/flags.ts";
-import { formatAddress, listenUdp } from "../lib/net.ts";
+import {
+  formatAddress,
+  listenUdp,
+  listenUnixDatagram,
+  UNIX_SERVER_FLAGS as UNIX_FLAGS,
+} from "../lib/net.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
 import { STAMP_LENGTH, stampReply } from "../lib/timestamp.ts";
 
@@ -43,6 +55,7 @@ export const COMMAND = {
       max: MAX_DATAGRAM - STAMP_LENGTH, // so that a reply fits in one datagram
     }),
     quiet: flag.quiet(),
+    ...UNIX_FLAGS, // --unix, --unix-mode: a Unix datagram socket instead
   },
 } satisfies Command;
 
@@ -56,8 +69,10 @@ export async function main(args: string[]): Promise<number> {
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = trapStopSignals();
 
-  // socket() + bind()
-  const socket = listenUdp(options.host, options.port);
+  // socket() + bind(): UDP, or a Unix datagram socket for --unix.
+  const socket = options.unix === undefined
+    ? listenUdp(options.host, options.port)
+    : await listenUnixDatagram(options.unix, options.unixMode);
   console.log(`waiting for message on ${formatAddress(socket.addr)}...`);
 
   // A stop closes the socket, which ends a receive() that is waiting; a reply being sent is
@@ -99,16 +114,31 @@ export async function main(args: string[]): Promise<number> {
         log?.(`...received from and returned to: ${formatAddress(client)}`);
       } catch (err) {
         // One sender we cannot answer (gone, unreachable) is no reason to stop answering others.
-        console.error(`...cannot reply to ${formatAddress(client)}: ${(err as Error).message}`);
+        console.error(`...cannot reply to ${formatAddress(client)}: ${whyNoReply(err, client)}`);
       } finally {
         replying = false;
       }
     }
   } finally {
     close();
+    // A Unix datagram socket's file outlives the socket (a stream listener's does not).
+    if (options.unix !== undefined) await Deno.remove(options.unix).catch(() => {});
   }
   console.log(`server stopped (${stop.signal.reason})`);
   return 0;
+}
+
+/** Why a reply could not be sent, in words a user can act on. */
+function whyNoReply(err: unknown, client: Deno.Addr): string {
+  if (!("path" in client)) return (err as Error).message;
+  // Over AF_UNIX a reply goes to the sender's own socket file, which it must have bound, and
+  // which Deno must be let reach and write.
+  if (!client.path) return "it has no address (a Unix datagram client must bind a path)";
+  if (err instanceof Deno.errors.NotCapable) {
+    return "leave to reach its socket was not granted (run with -N, and --allow-write for the " +
+      "folder where clients bind, such as /tmp)";
+  }
+  return (err as Error).message;
 }
 
 if (import.meta.main) {

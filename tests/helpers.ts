@@ -224,6 +224,82 @@ const UNIX: Transport = {
 /** Every transport the stream tests run over. */
 export const TRANSPORTS: Transport[] = [TCP, await tlsTransport(), UNIX];
 
+/**
+ * A datagram transport the UDP server's tests run over, as {@linkcode Transport} is for stream
+ * ones: UDP, or Unix datagram sockets.
+ */
+export interface Datagrams {
+  name: "udp" | "unix";
+  /** How the server's log shows where it listens, and a client: regular expression sources. */
+  listening: string;
+  clientLog: string;
+  server: SpawnOptions & { args: string[] };
+  client: SpawnOptions & { args: string[] };
+  /** Sends each payload from a socket of its own, all at once; the replies, in their order. */
+  exchange(server: Server, payloads: Uint8Array[]): Promise<Uint8Array[]>;
+}
+
+/** The Unix datagram socket the tests use; only Python peers send to it from the test. */
+export const UNIX_DGRAM_PATH = "/tmp/ts-deno-test-dgram.sock";
+
+/**
+ * Sends each payload over AF_UNIX from a Python socket bound in a folder of its own (a Unix
+ * datagram sender needs a path for the reply to come back to).
+ */
+async function unixExchange(payloads: Uint8Array[]): Promise<Uint8Array[]> {
+  const python = [
+    "import base64, json, os, socket, sys, tempfile",
+    "payloads = [base64.b64decode(p) for p in json.load(sys.stdin)]",
+    "own = tempfile.mkdtemp()",
+    "socks = [socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) for _ in payloads]",
+    "for i, (s, p) in enumerate(zip(socks, payloads)):",
+    "    s.bind(os.path.join(own, '%d.sock' % i)); s.settimeout(5)",
+    `    s.sendto(p, '${UNIX_DGRAM_PATH}')`,
+    "print(json.dumps([base64.b64encode(s.recv(65536)).decode() for s in socks]))",
+    "for s in socks: os.unlink(s.getsockname())",
+    "os.rmdir(own)",
+  ].join("\n");
+  const proc = new Proc("python3", ["-c", python], { stdin: true });
+  await proc.write(
+    JSON.stringify(
+      payloads.map((p) => btoa(Array.from(p, (c) => String.fromCharCode(c)).join(""))),
+    ),
+  );
+  const result = await proc.finish();
+  assert.equal(result.code, 0, result.stderr);
+  return (JSON.parse(result.stdout) as string[]).map((b64) =>
+    Uint8Array.from(atob(b64), (c) => c.charCodeAt(0))
+  );
+}
+
+/** Every transport the datagram tests run over. */
+export const DATAGRAMS: Datagrams[] = [
+  {
+    name: "udp",
+    listening: "127\\.0\\.0\\.1:\\d+",
+    clientLog: "127\\.0\\.0\\.1:\\d+",
+    server: { args: [] },
+    client: { args: [] },
+    exchange: (server, payloads) => Promise.all(payloads.map((p) => udpExchange(server.port, p))),
+  },
+  {
+    name: "unix",
+    listening: `unix:${UNIX_DGRAM_PATH.replaceAll(".", "\\.")}`,
+    clientLog: "unix:/tmp/tsUclnt-\\w+/client\\.sock",
+    // The server replies to each client's own socket file: leave to write where clients bind.
+    server: {
+      args: ["--unix", UNIX_DGRAM_PATH],
+      denoFlags: [`--allow-read=${UNIX_DGRAM_PATH}`, "--allow-write=/tmp"],
+    },
+    // The client binds its own socket in a folder it makes under /tmp.
+    client: {
+      args: ["--unix", UNIX_DGRAM_PATH],
+      denoFlags: ["--allow-read=/tmp", "--allow-write=/tmp"],
+    },
+    exchange: (_server, payloads) => unixExchange(payloads),
+  },
+];
+
 /** Runs one of our scripts to the end, with `input` on standard input. */
 export function runScript(
   name: string,
@@ -286,15 +362,16 @@ export function startServer(
   return started(proc, /^waiting for \w+ on (?:unix:.+|.*:(\d+))\.\.\.$/m);
 }
 
-/** Starts one of the Python peers' servers on a free port. */
-export function startPeerServer(mode: string): Promise<Server> {
-  return started(new Proc("python3", [PEERS, mode, "0"]), /^listening on (\d+)$/m);
+/** Starts one of the Python peers' servers on a free port, or on a Unix socket at `path`. */
+export function startPeerServer(mode: string, path?: string): Promise<Server> {
+  const proc = new Proc("python3", [PEERS, mode, path ?? "0"]);
+  return started(proc, /^listening on (?:(\d+)|\/.*)$/m);
 }
 
-/** Runs one of the Python peers' clients to the end with `input`. */
+/** Runs one of the Python peers' clients to the end with `input`; a string `port` is a path. */
 export function runPeerClient(
   mode: string,
-  port: number,
+  port: number | string,
   input: string,
   host = "127.0.0.1",
 ): Promise<Result> {

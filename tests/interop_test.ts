@@ -23,7 +23,13 @@ interface Pairing {
   ourClient: [script: string, host: string];
   peerServer: string;
   peerClient: [mode: string, host: string];
+  /** Over AF_UNIX at this path, instead of a host and port. */
+  unix?: string;
 }
+
+/** Over AF_UNIX: the path, and the leave our scripts need (datagram ends reply to a file). */
+const UNIX = "/tmp/ts-deno-test-interop.sock";
+const UNIX_ACCESS = { denoFlags: ["--allow-read=/tmp", "--allow-write=/tmp"] };
 
 const PAIRINGS: Pairing[] = [
   {
@@ -55,12 +61,21 @@ const PAIRINGS: Pairing[] = [
     peerClient: ["ss-client", "127.0.0.1"],
   },
 ];
+// The same pairs over AF_UNIX (IPv6 aside): socket.AF_UNIX and socketserver.UnixStreamServer.
+PAIRINGS.push(
+  ...PAIRINGS.filter(({ name }) => name !== "TCP over IPv6").map((pairing) => ({
+    ...pairing,
+    name: `${pairing.name} over a Unix socket`,
+    unix: UNIX,
+  })),
+);
 
 async function withServer<T>(server: Server, use: (port: number) => Promise<T>): Promise<T> {
   try {
     return await use(server.port);
   } finally {
     await server.stop();
+    await Deno.remove(UNIX).catch(() => {}); // a Python server's socket file stays
   }
 }
 
@@ -69,16 +84,21 @@ for (const pairing of PAIRINGS) {
     const [ourServer, serverHost] = pairing.ourServer;
     const [ourClient, clientHost] = pairing.ourClient;
     const [peerClient, peerHost] = pairing.peerClient;
+    const { unix } = pairing;
     const runOurs = (port: number) =>
-      runScript(ourClient, ["--host", clientHost, "-p", String(port)], INPUT);
-    const runPeer = (port: number) => runPeerClient(peerClient, port, INPUT, peerHost);
+      unix
+        ? runScript(ourClient, ["--unix", unix], INPUT, UNIX_ACCESS)
+        : runScript(ourClient, ["--host", clientHost, "-p", String(port)], INPUT);
+    const runPeer = (port: number) => runPeerClient(peerClient, unix ?? port, INPUT, peerHost);
 
     const [reference, ourClientToPeer] = await withServer(
-      await startPeerServer(pairing.peerServer),
+      await startPeerServer(pairing.peerServer, unix),
       async (port) => [await runPeer(port), await runOurs(port)],
     );
     const [peerToOurServer, oursToOurs] = await withServer(
-      await startServer(ourServer, [], serverHost),
+      unix
+        ? await startServer(ourServer, ["--unix", unix], serverHost, UNIX_ACCESS)
+        : await startServer(ourServer, [], serverHost),
       async (port) => [await runPeer(port), await runOurs(port)],
     );
 

@@ -1,28 +1,53 @@
-/** End to end: tsUserv and tsUclnt, run as a user runs them. */
+/** End to end: tsUserv and tsUclnt, run as a user runs them, over UDP and Unix datagrams. */
 
 import assert from "node:assert/strict";
-import {
-  encoder,
-  runScript,
-  splitStamp,
-  startServer,
-  udpExchange as exchange,
-  unstamped,
-} from "./helpers.ts";
+import { DATAGRAMS, encoder, runScript, splitStamp, startServer, unstamped } from "./helpers.ts";
 
-Deno.test("tsUclnt sends each piped line to tsUserv and prints its reply, until an empty line", async () => {
-  await using server = await startServer("tsUserv.ts");
-  const client = await runScript(
-    "tsUclnt.ts",
-    ["--port", String(server.port)],
-    "hello\nwörld\n\nnot sent\n",
-  );
-  assert.equal(client.code, 0, client.stderr);
-  assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> [STAMP] wörld\n> ");
-  const log = (await server.stop()).stdout;
-  assert.match(log, /^waiting for message on 127\.0\.0\.1:\d+\.\.\.$/m);
-  assert.equal(log.match(/^\.\.\.received from and returned to: 127\.0\.0\.1:\d+$/gm)?.length, 2);
-});
+for (
+  const { name, server: serving, client: talking, listening, clientLog, exchange } of DATAGRAMS
+) {
+  const start = (args: string[] = []) =>
+    startServer("tsUserv.ts", [...serving.args, ...args], "127.0.0.1", serving);
+
+  Deno.test(`${name}: tsUclnt sends each piped line to tsUserv and prints its reply, until an empty line`, async () => {
+    await using server = await start();
+    const client = await runScript(
+      "tsUclnt.ts",
+      [...(server.port > 0 ? ["--port", String(server.port)] : []), ...talking.args],
+      "hello\nwörld\n\nnot sent\n",
+      talking,
+    );
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> [STAMP] wörld\n> ");
+    assert.equal(client.stderr, "");
+    const log = (await server.stop()).stdout;
+    assert.match(log, new RegExp(`^waiting for message on ${listening}\\.\\.\\.$`, "m"));
+    const served = new RegExp(`^\\.\\.\\.received from and returned to: ${clientLog}$`, "gm");
+    assert.equal(log.match(served)?.length, 2, log);
+  });
+
+  Deno.test(`${name}: tsUserv answers an empty datagram with a bare stamp`, async () => {
+    await using server = await start();
+    const [reply] = await exchange(server, [new Uint8Array(0)]);
+    assert.equal(splitStamp(reply).length, 0);
+    await server.stop();
+  });
+
+  Deno.test(`${name}: tsUserv cuts a datagram longer than --bufsiz to --bufsiz bytes, as recvfrom() does`, async () => {
+    await using server = await start(["--bufsiz", "8"]);
+    const [reply] = await exchange(server, [encoder.encode("0123456789abcdef")]);
+    assert.deepEqual(splitStamp(reply), encoder.encode("01234567"));
+    await server.stop();
+  });
+
+  Deno.test(`${name}: tsUserv serves many senders at once`, async () => {
+    await using server = await start(["-q"]);
+    const payloads = Array.from({ length: 50 }, (_, i) => encoder.encode(`sender ${i}`));
+    const replies = await exchange(server, payloads);
+    replies.forEach((reply, i) => assert.deepEqual(splitStamp(reply), payloads[i]));
+    await server.stop();
+  });
+}
 
 for (const host of ["0.0.0.0", "::"]) {
   Deno.test(`tsUclnt --host ${host} gets the reply of a server listening on ${host}`, async () => {
@@ -37,25 +62,3 @@ for (const host of ["0.0.0.0", "::"]) {
     assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> ");
   });
 }
-
-Deno.test("tsUserv answers an empty datagram with a bare stamp", async () => {
-  await using server = await startServer("tsUserv.ts");
-  const reply = await exchange(server.port, new Uint8Array(0));
-  assert.equal(splitStamp(reply).length, 0);
-  await server.stop();
-});
-
-Deno.test("tsUserv cuts a datagram longer than --bufsiz to --bufsiz bytes, as recvfrom() does", async () => {
-  await using server = await startServer("tsUserv.ts", ["--bufsiz", "8"]);
-  const reply = await exchange(server.port, encoder.encode("0123456789abcdef"));
-  assert.deepEqual(splitStamp(reply), encoder.encode("01234567"));
-  await server.stop();
-});
-
-Deno.test("tsUserv serves many senders at once", async () => {
-  await using server = await startServer("tsUserv.ts", ["-q"]);
-  const payloads = Array.from({ length: 50 }, (_, i) => encoder.encode(`sender ${i}`));
-  const replies = await Promise.all(payloads.map((payload) => exchange(server.port, payload)));
-  replies.forEach((reply, i) => assert.deepEqual(splitStamp(reply), payloads[i]));
-  await server.stop();
-});

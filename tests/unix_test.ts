@@ -163,3 +163,79 @@ Deno.test("interop over Unix sockets: Python, socat and nc, both ways", async ()
     await Deno.remove(path).catch(() => {});
   }
 });
+
+/** Starts tsUserv on a Unix datagram socket at `path`, with leave to reply to `/tmp`'s clients. */
+async function datagramServer(
+  path: string,
+  denoFlags = ["--allow-read=/tmp", "--allow-write=/tmp"],
+) {
+  const proc = spawnScript("tsUserv.ts", ["--unix", path], { denoFlags });
+  await proc.stdout.waitFor(/^waiting for message on unix:.+\.\.\.$/m);
+  return proc;
+}
+
+const CLIENT_ACCESS = { denoFlags: ["--allow-read=/tmp", "--allow-write=/tmp"] };
+
+Deno.test("datagrams: the socket file follows the stream rules, and the server removes it at a stop", async () => {
+  const { path } = socketPath("dgram");
+  const server = await datagramServer(path);
+  assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o600, "only its owner may send");
+  const second = await runScript("tsUserv.ts", ["--unix", path], undefined, CLIENT_ACCESS);
+  assertError(
+    second,
+    new RegExp(`^error: Cannot listen on unix:${path}: it is in use by a running server$`),
+  );
+  server.kill("SIGINT");
+  assert.equal((await server.finish()).code, 0);
+  assert.ok(!(await exists(path)), "a clean stop removes the file");
+
+  const dead = await datagramServer(path);
+  dead.kill("SIGKILL");
+  await dead.finish().catch(() => {});
+  assert.ok(await exists(path), "a stale file is left");
+  const again = await datagramServer(path);
+  const client = await runScript("tsUclnt.ts", ["--unix", path], "after\n", CLIENT_ACCESS);
+  assert.equal(unstamped(client.stdout), "> [STAMP] after\n> ", client.stderr);
+  again.kill("SIGTERM");
+  assert.equal((await again.finish()).code, 0);
+
+  const missing = await runScript("tsUclnt.ts", ["--unix", path], "hi\n", CLIENT_ACCESS);
+  assertError(
+    missing,
+    new RegExp(
+      `^error: Cannot send to unix:${path}: no such socket \\(is the server running\\?\\)$`,
+    ),
+  );
+  const noTemp = await runScript("tsUclnt.ts", ["--unix", path], "hi\n");
+  assertError(noTemp, /^error: Cannot make a folder for our socket .*--allow-write=\/tmp/);
+  const ours = await Array.fromAsync(Deno.readDir("/tmp"));
+  assert.ok(!ours.some((entry) => entry.name.startsWith("tsUclnt-")), "no client folder left");
+});
+
+Deno.test("datagrams: a sender with no path, or one the server may not write to, is one log line", async () => {
+  const { path } = socketPath("senders");
+  // Leave to write its own file only: not the clients'.
+  const server = await datagramServer(path, [`--allow-read=${path}`, `--allow-write=${path}`]);
+  try {
+    const python = [
+      "import socket",
+      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)",
+      `s.sendto(b'unbound', '${path}')`,
+    ].join("\n");
+    assert.equal((await new Proc("python3", ["-c", python]).finish()).code, 0);
+    await server.stderr.waitFor(
+      /^\.\.\.cannot reply to unix:: it has no address \(a Unix datagram client must bind a path\)$/m,
+    );
+    const client = await runScript(
+      "tsUclnt.ts",
+      ["--unix", path, "--timeout", "0.5"],
+      "hi\n",
+      CLIENT_ACCESS,
+    );
+    assertError(client, /within 0\.5 s \(the server is there, but did not answer/);
+    await server.stderr.waitFor(/^\.\.\.cannot reply to unix:\/tmp\/tsUclnt-.*leave to reach/m);
+  } finally {
+    server.kill("SIGTERM");
+    assert.equal((await server.finish()).code, 0);
+  }
+});
