@@ -210,7 +210,16 @@ export interface ConnectionsOptions {
   handshakeTimeoutMs?: number;
   /** Where to say why a connection was ended early (default: nowhere). */
   log?: (line: string) => void;
+  /**
+   * The most connections served at once (default 10,000). Beyond it, a new one is closed as
+   * soon as it is accepted, so that clients are told at once rather than left to fill the
+   * kernel's queue; a line a second says so, whatever `log` is.
+   */
+  maxConns?: number;
 }
+
+/** How many connections a server serves at once unless told otherwise. */
+export const MAX_CONNS = 10_000;
 
 /** The connections a server is serving, each with the task that serves it. */
 export class Connections {
@@ -220,11 +229,15 @@ export class Connections {
   #log?: (line: string) => void;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
+  #maxConns: number;
+  #refused = 0; // connections closed at the cap since the last line that said so
+  #refusedSaidAt = -Infinity;
 
   constructor(options: ConnectionsOptions = {}) {
     this.#idleMs = options.idleTimeoutMs ?? 0;
     this.#handshakeMs = options.handshakeTimeoutMs ?? 10_000;
     this.#log = options.log;
+    this.#maxConns = options.maxConns ?? MAX_CONNS;
   }
 
   /** How many are open. */
@@ -237,6 +250,7 @@ export class Connections {
    * it is logged, the connection is closed at once, and the server goes on.
    */
   serve(conn: Stream, task: (session: Session) => Promise<void>): void {
+    if (this.#open.size >= this.#maxConns) return this.#refuse(conn);
     const session = new Session(conn);
     if (this.#stopping) session.end("the server is stopping");
     const served = (async () => {
@@ -251,6 +265,18 @@ export class Connections {
     })().finally(() => this.#open.delete(session));
     this.#open.set(session, served);
     this.#startTicking();
+  }
+
+  /** Closes a connection beyond the cap at once; says so at most once a second. */
+  #refuse(conn: Stream): void {
+    conn.close();
+    this.#refused++;
+    const now = performance.now();
+    if (now - this.#refusedSaidAt < 1000) return;
+    const closed = `${this.#refused} new connection${this.#refused === 1 ? "" : "s"}`;
+    console.error(`...too many clients (${this.#maxConns} at once): closed ${closed}`);
+    this.#refused = 0;
+    this.#refusedSaidAt = now;
   }
 
   /**

@@ -23,6 +23,7 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     port: 21567,
     bufsiz: 1024,
     idleTimeout: 300,
+    maxConns: 10_000,
     quiet: false,
     ...plainTcp,
   });
@@ -33,6 +34,7 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     idleTimeout: 300,
     maxLine: 65536,
     lineTimeout: 30,
+    maxConns: 10_000,
     quiet: false,
     ...plainTcp,
   });
@@ -162,18 +164,18 @@ Deno.test("usage() lists the flags a script takes, and its run command", () => {
 
 Deno.test("a flag added to a script's command is parsed, checked and shown in --help", () => {
   // The README's template example: one line in the script's own command.
-  const maxConns = flag.whole("max-conns", 1000, "most clients at once", {
-    max: 100_000,
+  const maxReplies = flag.whole("max-replies", 1000, "replies per connection", {
+    max: 1e6,
     value: "N",
   });
-  const command = { ...SERVER, flags: { ...SERVER.flags, maxConns } };
-  assert.equal(parseFlags(["--max-conns", "20"], command)?.maxConns, 20);
-  assert.equal(parseFlags([], command)?.maxConns, 1000);
+  const command = { ...SERVER, flags: { ...SERVER.flags, maxReplies } };
+  assert.equal(parseFlags(["--max-replies", "20"], command)?.maxReplies, 20);
+  assert.equal(parseFlags([], command)?.maxReplies, 1000);
   assert.throws(
-    () => parseFlags(["--max-conns", "0"], command),
-    /--max-conns must be a whole number from 1 to 100000, not "0"/,
+    () => parseFlags(["--max-replies", "0"], command),
+    /--max-replies must be a whole number from 1 to 1000000, not "0"/,
   );
-  assert.match(usage(command), /^ {6}--max-conns N +most clients at once \(default: 1000\)$/m);
+  assert.match(usage(command), /^ {6}--max-replies N +replies per connection \(default: 1000\)$/m);
 });
 
 Deno.test("--help shows a default as it is written on the command line", () => {

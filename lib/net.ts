@@ -134,10 +134,27 @@ export function hostPort(hostname: string, port: number): string {
   return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** Where a server listens: a host and port, or a Unix socket's path and its file's mode. */
+export type ListenAddress = { hostname: string; port: number } | { path: string; mode: number };
+
+/**
+ * How a TCP socket listens: `tcpBacklog` is `listen()`'s queue of connections not yet accepted
+ * (Deno's default 511); `reusePort` lets other sockets listen on the same port, and the kernel
+ * spreads connections among them (`SO_REUSEPORT`; Linux, needs `--unstable-net`).
+ */
+export interface TcpListenOptions {
+  tcpBacklog?: number;
+  reusePort?: boolean;
+}
+
 /** `socket()` + `bind()` + `listen()` for TCP. Deno sets SO_REUSEADDR, so a restart can rebind. */
-export function listenTcp(hostname: string, port: number): Deno.TcpListener {
+export function listenTcp(
+  hostname: string,
+  port: number,
+  options: TcpListenOptions = {},
+): Deno.TcpListener {
   try {
-    return Deno.listen({ hostname, port, transport: "tcp" });
+    return Deno.listen({ hostname, port, transport: "tcp", ...options });
   } catch (err) {
     throw explainNetError(err, "listen on", hostname, hostPort(hostname, port));
   }

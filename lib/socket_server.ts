@@ -1,10 +1,17 @@
 /**
- * A TCP server and request handler after Python's `socketserver`: the server binds, listens and
- * accepts; for each connection it makes a handler and calls `setup()`, `handle()`, then
- * `finish()` (always), and closes the connection. Connections are served at once: in Deno,
- * Python's `ThreadingMixIn` is simply not awaiting the handler. Unlike Python's, it bounds a
- * line's length (`maxLine`) and time (`lineTimeoutMs`), ends idle connections, and a handler
- * that throws costs only its own connection.
+ * Servers and request handlers after Python's `socketserver`. A server binds, then for each
+ * request (a connection, or a datagram) makes a handler and calls `setup()`, `handle()`, then
+ * `finish()` (always). Python's table, here:
+ *
+ * - `TCPServer`, `UnixStreamServer`: {@linkcode StreamServer}, given a host and port or a path;
+ * - `UDPServer`, `UnixDatagramServer`: {@linkcode DatagramServer}, the same;
+ * - `BaseRequestHandler`, `StreamRequestHandler`, `DatagramRequestHandler`: the same names;
+ * - `ThreadingMixIn`: what both servers do anyway. One event loop serves every request at once,
+ *   because a handler is not awaited before the next request is taken.
+ *
+ * Unlike Python's, a stream server bounds a line's length (`maxLine`) and time
+ * (`lineTimeoutMs`), ends idle connections, caps connections at once (`maxConns`), and a
+ * handler that throws costs only its own request.
  *
  * @example Usage
  * ```ts ignore
@@ -13,18 +20,27 @@
  *     await this.write(await this.rfile.readline());
  *   }
  * }
- * const server = new TcpServer({ hostname: "127.0.0.1", port: 0 }, Echo);
- * await server.serveForever(stop.signal); // until the stop closes the listener
+ * const server = await StreamServer.listen({ address: { hostname: "127.0.0.1", port: 0 } }, Echo);
+ * await server.serveForever(stop.signal); // until the stop
  * await server.shutdown(); // end every connection after its reply
  * ```
  *
  * @module
  */
 
-import { Connections, type Session, type Stream } from "./connections.ts";
-import { accepted, formatAddress, isPeerGone, listenTcp } from "./net.ts";
+import { Connections, type Session, SHUTDOWN_DEADLINE_MS, type Stream } from "./connections.ts";
+import {
+  accepted,
+  formatAddress,
+  isPeerGone,
+  type ListenAddress,
+  listenTcp,
+  listenUdp,
+  listenUnix,
+  listenUnixDatagram,
+} from "./net.ts";
 import { type Identity, listenTls } from "./tls.ts";
-import { whenStopped } from "./shutdown.ts";
+import { unlessStopped, whenStopped } from "./shutdown.ts";
 
 /** The server ended the connection before a whole line came: no reply is owed. */
 export class Ended extends Error {
@@ -140,34 +156,45 @@ export class LineReader {
   }
 }
 
-/** Handles one connection. Subclasses override {@linkcode handle}, and may override the rest. */
-export abstract class StreamRequestHandler {
-  /** The client's connection. */
-  readonly request: Stream;
-  /** Where the client connects from. */
+/**
+ * Handles one request, Python's `BaseRequestHandler`: the server makes one per request and
+ * calls {@linkcode setup}, {@linkcode handle}, then {@linkcode finish}.
+ */
+export abstract class BaseRequestHandler<Request, Server> {
+  /** The request: a connection, or a datagram's bytes. */
+  readonly request: Request;
+  /** Where the client is. */
   readonly clientAddress: Deno.Addr;
-  /** The server that accepted the connection. */
-  readonly server: TcpServer;
-  /** The connection's input, a line at a time. */
-  readonly rfile: LineReader;
-  #session: Session;
+  /** The server that took the request. */
+  readonly server: Server;
 
-  constructor(session: Session, server: TcpServer) {
-    this.#session = session;
-    this.request = session.conn;
-    this.clientAddress = this.request.remoteAddr;
+  constructor(request: Request, clientAddress: Deno.Addr, server: Server) {
+    this.request = request;
+    this.clientAddress = clientAddress;
     this.server = server;
-    this.rfile = new LineReader(session, server.options);
   }
 
   /** Runs before {@linkcode handle}. */
   setup(): void | Promise<void> {}
 
-  /** Serves the request: everything between accepting the connection and closing it. */
+  /** Serves the request. */
   abstract handle(): Promise<void>;
 
   /** Runs after {@linkcode handle}, even when it failed. */
   finish(): void | Promise<void> {}
+}
+
+/** Handles one connection: reads it a line at a time (`rfile`), and writes to it. */
+export abstract class StreamRequestHandler extends BaseRequestHandler<Stream, StreamServer> {
+  /** The connection's input, a line at a time. */
+  readonly rfile: LineReader;
+  #session: Session;
+
+  constructor(session: Session, server: StreamServer) {
+    super(session.conn, session.conn.remoteAddr, server);
+    this.#session = session;
+    this.rfile = new LineReader(session, server.options);
+  }
 
   /** Sends all of `data` to the client, like `wfile.write()`. */
   write(data: Uint8Array): Promise<void> {
@@ -175,42 +202,115 @@ export abstract class StreamRequestHandler {
   }
 }
 
-/** A handler class, as the server takes it. */
-export type HandlerClass = new (session: Session, server: TcpServer) => StreamRequestHandler;
+/** Handles one datagram: its bytes are {@linkcode packet}; {@linkcode write} answers its sender. */
+export abstract class DatagramRequestHandler
+  extends BaseRequestHandler<Uint8Array, DatagramServer> {
+  /** The datagram's bytes, cut to the server's `bufsiz`, as `recvfrom()` cuts them. */
+  get packet(): Uint8Array {
+    return this.request;
+  }
 
-/** Where to listen, how to read, and when to give up on a client. */
-export interface ServerOptions extends LineOptions {
-  hostname: string;
-  port: number;
+  /** Sends `data` to the datagram's sender, in one datagram, like `sendto()`. */
+  async write(data: Uint8Array): Promise<void> {
+    await this.server.socket.send(data, this.clientAddress);
+  }
+}
+
+/** Runs a handler's `setup()`, `handle()` and, always, `finish()`. */
+async function run(handler: BaseRequestHandler<unknown, unknown>): Promise<void> {
+  await handler.setup();
+  try {
+    await handler.handle();
+  } finally {
+    await handler.finish();
+  }
+}
+
+/** What both servers share: Python's `BaseServer` hooks, and the log. */
+abstract class BaseServer<Handler extends BaseRequestHandler<unknown, unknown>> {
+  /** Where handlers log a line per request: nowhere with `quiet`. */
+  readonly log?: (line: string) => void;
+
+  constructor(quiet: boolean | undefined) {
+    this.log = quiet ? undefined : console.log;
+  }
+
+  /**
+   * Whether to serve a request from `address` at all, before a handler is made: a refused
+   * connection is closed at once, a refused datagram dropped. Override it to refuse some.
+   */
+  verifyRequest(_address: Deno.Addr): boolean {
+    return true;
+  }
+
+  /** Logs a handler's failure; the server goes on. Override to report it elsewhere. */
+  handleError(err: unknown, handler: Handler): void {
+    const client = formatAddress(handler.clientAddress);
+    console.error(`...closing ${client}: ${err instanceof Error ? err.message : err}`);
+  }
+}
+
+/** A stream handler class, as the server takes it. */
+export type StreamHandlerClass = new (
+  session: Session,
+  server: StreamServer,
+) => StreamRequestHandler;
+
+/** Where a stream server listens, how it reads, and when it gives up on a client. */
+export interface StreamServerOptions extends LineOptions {
+  /** A host and port (TCP), or a Unix socket's path and its file's mode. */
+  address: ListenAddress;
+  /** Serve TLS with this certificate and key (TCP only); `handshakeTimeoutMs` bounds each. */
+  tls?: Identity;
+  handshakeTimeoutMs?: number;
   /** Close a connection after this long without a byte moving, 0 for never (default 0). */
   idleTimeoutMs?: number;
-  /** Serve TLS with this certificate and key; `handshakeTimeoutMs` bounds each handshake. */
-  tls?: Identity;
-  /** A listener made already (a Unix socket's, say), instead of one on `hostname` and `port`. */
-  listener?: Deno.Listener<Stream>;
-  handshakeTimeoutMs?: number;
+  /** The most connections at once; beyond it, new ones are closed at once (default 10,000). */
+  maxConns?: number;
+  /** The kernel's queue of connections not yet accepted (TCP; Python's `request_queue_size`). */
+  tcpBacklog?: number;
+  /** Share the port with other servers (`SO_REUSEPORT`; Linux, `--unstable-net`). */
+  reusePort?: boolean;
   /** Log no line per connection, nor when a client merely goes away. */
   quiet?: boolean;
 }
 
-/** Binds, listens, and serves every connection with a new handler. */
-export class TcpServer {
+/**
+ * Listens on TCP or a Unix socket (Python's `TCPServer` and `UnixStreamServer`), and serves
+ * every connection with a new handler; the connection is closed after the handler.
+ */
+export class StreamServer extends BaseServer<StreamRequestHandler> {
   /** The listening socket. */
   readonly listener: Deno.Listener<Stream>;
   /** How the server was made: for the handlers' line readers, say. */
-  readonly options: Readonly<ServerOptions>;
-  /** Where handlers log a line per connection: nowhere with `quiet`. */
-  readonly log?: (line: string) => void;
-  #Handler: HandlerClass;
+  readonly options: Readonly<StreamServerOptions>;
+  #Handler: StreamHandlerClass;
   #connections: Connections;
 
-  /** Binds and listens at once, like Python's `TCPServer(address, Handler)`. */
-  constructor(options: ServerOptions, Handler: HandlerClass) {
-    const { hostname, port, tls } = options;
-    this.listener = options.listener ??
-      (tls ? listenTls(hostname, port, tls) : listenTcp(hostname, port));
+  /** `socket()` + `bind()` + `listen()`, then the server: Python's `TCPServer(address, Handler)`. */
+  static async listen(
+    options: StreamServerOptions,
+    Handler: StreamHandlerClass,
+  ): Promise<StreamServer> {
+    const { address, tls } = options;
+    const tcp = { tcpBacklog: options.tcpBacklog, reusePort: options.reusePort };
+    const listener = "path" in address
+      ? await listenUnix(address.path, address.mode)
+      : tls
+      ? listenTls(address.hostname, address.port, tls, tcp)
+      : listenTcp(address.hostname, address.port, tcp);
+    return new StreamServer(listener, options, Handler);
+  }
+
+  /** A server on a listener made already. */
+  constructor(
+    listener: Deno.Listener<Stream>,
+    options: StreamServerOptions,
+    Handler: StreamHandlerClass,
+  ) {
+    super(options.quiet);
+    this.listener = listener;
     this.options = options;
-    this.log = options.quiet ? undefined : console.log;
     this.#Handler = Handler;
     this.#connections = new Connections({ ...options, log: this.log });
   }
@@ -224,7 +324,11 @@ export class TcpServer {
   async serveForever(signal: AbortSignal): Promise<void> {
     whenStopped(signal, () => this.listener.close());
     for await (const conn of accepted(this.listener)) {
-      this.#connections.serve(conn, (session) => this.#processRequest(session));
+      if (!this.verifyRequest(conn.remoteAddr)) {
+        conn.close();
+        continue;
+      }
+      this.#connections.serve(conn, (session) => this.#process(session));
     }
   }
 
@@ -236,25 +340,16 @@ export class TcpServer {
     return this.#connections.shutdown(deadlineMs);
   }
 
-  /**
-   * Logs a handler's failure; the server closes that connection and goes on. Override to
-   * report it elsewhere.
-   */
-  handleError(err: unknown, handler: StreamRequestHandler): void {
+  /** A client merely gone is routine: with `quiet`, not worth a line. */
+  override handleError(err: unknown, handler: StreamRequestHandler): void {
     if (this.options.quiet && isPeerGone(err)) return;
-    const client = formatAddress(handler.clientAddress);
-    console.error(`...closing ${client}: ${err instanceof Error ? err.message : err}`);
+    super.handleError(err, handler);
   }
 
-  async #processRequest(session: Session): Promise<void> {
+  async #process(session: Session): Promise<void> {
     const handler = new this.#Handler(session, this);
     try {
-      await handler.setup();
-      try {
-        await handler.handle();
-      } finally {
-        await handler.finish();
-      }
+      await run(handler);
     } catch (err) {
       if (err instanceof Ended) return; // the server ended it before a line came: no reply owed
       if (session.endedFor !== null && isPeerGone(err)) {
@@ -265,5 +360,113 @@ export class TcpServer {
       this.handleError(err, handler);
       session.abort();
     }
+  }
+}
+
+/** A datagram handler class, as the server takes it. */
+export type DatagramHandlerClass = new (
+  packet: Uint8Array,
+  clientAddress: Deno.Addr,
+  server: DatagramServer,
+) => DatagramRequestHandler;
+
+/** Where a datagram server listens, and how much of a datagram it takes. */
+export interface DatagramServerOptions {
+  /** A host and port (UDP), or a Unix datagram socket's path and its file's mode. */
+  address: ListenAddress;
+  /** The most bytes of a datagram a handler sees; the rest is cut (default 8,192, Python's). */
+  bufsiz?: number;
+  /** Log no line per datagram. */
+  quiet?: boolean;
+}
+
+/**
+ * Binds a UDP or Unix datagram socket (Python's `UDPServer` and `UnixDatagramServer`; needs
+ * `--unstable-net`) and serves every datagram with a new handler: over UDP, many at once.
+ */
+export class DatagramServer extends BaseServer<DatagramRequestHandler> {
+  /** The bound socket; handlers answer on it. */
+  readonly socket: Deno.DatagramConn;
+  readonly options: Readonly<DatagramServerOptions>;
+  #Handler: DatagramHandlerClass;
+  #inFlight = new Set<Promise<void>>();
+
+  /** `socket()` + `bind()`, then the server: Python's `UDPServer(address, Handler)`. */
+  static async listen(
+    options: DatagramServerOptions,
+    Handler: DatagramHandlerClass,
+  ): Promise<DatagramServer> {
+    const { address } = options;
+    const socket = "path" in address
+      ? await listenUnixDatagram(address.path, address.mode)
+      : listenUdp(address.hostname, address.port);
+    return new DatagramServer(socket, options, Handler);
+  }
+
+  /** A server on a socket bound already. */
+  constructor(
+    socket: Deno.DatagramConn,
+    options: DatagramServerOptions,
+    Handler: DatagramHandlerClass,
+  ) {
+    super(options.quiet);
+    this.socket = socket;
+    this.options = options;
+    this.#Handler = Handler;
+  }
+
+  /** The bound address; with port 0, this is where to learn the port. */
+  get address(): Deno.Addr {
+    return this.socket.addr;
+  }
+
+  /**
+   * Receives datagrams and serves each with a new handler, without waiting for it, until
+   * `signal` aborts. The socket stays open for the replies in flight: see {@linkcode shutdown}.
+   */
+  async serveForever(signal: AbortSignal): Promise<void> {
+    const buffer = new Uint8Array(this.options.bufsiz ?? 8192);
+    while (true) {
+      let received: [Uint8Array, Deno.Addr] | null;
+      try {
+        received = await unlessStopped(this.socket.receive(buffer), signal);
+      } catch (err) {
+        // An earlier reply's sender had gone (ICMP "port unreachable"): that was one sender.
+        if (err instanceof Deno.errors.ConnectionRefused) continue;
+        if (err instanceof Deno.errors.ConnectionReset) continue;
+        throw err;
+      }
+      if (received === null) return; // stopping
+      const [data, client] = received;
+      if (!this.verifyRequest(client)) continue;
+      // The buffer is reused for the next datagram while this one is served: copy it.
+      const handler = new this.#Handler(data.slice(), client, this);
+      const served = run(handler).catch((err) => this.handleError(err, handler));
+      this.#inFlight.add(served);
+      served.finally(() => this.#inFlight.delete(served));
+      // Deno cannot send on a Unix datagram socket while a receive() waits on it ("Socket
+      // already in use"): there, each datagram is served before the next is taken, as
+      // Python's plain UDPServer does.
+      if (this.socket.addr.transport === "unixpacket") await served;
+    }
+  }
+
+  /** Waits for the replies in flight (`deadlineMs` at most), then closes the socket. */
+  async shutdown(deadlineMs: number = SHUTDOWN_DEADLINE_MS): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, deadlineMs));
+    await Promise.race([Promise.all(this.#inFlight), deadline]);
+    clearTimeout(timer);
+    this.socket.close();
+    // A Unix datagram socket's file outlives the socket (a stream listener's does not).
+    if ("path" in this.options.address) {
+      await Deno.remove(this.options.address.path).catch(() => {});
+    }
+  }
+
+  /** A reply that could not be sent concerns its sender only. */
+  override handleError(err: unknown, handler: DatagramRequestHandler): void {
+    const client = formatAddress(handler.clientAddress);
+    console.error(`...cannot reply to ${client}: ${err instanceof Error ? err.message : err}`);
   }
 }

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
 import { Session } from "./connections.ts";
 import {
+  DatagramRequestHandler,
+  DatagramServer,
   Ended,
   LineReader,
   LineTooLong,
   StreamRequestHandler,
-  TcpServer,
+  StreamServer,
 } from "./socket_server.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -71,7 +73,7 @@ Deno.test("LineReader.readline() throws Ended when the server ends the connectio
   client.close();
 });
 
-Deno.test("TcpServer runs setup, handle and finish, and goes on after a handler fails", async () => {
+Deno.test("StreamServer runs setup, handle and finish, and goes on after a handler fails", async () => {
   const calls: string[] = [];
   class Handler extends StreamRequestHandler {
     override setup() {
@@ -87,9 +89,10 @@ Deno.test("TcpServer runs setup, handle and finish, and goes on after a handler 
       calls.push("finish");
     }
   }
-  const server = new TcpServer({ hostname: "127.0.0.1", port: 0, quiet: true }, Handler);
+  const address = { hostname: "127.0.0.1", port: 0 };
+  const server = await StreamServer.listen({ address, quiet: true }, Handler);
   const errors: string[] = [];
-  server.handleError = (err) => errors.push((err as Error).message);
+  server.handleError = (err: unknown) => errors.push((err as Error).message);
   const controller = new AbortController();
   const serving = server.serveForever(controller.signal);
   for (const line of ["fail\n", "ok\n"]) {
@@ -107,4 +110,85 @@ Deno.test("TcpServer runs setup, handle and finish, and goes on after a handler 
   await serving;
   assert.deepEqual(calls, ["setup", "handle fail", "finish", "setup", "handle ok", "finish"]);
   assert.deepEqual(errors, ["handler failed on purpose"]);
+});
+
+/** A stream server whose handler echoes one line, refusing clients `verifyRequest` refuses. */
+class LineEcho extends StreamRequestHandler {
+  override async handle() {
+    await this.write(await this.rfile.readline());
+  }
+}
+
+Deno.test("StreamServer: verifyRequest() refuses a client before a handler is made, and maxConns caps", async () => {
+  const address = { hostname: "127.0.0.1", port: 0 };
+  const server = await StreamServer.listen({ address, quiet: true, maxConns: 1 }, LineEcho);
+  const port = (server.address as Deno.NetAddr).port;
+  let refuse = true;
+  server.verifyRequest = () => !refuse;
+  const controller = new AbortController();
+  const serving = server.serveForever(controller.signal);
+  const roundTrip = async (conn: Deno.Conn) => {
+    await conn.write(bytes("hi\n")).catch(() => {});
+    const got = new Uint8Array(8);
+    const n = await conn.read(got).catch(() => null);
+    return n === null ? null : text(got.subarray(0, n));
+  };
+  {
+    using refused = await Deno.connect({ hostname: "127.0.0.1", port });
+    assert.equal(await roundTrip(refused), null, "refused: closed at once");
+  }
+  refuse = false;
+  using first = await Deno.connect({ hostname: "127.0.0.1", port }); // held open: the one allowed
+  await new Promise((resolve) => setTimeout(resolve, 50)); // accepted by now
+  {
+    using beyond = await Deno.connect({ hostname: "127.0.0.1", port });
+    assert.equal(await roundTrip(beyond), null, "beyond maxConns: closed at once");
+  }
+  assert.equal(await roundTrip(first), "hi\n");
+  controller.abort();
+  await serving;
+  await server.shutdown();
+});
+
+Deno.test("DatagramServer serves each datagram with a handler, refuses what verifyRequest refuses, and finishes replies at a stop", async () => {
+  const calls: string[] = [];
+  class Handler extends DatagramRequestHandler {
+    override setup() {
+      calls.push("setup");
+    }
+    override async handle() {
+      const said = text(this.packet);
+      calls.push(`handle ${said}`);
+      if (said === "slow") await new Promise((resolve) => setTimeout(resolve, 200));
+      await this.write(bytes(`re: ${said}`));
+    }
+    override finish() {
+      calls.push("finish");
+    }
+  }
+  const address = { hostname: "127.0.0.1", port: 0 };
+  const server = await DatagramServer.listen({ address, bufsiz: 4, quiet: true }, Handler);
+  server.verifyRequest = (from) => (from as Deno.NetAddr).port !== refusedPort;
+  const to = server.address;
+  const controller = new AbortController();
+  const serving = server.serveForever(controller.signal);
+
+  const refused = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  const refusedPort = (refused.addr as Deno.NetAddr).port;
+  const client = Deno.listenDatagram({ transport: "udp", hostname: "127.0.0.1", port: 0 });
+  try {
+    await refused.send(bytes("ignored"), to);
+    await client.send(bytes("hello"), to); // cut to bufsiz, as recvfrom() would
+    assert.equal(text((await client.receive())[0]), "re: hell");
+    await client.send(bytes("slow"), to);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // being handled
+    controller.abort();
+    await serving;
+    await server.shutdown(); // waits for the slow reply before it closes the socket
+    assert.equal(text((await client.receive())[0]), "re: slow");
+    assert.deepEqual(calls, ["setup", "handle hell", "finish", "setup", "handle slow", "finish"]);
+  } finally {
+    refused.close();
+    client.close();
+  }
 });

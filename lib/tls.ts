@@ -8,7 +8,7 @@
 
 import { explainNetError, Failure } from "./errors.ts";
 import { type Command, flag, usageError } from "./flags.ts";
-import { connectTcp, connectUnix, hostPort } from "./net.ts";
+import { connectTcp, connectUnix, hostPort, type TcpListenOptions } from "./net.ts";
 
 /** A TLS server's flags: its certificate and key (both or neither), and a handshake's deadline. */
 export const SERVER_FLAGS = {
@@ -88,9 +88,14 @@ function readPem(path: string, option: string): string {
 }
 
 /** `socket()` + `bind()` + `listen()`, with TLS on each connection accepted. */
-export function listenTls(hostname: string, port: number, identity: Identity): Deno.TlsListener {
+export function listenTls(
+  hostname: string,
+  port: number,
+  identity: Identity,
+  options: TcpListenOptions = {},
+): Deno.TlsListener {
   try {
-    return Deno.listenTls({ hostname, port, transport: "tcp", ...identity });
+    return Deno.listenTls({ hostname, port, transport: "tcp", ...identity, ...options });
   } catch (err) {
     const message = (err as Error).message;
     const why = /No certificates found/.test(message)

@@ -45,6 +45,7 @@ const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
 const PORT = 21567;
 const BUFSIZ = 1024;
 const IDLE_TIMEOUT = 300; // seconds
+const MAX_CONNS = 10_000; // clients served at once
 
 /** This script's command line: the flags it takes, and their defaults. */
 export const COMMAND = {
@@ -58,6 +59,10 @@ export const COMMAND = {
     }),
     idleTimeout: flag.seconds("idle-timeout", IDLE_TIMEOUT, "close a connection idle this long", {
       zero: "never",
+    }),
+    maxConns: flag.whole("max-conns", MAX_CONNS, "most clients at once; beyond, close new ones", {
+      max: 1_000_000,
+      value: "N",
     }),
     quiet: flag.quiet(),
     ...TLS_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
@@ -90,6 +95,7 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   const connections = new Connections({
     idleTimeoutMs: options.idleTimeout * 1000,
     handshakeTimeoutMs: options.handshakeTimeout * 1000,
+    maxConns: options.maxConns,
     log,
   });
   for await (const conn of accepted(listener)) {

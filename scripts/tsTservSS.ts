@@ -5,15 +5,17 @@
  * ending, and closes the connection. So a client makes a new connection for every line (see
  * `tsTclntSS.ts`).
  *
- * As in the book, the server's work is split in two: `TcpServer` (in `lib/socket_server.ts`)
- * binds, listens and accepts, and a request handler class says what to do with one connection,
- * in `handle()`. Unlike the book's `TCPServer`, it serves many connections at once, as Python's
- * `ThreadingTCPServer` would; Ctrl-C or SIGTERM stops it cleanly, exit 0.
+ * As in the book, the server's work is split in two: `StreamServer` (in `lib/socket_server.ts`,
+ * Python's `TCPServer`, and `UnixStreamServer` for `--unix`) binds, listens and accepts, and a
+ * request handler class says what to do with one connection, in `handle()`. Unlike the book's
+ * `TCPServer`, it serves many connections at once, as Python's `ThreadingTCPServer` would;
+ * Ctrl-C or SIGTERM stops it cleanly, exit 0.
  *
  * A client cannot make it hold on for ever: a line longer than `--max-line` bytes (64 KiB)
  * closes the connection, so memory stays bounded whatever a client sends; so does a line not
  * whole `--line-timeout` seconds (30) after it began, or a connection idle for
- * `--idle-timeout` seconds (300). Each of these is logged.
+ * `--idle-timeout` seconds (300). Each of these is logged. Beyond `--max-conns` clients at once
+ * (10,000), a new connection is closed as soon as it is accepted.
  *
  * ```sh
  * deno run -N scripts/tsTservSS.ts
@@ -25,9 +27,9 @@
 
 import { fatal } from "../lib/errors.ts";
 import { type Command, flag, parseFlags, usageError } from "../lib/flags.ts";
-import { formatAddress, listenUnix, UNIX_SERVER_FLAGS as UNIX_FLAGS } from "../lib/net.ts";
+import { formatAddress, UNIX_SERVER_FLAGS as UNIX_FLAGS } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
-import { StreamRequestHandler, TcpServer } from "../lib/socket_server.ts";
+import { StreamRequestHandler, StreamServer } from "../lib/socket_server.ts";
 import { stampReply } from "../lib/timestamp.ts";
 import { SERVER_FLAGS as TLS_FLAGS, serverIdentity } from "../lib/tls.ts";
 
@@ -37,6 +39,7 @@ const BUFSIZ = 1024;
 const MAX_LINE = 64 * 1024; // bytes, its newline included
 const LINE_TIMEOUT = 30; // seconds, from a line's first byte to its newline
 const IDLE_TIMEOUT = 300; // seconds
+const MAX_CONNS = 10_000; // clients served at once
 
 /** Serves one connection: reads a line, sends it back stamped. The server then closes it. */
 class MyRequestHandler extends StreamRequestHandler {
@@ -69,6 +72,10 @@ export const COMMAND = {
       "close a connection whose line takes longer",
       { zero: "never" },
     ),
+    maxConns: flag.whole("max-conns", MAX_CONNS, "most clients at once; beyond, close new ones", {
+      max: 1_000_000,
+      value: "N",
+    }),
     quiet: flag.quiet(),
     ...TLS_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
     ...UNIX_FLAGS, // --unix, --unix-mode
@@ -84,17 +91,16 @@ export async function main(args: string[]): Promise<number> {
   using stop = trapStopSignals();
   const tls = serverIdentity(options, COMMAND); // with a certificate and key, TLS
   if (tls && options.unix !== undefined) throw usageError(COMMAND, "TLS is for TCP, not --unix");
-  const server = new TcpServer({
-    // On a Unix socket for --unix; else TcpServer listens on --host and --port itself.
-    listener: options.unix === undefined
-      ? undefined
-      : await listenUnix(options.unix, options.unixMode),
-    hostname: options.host,
-    port: options.port,
+  const server = await StreamServer.listen({
+    // socket() + bind() + listen(): a Unix socket for --unix, else TCP on --host and --port.
+    address: options.unix === undefined
+      ? { hostname: options.host, port: options.port }
+      : { path: options.unix, mode: options.unixMode },
     bufsiz: options.bufsiz,
     maxLine: options.maxLine,
     lineTimeoutMs: options.lineTimeout * 1000,
     idleTimeoutMs: options.idleTimeout * 1000,
+    maxConns: options.maxConns,
     quiet: options.quiet,
     tls,
     handshakeTimeoutMs: options.handshakeTimeout * 1000,

@@ -15,7 +15,7 @@ import {
 } from "./helpers.ts";
 import { BOOK_SCRIPTS } from "../tools/scripts.ts";
 
-const SCRIPTS = BOOK_SCRIPTS;
+const SCRIPTS = [...BOOK_SCRIPTS, "tsUservSS.ts"];
 
 /** Asserts exit code 1 and a single `error: …` line matching `message` on stderr. */
 function assertFailure(result: Result, message: RegExp): void {
@@ -63,7 +63,7 @@ for (const script of SCRIPTS) {
   });
 }
 
-for (const script of ["tsTserv.ts", "tsUserv.ts", "tsTservSS.ts"]) {
+for (const script of ["tsTserv.ts", "tsUserv.ts", "tsTservSS.ts", "tsUservSS.ts"]) {
   Deno.test(`${script} says when its port is already in use`, async () => {
     await using first = await startServer(script);
     const second = await runScript(script, ["--host", "127.0.0.1", "--port", String(first.port)]);

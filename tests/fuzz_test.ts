@@ -28,7 +28,13 @@ import {
 } from "./helpers.ts";
 
 const SCRIPTS = Object.keys(COMMANDS);
-const SERVERS = new Set(["tsTserv.ts", "tsTservV6.ts", "tsTservSS.ts", "tsUserv.ts"]);
+const SERVERS = new Set([
+  "tsTserv.ts",
+  "tsTservV6.ts",
+  "tsTservSS.ts",
+  "tsUserv.ts",
+  "tsUservSS.ts",
+]);
 
 /** A seeded generator (mulberry32), so that a failing case can be run again. */
 function random(seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 1_000_000)) {
@@ -214,15 +220,21 @@ Deno.test("tsTservSS returns a random line cut at random points unchanged, its n
   }
 });
 
-Deno.test("tsUserv returns random datagrams unchanged, cut to --bufsiz", async () => {
-  const { seed, below, bytes } = random();
-  await using server = await startServer("tsUserv.ts", ["-q", "--bufsiz", "700"]);
-  for (let round = 0; round < 50; round++) {
-    const datagram = bytes(below(1400));
-    const reply = await udpExchange(server.port, datagram);
-    assert.deepEqual(splitStamp(reply), datagram.subarray(0, 700), `seed ${seed}, round ${round}`);
-  }
-});
+for (const script of ["tsUserv.ts", "tsUservSS.ts"]) {
+  Deno.test(`${script} returns random datagrams unchanged, cut to --bufsiz`, async () => {
+    const { seed, below, bytes } = random();
+    await using server = await startServer(script, ["-q", "--bufsiz", "700"]);
+    for (let round = 0; round < 50; round++) {
+      const datagram = bytes(below(1400));
+      const reply = await udpExchange(server.port, datagram);
+      assert.deepEqual(
+        splitStamp(reply),
+        datagram.subarray(0, 700),
+        `seed ${seed}, round ${round}`,
+      );
+    }
+  });
+}
 
 for (const [script, host] of [["tsTserv.ts", "127.0.0.1"], ["tsTservV6.ts", "::1"]]) {
   for (const transport of TRANSPORTS) {

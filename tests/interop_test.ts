@@ -54,6 +54,14 @@ const PAIRINGS: Pairing[] = [
     peerClient: ["udp-client", "127.0.0.1"],
   },
   {
+    // Ours only: the book has no UDP SocketServer listing; the book's UDP pair is the reference.
+    name: "UDP SocketServer",
+    ourServer: ["tsUservSS.ts", "127.0.0.1"],
+    ourClient: ["tsUclnt.ts", "127.0.0.1"],
+    peerServer: "udp-server",
+    peerClient: ["udp-client", "127.0.0.1"],
+  },
+  {
     name: "SocketServer",
     ourServer: ["tsTservSS.ts", "127.0.0.1"],
     ourClient: ["tsTclntSS.ts", "127.0.0.1"],

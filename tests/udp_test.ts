@@ -1,15 +1,21 @@
-/** End to end: tsUserv and tsUclnt, run as a user runs them, over UDP and Unix datagrams. */
+/**
+ * End to end: tsUserv, its SocketServer twin tsUservSS, and tsUclnt, run as a user runs them,
+ * over UDP and Unix datagrams.
+ */
 
 import assert from "node:assert/strict";
 import { DATAGRAMS, encoder, runScript, splitStamp, startServer, unstamped } from "./helpers.ts";
 
-for (
-  const { name, server: serving, client: talking, listening, clientLog, exchange } of DATAGRAMS
-) {
-  const start = (args: string[] = []) =>
-    startServer("tsUserv.ts", [...serving.args, ...args], "127.0.0.1", serving);
+const SERVERS = ["tsUserv.ts", "tsUservSS.ts"];
+const CASES = SERVERS.flatMap((script) => DATAGRAMS.map((transport) => ({ script, transport })));
 
-  Deno.test(`${name}: tsUclnt sends each piped line to tsUserv and prints its reply, until an empty line`, async () => {
+for (const { script, transport } of CASES) {
+  const { server: serving, client: talking, listening, clientLog, exchange } = transport;
+  const name = `${transport.name}: ${script}`;
+  const start = (args: string[] = []) =>
+    startServer(script, [...serving.args, ...args], "127.0.0.1", serving);
+
+  Deno.test(`${name}: tsUclnt sends each piped line and prints its reply, until an empty line`, async () => {
     await using server = await start();
     const client = await runScript(
       "tsUclnt.ts",
@@ -26,21 +32,21 @@ for (
     assert.equal(log.match(served)?.length, 2, log);
   });
 
-  Deno.test(`${name}: tsUserv answers an empty datagram with a bare stamp`, async () => {
+  Deno.test(`${name} answers an empty datagram with a bare stamp`, async () => {
     await using server = await start();
     const [reply] = await exchange(server, [new Uint8Array(0)]);
     assert.equal(splitStamp(reply).length, 0);
     await server.stop();
   });
 
-  Deno.test(`${name}: tsUserv cuts a datagram longer than --bufsiz to --bufsiz bytes, as recvfrom() does`, async () => {
+  Deno.test(`${name} cuts a datagram longer than --bufsiz to --bufsiz bytes, as recvfrom() does`, async () => {
     await using server = await start(["--bufsiz", "8"]);
     const [reply] = await exchange(server, [encoder.encode("0123456789abcdef")]);
     assert.deepEqual(splitStamp(reply), encoder.encode("01234567"));
     await server.stop();
   });
 
-  Deno.test(`${name}: tsUserv serves many senders at once`, async () => {
+  Deno.test(`${name} serves many senders at once`, async () => {
     await using server = await start(["-q"]);
     const payloads = Array.from({ length: 50 }, (_, i) => encoder.encode(`sender ${i}`));
     const replies = await exchange(server, payloads);

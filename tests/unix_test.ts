@@ -239,3 +239,25 @@ Deno.test("datagrams: a sender with no path, or one the server may not write to,
     assert.equal((await server.finish()).code, 0);
   }
 });
+
+Deno.test("datagrams: tsUclnt talks to Python's socketserver.UnixDatagramServer", async () => {
+  const { path } = socketPath("python-dgram");
+  const python = [
+    "import socketserver, time",
+    "class Handler(socketserver.DatagramRequestHandler):",
+    "    def handle(self):",
+    "        self.wfile.write(('[%s] ' % time.ctime()).encode() + self.rfile.read())",
+    `server = socketserver.UnixDatagramServer('${path}', Handler)`,
+    "print('listening', flush=True); server.handle_request(); server.handle_request()",
+  ].join("\n");
+  const book = new Proc("python3", ["-c", python]);
+  await book.stdout.waitFor(/^listening$/m);
+  try {
+    const result = await runScript("tsUclnt.ts", ["--unix", path], "one\ntwo\n", CLIENT_ACCESS);
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(unstamped(result.stdout), "> [STAMP] one\n> [STAMP] two\n> ");
+    assert.equal((await book.finish()).code, 0);
+  } finally {
+    await Deno.remove(path).catch(() => {});
+  }
+});

@@ -17,6 +17,7 @@ import { COMMAND as tsTservSS } from "../scripts/tsTservSS.ts";
 import { COMMAND as tsTservV6 } from "../scripts/tsTservV6.ts";
 import { COMMAND as tsUclnt } from "../scripts/tsUclnt.ts";
 import { COMMAND as tsUserv } from "../scripts/tsUserv.ts";
+import { COMMAND as tsUservSS } from "../scripts/tsUservSS.ts";
 
 /** The book's eight scripts, as the README's table lists them. */
 export const BOOK_SCRIPTS = [
@@ -32,9 +33,19 @@ export const BOOK_SCRIPTS = [
 
 /** Each script's command line, by file name. */
 export const COMMANDS: Record<string, Command> = Object.fromEntries(
-  [tsTserv, tsTservV6, tsTclnt, tsTclntV6, tsUserv, tsUclnt, tsTservSS, tsTclntSS, tsLoad].map(
-    (command) => [command.script, command],
-  ),
+  [
+    tsTserv,
+    tsTservV6,
+    tsTclnt,
+    tsTclntV6,
+    tsUserv,
+    tsUclnt,
+    tsTservSS,
+    tsTclntSS,
+    tsUservSS,
+    tsLoad,
+  ]
+    .map((command) => [command.script, command]),
 );
 
 /** A script's path, found from this file so that it runs from any folder. */
