@@ -42,6 +42,10 @@ interface Server {
   /** The Node server, which the others are compared to. */
   reference?: boolean;
   ours?: boolean;
+  /** Where it listens, if on a Unix socket: the load generator goes there. */
+  unix?: string;
+  /** The cores it runs on, if not CPU 0 alone (`taskset -c` syntax). */
+  cores?: string;
 }
 
 // Throw-away certificates for the TLS loads (a CA, and a leaf for localhost).
@@ -49,10 +53,16 @@ const tls = await certs();
 const readCerts = `--allow-read=${tls.dir}`;
 const withTls = ["--tls-cert", tls.cert, "--tls-key", tls.key];
 
-const ourServer = (script: string, extra: string[] = []): string[] => {
+const ourServer = (script: string, extra: string[] = [], denoFlags = [readCerts]): string[] => {
   const [run, ...rest] = denoArgs(script, ["--host", "127.0.0.1", "--port", "0", "-q", ...extra]);
-  return [deno, run, ...(extra.length > 0 ? [readCerts] : []), ...rest];
+  return [deno, run, ...denoFlags, ...rest];
 };
+
+// Unix sockets: a path for each server, and Deno's leave to use them.
+const unixPath = (name: string) => `/tmp/ts-deno-bench-${name}-${Deno.pid}.sock`;
+const unixAccess = (path: string) => [`--allow-read=${path}`, `--allow-write=${path}`];
+const OURS_UNIX = unixPath("ours");
+const NODE_UNIX = unixPath("node");
 const nodeTls = (mode: string) => [
   "env",
   `TLS_CERT=${tls.cert}`,
@@ -74,6 +84,31 @@ const SERVERS: Record<string, Server> = {
     command: ourServer("tsTservSS.ts", withTls),
     ours: true,
   },
+  tsTservUnix: {
+    label: "tsTserv, Unix socket (ours)",
+    command: ourServer("tsTserv.ts", ["--unix", OURS_UNIX], unixAccess(OURS_UNIX)),
+    ours: true,
+    unix: OURS_UNIX,
+  },
+  tsTservSSUnix: {
+    label: "tsTservSS, Unix socket (ours)",
+    command: ourServer("tsTservSS.ts", ["--unix", OURS_UNIX], unixAccess(OURS_UNIX)),
+    ours: true,
+    unix: OURS_UNIX,
+  },
+  // --workers 2 on both cores, which the load generator shares: see the README.
+  tsTservWorkers: {
+    label: "tsTserv --workers 2, on both CPUs (ours)",
+    command: ourServer("tsTserv.ts", ["--workers", "2"], [`--allow-read=${root}`]),
+    ours: true,
+    cores: "0,1",
+  },
+  tsTservOnBoth: {
+    label: "tsTserv, on both CPUs (ours)",
+    command: ourServer("tsTserv.ts"),
+    ours: true,
+    cores: "0,1",
+  },
   nodeTls: { label: "Node tls", command: nodeTls("tls"), reference: true },
   nodeTlsSS: {
     label: "Node tls, a connection per line",
@@ -84,6 +119,24 @@ const SERVERS: Record<string, Server> = {
     label: "Node net",
     command: ["node", "bench/peers/node_server.mjs", "tcp"],
     reference: true,
+  },
+  nodeNetOnBoth: {
+    label: "Node net, on both CPUs",
+    command: ["node", "bench/peers/node_server.mjs", "tcp"],
+    reference: true,
+    cores: "0,1",
+  },
+  nodeNetUnix: {
+    label: "Node net, Unix socket",
+    command: ["node", "bench/peers/node_server.mjs", "tcp", NODE_UNIX],
+    reference: true,
+    unix: NODE_UNIX,
+  },
+  nodeSSUnix: {
+    label: "Node net, Unix socket, a connection per line",
+    command: ["node", "bench/peers/node_server.mjs", "ss", NODE_UNIX],
+    reference: true,
+    unix: NODE_UNIX,
   },
   nodeDgram: {
     label: "Node dgram",
@@ -163,6 +216,30 @@ const SCENARIOS: Scenario[] = [
     conns: 16,
     servers: ["tsTservSS", "nodeSS", "threadingSS"],
     quick: ["tsTservSS", "nodeSS"],
+  },
+  {
+    id: "unix16",
+    title: "Unix socket, 16 connections",
+    proto: "tcp",
+    conns: 16,
+    servers: ["tsTservUnix", "nodeNetUnix"],
+    quick: ["tsTservUnix", "nodeNetUnix"],
+  },
+  {
+    id: "unixss16",
+    title: "Unix socket, a connection per line, 16 clients",
+    proto: "ss",
+    conns: 16,
+    servers: ["tsTservSSUnix", "nodeSSUnix"],
+    quick: ["tsTservSSUnix", "nodeSSUnix"],
+  },
+  {
+    id: "workers128",
+    title: "TCP, 128 connections, server on both CPUs",
+    proto: "tcp",
+    conns: 128,
+    servers: ["tsTservWorkers", "tsTservOnBoth", "nodeNetOnBoth"],
+    quick: ["tsTservWorkers", "tsTservOnBoth", "nodeNetOnBoth"],
   },
   {
     id: "tls16",
@@ -247,8 +324,8 @@ for (const [command, why] of [["node", "the Node servers"], ["python3", "the Pyt
 
 // Servers on one core, the load generator on the other, if the machine lets us.
 const pinned = navigator.hardwareConcurrency >= 2 && await has("taskset", ["-c", "0", "true"]);
-const onCore = (core: number, command: string[]) =>
-  pinned ? ["taskset", "-c", String(core), ...command] : command;
+const onCore = (cores: string, command: string[]) =>
+  pinned ? ["taskset", "-c", cores, ...command] : command;
 
 interface Running extends Listening {
   id: string;
@@ -256,7 +333,8 @@ interface Running extends Listening {
 
 /** Starts a server on a free loopback port, and waits until it says which. */
 async function start(id: string): Promise<Running> {
-  return { id, ...await startListening(onCore(0, SERVERS[id].command), root) };
+  const { command, cores = "0" } = SERVERS[id];
+  return { id, ...await startListening(onCore(cores, command), root) };
 }
 
 async function stop(server: Running): Promise<void> {
@@ -284,12 +362,15 @@ interface Sample {
 
 /** Runs the load generator against `server` for `duration` seconds. */
 async function measure(server: Running, scenario: Scenario, duration: number): Promise<Sample> {
+  const { unix } = SERVERS[server.id];
   const [run, ...load] = denoArgs("tsLoad.ts", [
     ...["--json", "--warmup", "0", "--proto", scenario.proto, "-c", String(scenario.conns)],
-    ...["-d", String(duration), "-p", String(server.port)],
+    ...["-d", String(duration)],
+    ...(unix ? ["--unix", unix] : ["-p", String(server.port)]),
     ...(scenario.tls ? ["--tls", "--ca", tls.ca, "--host", "localhost"] : []),
   ]);
-  const [command, ...args] = onCore(1, [deno, run, ...(scenario.tls ? [readCerts] : []), ...load]);
+  const access = scenario.tls ? [readCerts] : unix ? unixAccess(unix) : [];
+  const [command, ...args] = onCore("1", [deno, run, ...access, ...load]);
   const before = await cpuSeconds(server.child.pid);
   const output = await new Deno.Command(command, { args, cwd: root, stderr: "inherit" }).output();
   const after = await cpuSeconds(server.child.pid);
@@ -438,6 +519,9 @@ for (const scenario of SCENARIOS) {
     );
   }
 }
+// Node leaves its socket file when it is killed; ours remove theirs at a stop.
+for (const path of [OURS_UNIX, NODE_UNIX]) await Deno.remove(path).catch(() => {});
+
 const memory: MemoryRow[] = [];
 const files = Number(
   decoder.decode((await new Deno.Command("sh", { args: ["-c", "ulimit -n"] }).output()).stdout),

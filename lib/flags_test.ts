@@ -17,6 +17,7 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     handshakeTimeout: 10,
     unix: undefined,
     unixMode: 0o600,
+    workers: 1,
   };
   assert.deepEqual(parseFlags([], SERVER), {
     host: "0.0.0.0",

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { WORKER, workerStopTrap } from "./workers.ts";
+
 /** The stop signals we listen to; Windows has no SIGTERM to listen for. */
 const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
   ? ["SIGINT", "SIGBREAK"]
@@ -28,6 +30,7 @@ export interface StopTrap extends Disposable {
  * ```
  */
 export function trapStopSignals(): StopTrap {
+  if (WORKER) return workerStopTrap(); // the first thread traps them, and tells each worker
   const controller = new AbortController();
   const handlers = STOP_SIGNALS.map((name) => {
     const handler = () => {

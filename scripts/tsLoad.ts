@@ -26,6 +26,7 @@
 import { fatal } from "../lib/errors.ts";
 import { type Command, type Flag, flag, parseFlags, usageError } from "../lib/flags.ts";
 import { CLIENT_FLAGS as TLS_FLAGS } from "../lib/tls.ts";
+import { UNIX_CLIENT_FLAGS as UNIX_FLAGS } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
 import { type LoadResult, type Progress, type Proto, PROTOS, runLoad } from "../tools/load.ts";
 
@@ -71,6 +72,7 @@ export const COMMAND = {
     timeout: flag.seconds("timeout", 1, "count a UDP reply lost after this long"),
     json: flag.onOff("json", "print the results as one JSON object"),
     ...TLS_FLAGS, // --tls, --ca: tcp and ss over TLS
+    ...UNIX_FLAGS, // --unix: tcp and ss over a Unix socket
   },
 } satisfies Command;
 
@@ -80,6 +82,9 @@ export async function main(args: string[]): Promise<number> {
   if (!options) return 0;
   if (options.ca !== undefined && !options.tls) throw usageError(COMMAND, "--ca goes with --tls");
   if (options.tls && options.proto === "udp") throw usageError(COMMAND, "--tls is for tcp and ss");
+  if (options.unix !== undefined && (options.tls || options.proto === "udp")) {
+    throw usageError(COMMAND, "--unix is for tcp and ss, without TLS");
+  }
   using stop = trapStopSignals(); // Ctrl-C ends the run early, with the figures so far
 
   // A live line on a terminal only: piped output stays clean.

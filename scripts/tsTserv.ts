@@ -40,6 +40,7 @@ import {
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
 import { stampReply } from "../lib/timestamp.ts";
 import { listenTls, SERVER_FLAGS as TLS_FLAGS, serverIdentity } from "../lib/tls.ts";
+import { runWorkers, WORKER, WORKERS_FLAG } from "../lib/workers.ts";
 
 const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
 const PORT = 21567;
@@ -67,6 +68,7 @@ export const COMMAND = {
     quiet: flag.quiet(),
     ...TLS_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
     ...UNIX_FLAGS, // --unix, --unix-mode
+    workers: WORKERS_FLAG, // --workers N: threads sharing the port
   },
 } satisfies Command;
 
@@ -80,14 +82,24 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = trapStopSignals();
 
-  // socket() + bind() + listen(): on a Unix socket, or TCP, with TLS if given a certificate.
   const tls = serverIdentity(options, command);
   if (tls && options.unix !== undefined) throw usageError(command, "TLS is for TCP, not --unix");
+  const workers = options.workers > 1;
+  if (workers && options.unix !== undefined) throw usageError(command, "--workers is for TCP");
+  // --workers N: this thread starts N copies of the server, each in a thread of its own.
+  if (workers && !WORKER) {
+    return await runWorkers(options.workers, options.host, options.port, stop.signal);
+  }
+  // A worker listens on the port that all of them share.
+  const port = WORKER?.port ?? options.port;
+  const shared = { reusePort: WORKER !== undefined };
+
+  // socket() + bind() + listen(): on a Unix socket, or TCP, with TLS if given a certificate.
   const listener: Deno.Listener<Stream> = options.unix !== undefined
     ? await listenUnix(options.unix, options.unixMode)
     : tls
-    ? listenTls(options.host, options.port, tls)
-    : listenTcp(options.host, options.port);
+    ? listenTls(options.host, port, tls, shared)
+    : listenTcp(options.host, port, shared);
   whenStopped(stop.signal, () => listener.close()); // a stop ends the accept loop below
   console.log(`waiting for connection on ${tls ? "tls:" : ""}${formatAddress(listener.addr)}...`);
 

@@ -32,6 +32,7 @@ import { trapStopSignals } from "../lib/shutdown.ts";
 import { StreamRequestHandler, StreamServer } from "../lib/socket_server.ts";
 import { stampReply } from "../lib/timestamp.ts";
 import { SERVER_FLAGS as TLS_FLAGS, serverIdentity } from "../lib/tls.ts";
+import { runWorkers, WORKER, WORKERS_FLAG } from "../lib/workers.ts";
 
 const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
 const PORT = 21567;
@@ -79,6 +80,7 @@ export const COMMAND = {
     quiet: flag.quiet(),
     ...TLS_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
     ...UNIX_FLAGS, // --unix, --unix-mode
+    workers: WORKERS_FLAG, // --workers N: threads sharing the port
   },
 } satisfies Command;
 
@@ -91,11 +93,19 @@ export async function main(args: string[]): Promise<number> {
   using stop = trapStopSignals();
   const tls = serverIdentity(options, COMMAND); // with a certificate and key, TLS
   if (tls && options.unix !== undefined) throw usageError(COMMAND, "TLS is for TCP, not --unix");
+  const workers = options.workers > 1;
+  if (workers && options.unix !== undefined) throw usageError(COMMAND, "--workers is for TCP");
+  // --workers N: this thread starts N copies of the server, each in a thread of its own.
+  if (workers && !WORKER) {
+    return await runWorkers(options.workers, options.host, options.port, stop.signal);
+  }
   const server = await StreamServer.listen({
-    // socket() + bind() + listen(): a Unix socket for --unix, else TCP on --host and --port.
+    // socket() + bind() + listen(): a Unix socket for --unix, else TCP on --host and --port
+    // (a worker's: the port that all of them share).
     address: options.unix === undefined
-      ? { hostname: options.host, port: options.port }
+      ? { hostname: options.host, port: WORKER?.port ?? options.port }
       : { path: options.unix, mode: options.unixMode },
+    reusePort: WORKER !== undefined,
     bufsiz: options.bufsiz,
     maxLine: options.maxLine,
     lineTimeoutMs: options.lineTimeout * 1000,

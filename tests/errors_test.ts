@@ -185,7 +185,7 @@ for (const script of ["tsTclnt.ts", "tsTclntSS.ts"]) {
   });
 }
 
-Deno.test("a UDP script copied without deno.json says it needs --unstable-net", async () => {
+Deno.test("a UDP script, or --workers, copied without deno.json says it needs --unstable-net", async () => {
   // The template case: scripts/ and lib/ copied somewhere with no deno.json to turn UDP on.
   const dir = await Deno.makeTempDir({ dir: "/tmp" });
   try {
@@ -200,6 +200,14 @@ Deno.test("a UDP script copied without deno.json says it needs --unstable-net", 
       "0",
     ]);
     assertFailure(await without.finish(), /^error: UDP needs Deno's --unstable-net flag/);
+    const workers = new Proc(Deno.execPath(), [
+      "run",
+      "-N",
+      `--allow-read=${dir}`,
+      `${dir}/scripts/tsTserv.ts`,
+      ...["-p", "0", "--workers", "2"],
+    ]);
+    assertFailure(await workers.finish(), /^error: --workers needs Deno's --unstable-net flag/);
     const copied = new Proc(Deno.execPath(), [
       "run",
       "-N",

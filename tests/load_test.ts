@@ -12,14 +12,19 @@ import {
   Proc,
   runScript,
   sleep,
+  type SpawnOptions,
   spawnScript,
   startPeerServer,
   startServer,
 } from "./helpers.ts";
 
 /** Runs tsLoad with `--json` and a short run; returns its figures and exit code. */
-async function load(args: string[]): Promise<{ code: number; result: LoadResult }> {
-  const run = await runScript("tsLoad.ts", ["--json", "--warmup", "0", "-d", "0.5", ...args]);
+async function load(
+  args: string[],
+  options: SpawnOptions = {},
+): Promise<{ code: number; result: LoadResult }> {
+  const short = ["--json", "--warmup", "0", "-d", "0.5"];
+  const run = await runScript("tsLoad.ts", [...short, ...args], undefined, options);
   assert.equal(run.stderr, "", "nothing on stderr when it is not a terminal");
   return { code: run.code, result: JSON.parse(run.stdout) };
 }
@@ -49,6 +54,25 @@ for (
     // each part after the first would wait for the client's delayed ACK (40 ms).
     if (extra.length > 0) assert.ok(p50 < 20, `p50 ${p50} ms: TCP_NODELAY is not set`);
     assert.equal((await server.stop()).stderr, "");
+  });
+}
+
+for (const [script, proto] of [["tsTserv.ts", "tcp"], ["tsTservSS.ts", "ss"]]) {
+  Deno.test(`tsLoad --unix --proto ${proto} checks every reply from ${script} on a Unix socket`, async () => {
+    const path = `/tmp/ts-deno-load-${Deno.pid}.sock`;
+    const access = { denoFlags: [`--allow-read=${path}`, `--allow-write=${path}`] };
+    const proc = spawnScript(script, ["-q", "--unix", path], access);
+    try {
+      await proc.stdout.waitFor(/^waiting for connection on unix:/m);
+      const { code, result } = await load(["--proto", proto, "--unix", path, "-c", "4"], access);
+      assert.equal(code, 0);
+      assert.equal(result.server, `unix:${path}`);
+      assert.equal(result.errors, 0, JSON.stringify(result.errorKinds));
+      assert.ok(result.requests > 10, `only ${result.requests} requests`);
+    } finally {
+      proc.kill("SIGTERM");
+      assert.equal((await proc.finish()).code, 0);
+    }
   });
 }
 

@@ -21,7 +21,7 @@ import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import process from "node:process";
 import { Failure } from "../lib/errors.ts";
 import { writeAll } from "../lib/io.ts";
-import { connectTcp, hostPort, udpAddressOf } from "../lib/net.ts";
+import { connectTcp, connectUnix, hostPort, udpAddressOf } from "../lib/net.ts";
 import { connectTls } from "../lib/tls.ts";
 import { ReplyMatcher } from "../lib/reply.ts";
 import { isStampAt, STAMP_LENGTH, STAMP_START } from "../lib/timestamp.ts";
@@ -50,6 +50,8 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** `tcp` and `ss` over TLS, trusting the CA in the PEM file `ca` besides the system's. */
   tls?: { ca?: string; caPem?: string };
+  /** `tcp` and `ss` over a Unix socket at this path, instead of `host` and `port`. */
+  unix?: string;
 }
 
 /** Latency percentiles, in milliseconds. */
@@ -349,7 +351,7 @@ class UdpClient {
   /** The request in flight was sent while measuring: lost, unless its reply comes. */
   measured = false;
 
-  constructor(id: number, address: Address, options: LoadOptions, run: Run) {
+  constructor(id: number, address: NetAddress, options: LoadOptions, run: Run) {
     const hostname = address.hostname.includes(":") ? "::" : "0.0.0.0";
     this.#socket = run.track(Deno.listenDatagram({ transport: "udp", hostname, port: 0 }));
     this.#server = { transport: "udp", ...address };
@@ -426,10 +428,12 @@ class UdpClient {
   }
 }
 
-type Address = { hostname: string; port: number };
+type NetAddress = { hostname: string; port: number };
+type Address = NetAddress | { path: string };
 
-/** A connection to the server: a TCP one, or TLS with its handshake done. */
+/** A connection to the server: a TCP one, TLS with its handshake done, or a Unix socket's. */
 async function connect(address: Address, options: LoadOptions): Promise<Deno.Conn> {
+  if ("path" in address) return await Deno.connect({ transport: "unix", path: address.path });
   if (!options.tls) return await Deno.connect(address);
   const caCerts = options.tls.caPem === undefined ? undefined : [options.tls.caPem];
   // TCP first, to turn Nagle's algorithm off (a TLS connection has no setNoDelay()): else each
@@ -470,7 +474,9 @@ export async function runLoad(
   const run = new Run(options.conns);
   run.measuring = true; // from the start: see below
   const ids = Array.from({ length: options.conns }, (_, id) => id);
-  const udpClients = options.proto === "udp" ? openUdpClients(ids, address, options, run) : [];
+  const udpClients = options.proto === "udp" && !("path" in address)
+    ? openUdpClients(ids, address, options, run)
+    : [];
   const clients = options.proto === "udp"
     ? udpClients.map((client) => client.serve())
     : ids.map((id) => tcpClient(id, address, options, run));
@@ -527,7 +533,7 @@ export async function runLoad(
     run.histogram.count === 0 ? NaN : run.histogram.percentile(percentile) / 1e6;
   return {
     proto: options.proto,
-    server: hostPort(address.hostname, address.port),
+    server: "path" in address ? `unix:${address.path}` : hostPort(address.hostname, address.port),
     conns: options.conns,
     size: options.size,
     seconds,
@@ -564,7 +570,7 @@ function hint(options: LoadOptions, run: Run, unended: number): string {
 }
 
 /** A socket for each UDP client; all or none, with a clear error if the process runs out. */
-function openUdpClients(ids: number[], address: Address, options: LoadOptions, run: Run) {
+function openUdpClients(ids: number[], address: NetAddress, options: LoadOptions, run: Run) {
   try {
     return ids.map((id) => new UdpClient(id, address, options, run));
   } catch (err) {
@@ -586,6 +592,10 @@ function openUdpClients(ids: number[], address: Address, options: LoadOptions, r
 async function reachable(options: LoadOptions): Promise<Address> {
   if (options.proto === "udp") {
     return { hostname: await udpAddressOf(options.host, options.port), port: options.port };
+  }
+  if (options.unix !== undefined) {
+    (await connectUnix(options.unix)).close();
+    return { path: options.unix };
   }
   const conn = options.tls
     ? await connectTls(options.host, options.port, options.tls.ca)

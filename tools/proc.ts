@@ -48,8 +48,11 @@ export interface Listening {
   stderr: Promise<string>;
 }
 
-/** Ours say `waiting for … on 127.0.0.1:PORT...`; the Python and Node peers `listening on PORT`. */
-const PORT_LINE = /(?:listening on |:)(\d+)(?:\.\.\.)?\n/;
+/**
+ * Ours say `waiting for … on 127.0.0.1:PORT...`; the Python and Node peers `listening on PORT`.
+ * On a Unix socket, `…on unix:/path...` or `listening on /path`: there is no port (0).
+ */
+const PORT_LINE = /(?:listening on |:)(?:(\d+)|\/\S*?)(?:\.\.\.)?\n/;
 
 /**
  * Starts a server and waits, 10 s at most, until it says which port it listens on. Its later
@@ -80,5 +83,5 @@ export async function startListening(command: string[], cwd?: string): Promise<L
   }
   reader.releaseLock();
   child.stdout.pipeTo(new WritableStream()).catch(() => {});
-  return { child, port: Number(text.match(PORT_LINE)![1]), stderr };
+  return { child, port: Number(text.match(PORT_LINE)![1] ?? 0), stderr };
 }

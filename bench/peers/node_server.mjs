@@ -4,11 +4,12 @@
 // tuned: this is what a Node programmer would write first.
 //
 //   node bench/peers/node_server.mjs tcp|ss|udp [PORT [HOST]]
+//   node bench/peers/node_server.mjs tcp|ss /PATH              (on a Unix socket)
 //   TLS_CERT=cert.pem TLS_KEY=key.pem node bench/peers/node_server.mjs tls|tls-ss [PORT [HOST]]
 //
-// Prints "listening on PORT" once bound (PORT 0 picks a free one).
+// Prints "listening on PORT" (or the path) once bound (PORT 0 picks a free one).
 import dgram from "node:dgram";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
 
@@ -35,7 +36,9 @@ function ctime(d = new Date()) {
 }
 
 const stamped = (data) => Buffer.concat([Buffer.from(`[${ctime()}] `), data]);
-const announce = (address) => console.log(`listening on ${address.port}`);
+const announce = (address) => console.log(`listening on ${address.port ?? address}`);
+// A path for a Unix socket (a stale file from an earlier run is removed first), or a port.
+const where = port.startsWith("/") ? (rmSync(port, { force: true }), [port]) : [Number(port), host];
 
 if (mode === "udp") {
   const socket = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
@@ -46,7 +49,7 @@ if (mode === "udp") {
     socket.on("data", (data) => socket.write(stamped(data)));
     socket.on("error", () => {});
   });
-  server.listen(Number(port), host, () => announce(server.address()));
+  server.listen(...where, () => announce(server.address()));
 } else if (mode === "ss") {
   // One line per connection, as the book's SocketServer: read up to the newline, reply, close.
   const server = createServer((socket) => {
@@ -58,7 +61,7 @@ if (mode === "udp") {
     });
     socket.on("error", () => {});
   });
-  server.listen(Number(port), host, () => announce(server.address()));
+  server.listen(...where, () => announce(server.address()));
 } else {
   console.error(`unknown mode ${given}: tcp, ss, udp, tls or tls-ss`);
   process.exit(2);

@@ -1,0 +1,23 @@
+/**
+ * A server for the workers' tests: two workers that answer each connection with their number,
+ * and die (an uncaught error) on a connection whose first byte is `!`, so that a test can see
+ * a dead worker logged and replaced. `deno run -N --unstable-net --allow-read=. …`
+ */
+
+import { trapStopSignals, whenStopped } from "../../lib/shutdown.ts";
+import { runWorkers, WORKER } from "../../lib/workers.ts";
+
+using stop = trapStopSignals();
+if (!WORKER) Deno.exit(await runWorkers(2, "127.0.0.1", 0, stop.signal));
+
+const listener = Deno.listen({ hostname: "127.0.0.1", port: WORKER!.port, reusePort: true });
+whenStopped(stop.signal, () => listener.close());
+console.log(`waiting for connection on 127.0.0.1:${WORKER!.port}...`);
+for await (const conn of listener) {
+  const first = new Uint8Array(1);
+  await conn.read(first);
+  if (first[0] === 0x21) throw new Error("dying on purpose");
+  await conn.write(new TextEncoder().encode(`${WORKER!.worker}\n`));
+  conn.close();
+}
+console.log("server stopped");
