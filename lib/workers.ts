@@ -171,22 +171,20 @@ export async function runWorkers(
   for (let n = 1; n <= count; n++) start(n);
   await started;
   probe.close();
-  if (failed) {
-    await finished;
-    return 1;
+  if (!failed) {
+    console.log(`${count} workers share the port`);
+    console.log(`waiting for connection on ${formatAddress(address)}...`);
+    await new Promise<void>((resolve) => whenStopped(stop, resolve));
+    for (const worker of workers.values()) worker.postMessage({ stop: stop.reason });
   }
-  console.log(`${count} workers share the port`);
-  console.log(`waiting for connection on ${formatAddress(address)}...`);
-
-  await new Promise<void>((resolve) => whenStopped(stop, resolve));
-  for (const worker of workers.values()) worker.postMessage({ stop: stop.reason });
+  // Each worker stops as a lone server does, within its own deadlines; this one is for a
+  // worker that does not.
   let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    finished,
-    new Promise((resolve) => timer = setTimeout(resolve, STOP_DEADLINE_MS)),
-  ]);
+  const deadline = new Promise((resolve) => timer = setTimeout(resolve, STOP_DEADLINE_MS));
+  await Promise.race([finished, deadline]);
   clearTimeout(timer);
   for (const worker of workers.values()) worker.terminate();
+  if (failed) return 1;
   console.log(`server stopped (${stop.reason})`);
   return 0;
 }

@@ -118,7 +118,7 @@ Deno.test({
   }
 });
 
-Deno.test("interop over Unix sockets: Python, socat and nc, both ways", async () => {
+Deno.test("interop over Unix sockets: Python, socat and nc as clients of tsTserv", async () => {
   const { path, denoFlags } = socketPath("interop");
   const server = await serveOn("tsTserv.ts", path, denoFlags);
   try {
@@ -141,26 +141,6 @@ Deno.test("interop over Unix sockets: Python, socat and nc, both ways", async ()
   } finally {
     server.kill("SIGTERM");
     assert.equal((await server.finish()).code, 0);
-  }
-
-  // The book's SocketServer over AF_UNIX: socketserver.UnixStreamServer, one line a connection.
-  const python = [
-    "import socketserver, sys, time",
-    "class Handler(socketserver.StreamRequestHandler):",
-    "    def handle(self):",
-    "        self.wfile.write(('[%s] ' % time.ctime()).encode() + self.rfile.readline())",
-    `server = socketserver.UnixStreamServer('${path}', Handler)`,
-    "print('listening', flush=True); server.handle_request(); server.handle_request()",
-  ].join("\n");
-  const book = new Proc("python3", ["-c", python]);
-  await book.stdout.waitFor(/^listening$/m);
-  try {
-    const result = await runScript("tsTclntSS.ts", ["--unix", path], "one\ntwo\n", { denoFlags });
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(unstamped(result.stdout), "> [STAMP] one\n> [STAMP] two\n> ");
-    assert.equal((await book.finish()).code, 0);
-  } finally {
-    await Deno.remove(path).catch(() => {});
   }
 });
 
@@ -240,24 +220,44 @@ Deno.test("datagrams: a sender with no path, or one the server may not write to,
   }
 });
 
-Deno.test("datagrams: tsUclnt talks to Python's socketserver.UnixDatagramServer", async () => {
-  const { path } = socketPath("python-dgram");
-  const python = [
-    "import socketserver, time",
-    "class Handler(socketserver.DatagramRequestHandler):",
-    "    def handle(self):",
-    "        self.wfile.write(('[%s] ' % time.ctime()).encode() + self.rfile.read())",
-    `server = socketserver.UnixDatagramServer('${path}', Handler)`,
-    "print('listening', flush=True); server.handle_request(); server.handle_request()",
-  ].join("\n");
-  const book = new Proc("python3", ["-c", python]);
-  await book.stdout.waitFor(/^listening$/m);
-  try {
-    const result = await runScript("tsUclnt.ts", ["--unix", path], "one\ntwo\n", CLIENT_ACCESS);
-    assert.equal(result.code, 0, result.stderr);
-    assert.equal(unstamped(result.stdout), "> [STAMP] one\n> [STAMP] two\n> ");
-    assert.equal((await book.finish()).code, 0);
-  } finally {
-    await Deno.remove(path).catch(() => {});
-  }
-});
+// Python's socketserver over AF_UNIX, serving two requests, each with the stamp and what it read.
+const PYTHON_SERVERS = [
+  {
+    kind: "UnixStreamServer",
+    handler: "StreamRequestHandler",
+    read: "readline",
+    client: "tsTclntSS.ts",
+  },
+  {
+    kind: "UnixDatagramServer",
+    handler: "DatagramRequestHandler",
+    read: "read",
+    client: "tsUclnt.ts",
+  },
+];
+
+for (const { kind, handler, read, client } of PYTHON_SERVERS) {
+  Deno.test(`${client} talks to Python's socketserver.${kind}`, async () => {
+    const { path, denoFlags } = socketPath(`python-${read}`);
+    const python = [
+      "import socketserver, time",
+      `class Handler(socketserver.${handler}):`,
+      "    def handle(self):",
+      `        self.wfile.write(('[%s] ' % time.ctime()).encode() + self.rfile.${read}())`,
+      `server = socketserver.${kind}('${path}', Handler)`,
+      "print('listening', flush=True); server.handle_request(); server.handle_request()",
+    ].join("\n");
+    const book = new Proc("python3", ["-c", python]);
+    await book.stdout.waitFor(/^listening$/m);
+    try {
+      // A datagram client binds a socket of its own under /tmp.
+      const access = client === "tsUclnt.ts" ? CLIENT_ACCESS : { denoFlags };
+      const result = await runScript(client, ["--unix", path], "one\ntwo\n", access);
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(unstamped(result.stdout), "> [STAMP] one\n> [STAMP] two\n> ");
+      assert.equal((await book.finish()).code, 0);
+    } finally {
+      await Deno.remove(path).catch(() => {});
+    }
+  });
+}
