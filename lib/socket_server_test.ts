@@ -192,3 +192,19 @@ Deno.test("DatagramServer serves each datagram with a handler, refuses what veri
     client.close();
   }
 });
+
+Deno.test("StreamServer listens with the backlog it is given (tcpBacklog: Python's request_queue_size)", async () => {
+  const address = { hostname: "127.0.0.1", port: 0 };
+  const server = await StreamServer.listen({ address, tcpBacklog: 7, quiet: true }, LineEcho);
+  const port = (server.address as Deno.NetAddr).port;
+  try {
+    // `ss -tln`: for a listening socket, Send-Q is the backlog.
+    const { stdout } = await new Deno.Command("ss", { args: ["-tln", `sport = :${port}`] })
+      .output();
+    const row = text(stdout).split("\n").find((line) => line.includes(`:${port}`));
+    assert.match(row ?? "", /^LISTEN\s+0\s+7\s/, text(stdout));
+  } finally {
+    server.listener.close();
+    await server.shutdown();
+  }
+});

@@ -358,3 +358,30 @@ Deno.test("tsTclntSS sends a line longer than the server's buffer and prints its
   assert.equal(printed[0].slice(STAMP_LENGTH), `${line}\n`);
   assert.equal(printed[1].slice(STAMP_LENGTH), "next\n", "nothing of it leaks into the next");
 });
+
+for (const script of ["tsTserv.ts", "tsTservSS.ts"]) {
+  Deno.test(`${script} --max-conns closes a connection beyond the cap at once, says so, and serves again below it`, async () => {
+    await using server = await startServer(script, ["--max-conns", "2", "-q"]);
+    const held = await Promise.all([1, 2].map(() => connect(server.port)));
+    await sleep(100); // both accepted
+    {
+      using beyond = await connect(server.port);
+      const read = beyond.read(new Uint8Array(8)).catch(() => null); // ends with the close
+      assert.equal(await Promise.race([read, sleep(2000).then(() => "still open")]), null);
+    }
+    held.pop()!.close();
+    await sleep(100); // its close is seen
+    {
+      using again = await connect(server.port);
+      const line = encoder.encode("below the cap\n");
+      await writeAll(again, line);
+      assert.deepEqual(splitStamp(await readBytes(again, STAMP_LENGTH + line.length)), line);
+    }
+    for (const conn of held) conn.close();
+    const result = await server.stop();
+    assert.match(
+      result.stderr,
+      /^\.\.\.too many clients \(2 at once\): closed 1 new connection$/m,
+    );
+  });
+}

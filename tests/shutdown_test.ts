@@ -4,12 +4,15 @@ import assert from "node:assert/strict";
 import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import {
   connect,
+  DATAGRAMS,
+  type Datagrams,
   encoder,
   Proc,
   readBytes,
   sleep,
   spawnScript,
   startServer,
+  type Transport,
   TRANSPORTS,
   writeAll,
 } from "./helpers.ts";
@@ -19,17 +22,19 @@ const SERVERS: [script: string, host: string, tcp: boolean][] = [
   ["tsTservV6.ts", "::1", true],
   ["tsTservSS.ts", "127.0.0.1", true],
   ["tsUserv.ts", "127.0.0.1", false],
+  ["tsUservSS.ts", "127.0.0.1", false],
 ];
 
 for (const [script, host, tcp] of SERVERS) {
-  const transports = tcp ? TRANSPORTS : TRANSPORTS.slice(0, 1);
+  // A datagram server has no connections to hold: it is stopped with none.
+  const transports: (Transport | Datagrams)[] = tcp ? TRANSPORTS : DATAGRAMS;
   for (
     const [transport, signal] of transports.flatMap((t) => [[t, "SIGINT"], [t, "SIGTERM"]] as const)
   ) {
     const { name, server: serving } = transport;
     Deno.test(`${name}: ${script} stops on ${signal} within a second with idle clients, and its port is free again`, async () => {
       await using server = await startServer(script, serving.args, host, serving);
-      const idle = tcp
+      const idle = "connect" in transport
         ? await Promise.all([1, 2, 3, 4, 5].map(() => transport.connect(server.port, host)))
         : [];
       // Let the server accept them all before the signal.

@@ -101,13 +101,14 @@ Deno.test("a path that is not a socket, or too long, or not granted, is one clea
 });
 
 Deno.test({
-  ...needsRoot("another user cannot connect to an owner-only socket", "setpriv changes user"),
+  ...needsRoot("another user cannot connect to, or send to, an owner-only socket", "setpriv"),
 }, async () => {
+  const asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
   const { path, denoFlags } = socketPath("owner");
   const server = await serveOn("tsTserv.ts", path, denoFlags);
   try {
     const nobody = await new Proc("setpriv", [
-      ...["--reuid=65534", "--regid=65534", "--clear-groups"],
+      ...asNobody,
       ...["socat", "-", `UNIX-CONNECT:${path}`],
     ]).finish();
     assert.notEqual(nobody.code, 0);
@@ -115,6 +116,18 @@ Deno.test({
   } finally {
     server.kill("SIGTERM");
     await server.finish();
+  }
+  const datagrams = await datagramServer(path);
+  try {
+    const nobody = await new Proc("setpriv", [
+      ...asNobody,
+      ...["sh", "-c", `printf x | socat - UNIX-SENDTO:"$0"`, path],
+    ]).finish();
+    assert.notEqual(nobody.code, 0);
+    assert.match(nobody.stderr, /Permission denied/);
+  } finally {
+    datagrams.kill("SIGTERM");
+    await datagrams.finish();
   }
 });
 
