@@ -15,7 +15,7 @@
 import { Failure } from "./errors.ts";
 import { type Flag, flag } from "./flags.ts";
 import { formatAddress, listenTcp } from "./net.ts";
-import { type StopTrap, whenStopped } from "./shutdown.ts";
+import type { StopTrap } from "./shutdown.ts";
 
 /** `--workers N`. */
 export const WORKERS_FLAG: Flag<number> = flag.whole(
@@ -174,7 +174,7 @@ export async function runWorkers(
   if (!failed) {
     console.log(`${count} workers share the port`);
     console.log(`waiting for connection on ${formatAddress(address)}...`);
-    await new Promise<void>((resolve) => whenStopped(stop, resolve));
+    if (!stop.aborted) await new Promise((resolve) => stop.addEventListener("abort", resolve));
     for (const worker of workers.values()) worker.postMessage({ stop: stop.reason });
   }
   // Each worker stops as a lone server does, within its own deadlines; this one is for a

@@ -21,7 +21,7 @@ function socketPath(name: string) {
 /** Starts a server on `path`; resolves once it says it listens. */
 async function serveOn(script: string, path: string, denoFlags: string[], args: string[] = []) {
   const proc = spawnScript(script, ["--unix", path, ...args], { denoFlags });
-  await proc.stdout.waitFor(/^waiting for connection on unix:.+\.\.\.$/m);
+  await proc.stdout.waitFor(/^waiting for \w+ on unix:.+\.\.\.$/m);
   return proc;
 }
 
@@ -39,29 +39,42 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-Deno.test("the socket file: owner-only, removed at a clean stop, taken over when stale, kept when live", async () => {
-  const { path, denoFlags } = socketPath("file");
-  const server = await serveOn("tsTserv.ts", path, denoFlags);
-  assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o600, "only its owner may connect");
-  const second = await runScript("tsTserv.ts", ["--unix", path], undefined, { denoFlags });
-  assertError(
-    second,
-    new RegExp(`^error: Cannot listen on unix:${path}: it is in use by a running server$`),
-  );
-  server.kill("SIGINT");
-  assert.equal((await server.finish()).code, 0);
-  assert.ok(!(await exists(path)), "a clean stop removes the file");
+// A stream server and a datagram one; the datagram one replies to each client's own socket
+// file, so it needs leave to write where clients bind (/tmp).
+const KINDS = [
+  {
+    script: "tsTserv.ts",
+    access: (path: string) => [`--allow-read=${path}`, `--allow-write=${path}`],
+  },
+  { script: "tsUserv.ts", access: () => ["--allow-read=/tmp", "--allow-write=/tmp"] },
+];
 
-  // A server that died leaves its file: the next one takes the path over.
-  const dead = await serveOn("tsTserv.ts", path, denoFlags);
-  dead.kill("SIGKILL");
-  await dead.finish().catch(() => {});
-  assert.ok(await exists(path), "a stale file is left");
-  const again = await serveOn("tsTserv.ts", path, denoFlags, ["--unix-mode", "660"]);
-  assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o660);
-  again.kill("SIGTERM");
-  assert.equal((await again.finish()).code, 0);
-});
+for (const { script, access } of KINDS) {
+  Deno.test(`${script}: the socket file is owner-only, removed at a clean stop, taken over when stale, kept when live`, async () => {
+    const { path } = socketPath(`file-${script}`);
+    const denoFlags = access(path);
+    const server = await serveOn(script, path, denoFlags);
+    assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o600, "only its owner may use it");
+    const second = await runScript(script, ["--unix", path], undefined, { denoFlags });
+    assertError(
+      second,
+      new RegExp(`^error: Cannot listen on unix:${path}: it is in use by a running server$`),
+    );
+    server.kill("SIGINT");
+    assert.equal((await server.finish()).code, 0);
+    assert.ok(!(await exists(path)), "a clean stop removes the file");
+
+    // A server that died leaves its file: the next one takes the path over.
+    const dead = await serveOn(script, path, denoFlags);
+    dead.kill("SIGKILL");
+    await dead.finish().catch(() => {});
+    assert.ok(await exists(path), "a stale file is left");
+    const again = await serveOn(script, path, denoFlags, ["--unix-mode", "660"]);
+    assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o660);
+    again.kill("SIGTERM");
+    assert.equal((await again.finish()).code, 0);
+  });
+}
 
 Deno.test("a path that is not a socket, or too long, or not granted, is one clear line", async () => {
   const { path, denoFlags } = socketPath("plain");
@@ -169,28 +182,14 @@ async function datagramServer(
 
 const CLIENT_ACCESS = { denoFlags: ["--allow-read=/tmp", "--allow-write=/tmp"] };
 
-Deno.test("datagrams: the socket file follows the stream rules, and the server removes it at a stop", async () => {
+Deno.test("datagrams: the client's own socket, and what it says when it has no server or no folder", async () => {
   const { path } = socketPath("dgram");
   const server = await datagramServer(path);
-  assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o600, "only its owner may send");
-  const second = await runScript("tsUserv.ts", ["--unix", path], undefined, CLIENT_ACCESS);
-  assertError(
-    second,
-    new RegExp(`^error: Cannot listen on unix:${path}: it is in use by a running server$`),
-  );
-  server.kill("SIGINT");
-  assert.equal((await server.finish()).code, 0);
-  assert.ok(!(await exists(path)), "a clean stop removes the file");
-
-  const dead = await datagramServer(path);
-  dead.kill("SIGKILL");
-  await dead.finish().catch(() => {});
-  assert.ok(await exists(path), "a stale file is left");
-  const again = await datagramServer(path);
-  const client = await runScript("tsUclnt.ts", ["--unix", path], "after\n", CLIENT_ACCESS);
-  assert.equal(unstamped(client.stdout), "> [STAMP] after\n> ", client.stderr);
-  again.kill("SIGTERM");
-  assert.equal((await again.finish()).code, 0);
+  const client = await runScript("tsUclnt.ts", ["--unix", path], "hi\n", CLIENT_ACCESS);
+  assert.equal(unstamped(client.stdout), "> [STAMP] hi\n> ", client.stderr);
+  server.kill("SIGTERM");
+  const log = (await server.finish()).stdout;
+  assert.match(log, /returned to: unix:\/tmp\/tsUclnt-\w+\/client\.sock$/m);
 
   const missing = await runScript("tsUclnt.ts", ["--unix", path], "hi\n", CLIENT_ACCESS);
   assertError(
