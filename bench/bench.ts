@@ -5,8 +5,8 @@
  * from `scripts/tsLoad.ts`. Not a test: it prints figures, and writes them with `--out`.
  *
  * ```sh
- * deno task bench                       # about 8 minutes
- * deno task bench --quick               # under a minute: ours, Node and the book only, 1 run each
+ * deno task bench                       # about 11 minutes
+ * deno task bench --quick               # about a minute: ours, Node and the book only, 1 run each
  * deno task bench --out bench/results   # also write results.md, results.json and chart.svg
  * ```
  *
@@ -272,7 +272,7 @@ const COMMAND = {
   run:
     "-N --unstable-net --allow-run --allow-read=.,/tmp --allow-write=bench,/tmp --allow-sys=osRelease",
   flags: {
-    quick: flag.onOff("quick", "under a minute: fewer servers, 1 run each, short runs"),
+    quick: flag.onOff("quick", "about a minute: fewer servers, 1 run each, short runs"),
     runs: {
       ...flag.whole("runs", 5, "runs per server and load, interleaved (default 5; quick 1)", {
         max: 20,
