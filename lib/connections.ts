@@ -15,6 +15,7 @@
  */
 
 import { formatAddress } from "./net.ts";
+import { within } from "./shutdown.ts";
 import { explainTlsError } from "./tls.ts";
 
 /** A client's connection: plain TCP, TLS over TCP, or a Unix socket. */
@@ -287,10 +288,7 @@ export class Connections {
   async shutdown(deadlineMs: number = SHUTDOWN_DEADLINE_MS): Promise<void> {
     this.#stopping = true;
     for (const session of this.#open.keys()) session.end("the server is stopping");
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, deadlineMs));
-    await Promise.race([Promise.all(this.#open.values()), deadline]);
-    clearTimeout(timer);
+    await within(Promise.all(this.#open.values()), deadlineMs);
     for (const session of this.#open.keys()) session.abort();
     await Promise.all(this.#open.values());
     clearInterval(this.#ticker);

@@ -128,6 +128,22 @@ export function sameAddress(a: Deno.Addr, b: Deno.Addr): boolean {
   return formatAddress(a) === formatAddress(b);
 }
 
+/**
+ * Why a datagram server's reply to `client` could not be sent, in words a user can act on. Over
+ * AF_UNIX a reply goes to the sender's own socket file, which it must have bound, and which
+ * Deno must be let reach and write.
+ */
+export function whyNoReply(err: unknown, client: Deno.Addr): string {
+  const message = err instanceof Error ? err.message : String(err);
+  if (!("path" in client)) return message;
+  if (!client.path) return "it has no address (a Unix datagram client must bind a path)";
+  if (err instanceof Deno.errors.NotCapable) {
+    return "leave to reach its socket was not granted (run with -N, and --allow-write for the " +
+      "folder where clients bind, such as /tmp)";
+  }
+  return message;
+}
+
 /** `host:port`, with an IPv6 host in brackets and an IPv4-mapped one shown as plain IPv4. */
 export function hostPort(hostname: string, port: number): string {
   const host = hostname.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1");

@@ -57,6 +57,14 @@ export function whenStopped(signal: AbortSignal, action: () => void): void {
   else signal.addEventListener("abort", action, { once: true });
 }
 
+/** Waits for `work` to settle, `ms` at most: how a stop bounds what it waits for. */
+export async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
+  await Promise.race([work, deadline]);
+  clearTimeout(timer);
+}
+
 /**
  * Waits for `op`, unless `signal` aborts first: then resolves with `null` at once. This is how
  * a stop interrupts a pending `read`, which cannot be cancelled; its outcome is then ignored.

@@ -38,9 +38,10 @@ import {
   listenUdp,
   listenUnix,
   listenUnixDatagram,
+  whyNoReply,
 } from "./net.ts";
 import { type Identity, listenTls } from "./tls.ts";
-import { unlessStopped, whenStopped } from "./shutdown.ts";
+import { unlessStopped, whenStopped, within } from "./shutdown.ts";
 
 /** The server ended the connection before a whole line came: no reply is owed. */
 export class Ended extends Error {
@@ -426,6 +427,10 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
    */
   async serveForever(signal: AbortSignal): Promise<void> {
     const buffer = new Uint8Array(this.options.bufsiz ?? 8192);
+    // Deno cannot send on a Unix datagram socket while a receive() waits on it ("Socket
+    // already in use"): there, each datagram is served before the next is taken, as Python's
+    // plain UDPServer does.
+    const oneAtATime = this.socket.addr.transport === "unixpacket";
     while (true) {
       let received: [Uint8Array, Deno.Addr] | null;
       try {
@@ -444,19 +449,13 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
       const served = run(handler).catch((err) => this.handleError(err, handler));
       this.#inFlight.add(served);
       served.finally(() => this.#inFlight.delete(served));
-      // Deno cannot send on a Unix datagram socket while a receive() waits on it ("Socket
-      // already in use"): there, each datagram is served before the next is taken, as
-      // Python's plain UDPServer does.
-      if (this.socket.addr.transport === "unixpacket") await served;
+      if (oneAtATime) await served;
     }
   }
 
   /** Waits for the replies in flight (`deadlineMs` at most), then closes the socket. */
   async shutdown(deadlineMs: number = SHUTDOWN_DEADLINE_MS): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, deadlineMs));
-    await Promise.race([Promise.all(this.#inFlight), deadline]);
-    clearTimeout(timer);
+    await within(Promise.all(this.#inFlight), deadlineMs);
     this.socket.close();
     // A Unix datagram socket's file outlives the socket (a stream listener's does not).
     if ("path" in this.options.address) {
@@ -466,7 +465,7 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
 
   /** A reply that could not be sent concerns its sender only. */
   override handleError(err: unknown, handler: DatagramRequestHandler): void {
-    const client = formatAddress(handler.clientAddress);
-    console.error(`...cannot reply to ${client}: ${err instanceof Error ? err.message : err}`);
+    const client = handler.clientAddress;
+    console.error(`...cannot reply to ${formatAddress(client)}: ${whyNoReply(err, client)}`);
   }
 }

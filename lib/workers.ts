@@ -15,7 +15,9 @@
 import { Failure } from "./errors.ts";
 import { type Flag, flag } from "./flags.ts";
 import { formatAddress, listenTcp } from "./net.ts";
-import type { StopTrap } from "./shutdown.ts";
+// shutdown.ts imports this module too (a worker's stop comes from here); each uses the other's
+// functions only once both are loaded, so the cycle is safe.
+import { type StopTrap, whenStopped, within } from "./shutdown.ts";
 
 /** `--workers N`. */
 export const WORKERS_FLAG: Flag<number> = flag.whole(
@@ -135,23 +137,20 @@ export async function runWorkers(
     const end = (why: string | undefined) => {
       if (gone) return;
       gone = true;
-      if (stop.aborted || failed) {
-        ended.add(n);
-        if (ended.size === count) allEnded();
-        return;
-      }
-      if (!wasUp) {
+      const because = why ? `: ${why}` : "";
+      if (!stop.aborted && !failed) {
+        if (wasUp) {
+          console.error(`worker ${n} ended${because}; starting another`);
+          return start(n);
+        }
         // It could not start: another would not either. Stop them all.
-        console.error(`worker ${n} could not start${why ? `: ${why}` : ""}`);
+        console.error(`worker ${n} could not start${because}`);
         failed = true;
         allUp();
         for (const other of workers.values()) other.postMessage({ stop: "a worker failed" });
-        ended.add(n);
-        if (ended.size === count) allEnded();
-        return;
       }
-      console.error(`worker ${n} ended${why ? `: ${why}` : ""}; starting another`);
-      start(n);
+      ended.add(n);
+      if (ended.size === count) allEnded();
     };
     worker.onmessage = (event: MessageEvent<Report>) => {
       if ("up" in event.data) {
@@ -174,15 +173,12 @@ export async function runWorkers(
   if (!failed) {
     console.log(`${count} workers share the port`);
     console.log(`waiting for connection on ${formatAddress(address)}...`);
-    if (!stop.aborted) await new Promise((resolve) => stop.addEventListener("abort", resolve));
+    await new Promise<void>((resolve) => whenStopped(stop, resolve));
     for (const worker of workers.values()) worker.postMessage({ stop: stop.reason });
   }
   // Each worker stops as a lone server does, within its own deadlines; this one is for a
   // worker that does not.
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise((resolve) => timer = setTimeout(resolve, STOP_DEADLINE_MS));
-  await Promise.race([finished, deadline]);
-  clearTimeout(timer);
+  await within(finished, STOP_DEADLINE_MS);
   for (const worker of workers.values()) worker.terminate();
   if (failed) return 1;
   console.log(`server stopped (${stop.reason})`);

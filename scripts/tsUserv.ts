@@ -34,6 +34,7 @@ import {
   listenUdp,
   listenUnixDatagram,
   UNIX_SERVER_FLAGS as UNIX_FLAGS,
+  whyNoReply,
 } from "../lib/net.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
 import { STAMP_LENGTH, stampReply } from "../lib/timestamp.ts";
@@ -126,19 +127,6 @@ export async function main(args: string[]): Promise<number> {
   }
   console.log(`server stopped (${stop.signal.reason})`);
   return 0;
-}
-
-/** Why a reply could not be sent, in words a user can act on. */
-function whyNoReply(err: unknown, client: Deno.Addr): string {
-  if (!("path" in client)) return (err as Error).message;
-  // Over AF_UNIX a reply goes to the sender's own socket file, which it must have bound, and
-  // which Deno must be let reach and write.
-  if (!client.path) return "it has no address (a Unix datagram client must bind a path)";
-  if (err instanceof Deno.errors.NotCapable) {
-    return "leave to reach its socket was not granted (run with -N, and --allow-write for the " +
-      "folder where clients bind, such as /tmp)";
-  }
-  return (err as Error).message;
 }
 
 if (import.meta.main) {

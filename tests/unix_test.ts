@@ -130,7 +130,7 @@ Deno.test({
     server.kill("SIGTERM");
     await server.finish();
   }
-  const datagrams = await datagramServer(path);
+  const datagrams = await serveOn("tsUserv.ts", path, CLIENT_ACCESS.denoFlags);
   try {
     const nobody = await new Proc("setpriv", [
       ...asNobody,
@@ -170,21 +170,12 @@ Deno.test("interop over Unix sockets: Python, socat and nc as clients of tsTserv
   }
 });
 
-/** Starts tsUserv on a Unix datagram socket at `path`, with leave to reply to `/tmp`'s clients. */
-async function datagramServer(
-  path: string,
-  denoFlags = ["--allow-read=/tmp", "--allow-write=/tmp"],
-) {
-  const proc = spawnScript("tsUserv.ts", ["--unix", path], { denoFlags });
-  await proc.stdout.waitFor(/^waiting for message on unix:.+\.\.\.$/m);
-  return proc;
-}
-
+/** Leave to use sockets under /tmp: a datagram client's own, or the clients' a server replies to. */
 const CLIENT_ACCESS = { denoFlags: ["--allow-read=/tmp", "--allow-write=/tmp"] };
 
 Deno.test("datagrams: the client's own socket, and what it says when it has no server or no folder", async () => {
   const { path } = socketPath("dgram");
-  const server = await datagramServer(path);
+  const server = await serveOn("tsUserv.ts", path, CLIENT_ACCESS.denoFlags);
   const client = await runScript("tsUclnt.ts", ["--unix", path], "hi\n", CLIENT_ACCESS);
   assert.equal(unstamped(client.stdout), "> [STAMP] hi\n> ", client.stderr);
   server.kill("SIGTERM");
@@ -204,33 +195,35 @@ Deno.test("datagrams: the client's own socket, and what it says when it has no s
   assert.ok(!ours.some((entry) => entry.name.startsWith("tsUclnt-")), "no client folder left");
 });
 
-Deno.test("datagrams: a sender with no path, or one the server may not write to, is one log line", async () => {
-  const { path } = socketPath("senders");
-  // Leave to write its own file only: not the clients'.
-  const server = await datagramServer(path, [`--allow-read=${path}`, `--allow-write=${path}`]);
-  try {
-    const python = [
-      "import socket",
-      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)",
-      `s.sendto(b'unbound', '${path}')`,
-    ].join("\n");
-    assert.equal((await new Proc("python3", ["-c", python]).finish()).code, 0);
-    await server.stderr.waitFor(
-      /^\.\.\.cannot reply to unix:: it has no address \(a Unix datagram client must bind a path\)$/m,
-    );
-    const client = await runScript(
-      "tsUclnt.ts",
-      ["--unix", path, "--timeout", "0.5"],
-      "hi\n",
-      CLIENT_ACCESS,
-    );
-    assertError(client, /within 0\.5 s \(the server is there, but did not answer/);
-    await server.stderr.waitFor(/^\.\.\.cannot reply to unix:\/tmp\/tsUclnt-.*leave to reach/m);
-  } finally {
-    server.kill("SIGTERM");
-    assert.equal((await server.finish()).code, 0);
-  }
-});
+for (const script of ["tsUserv.ts", "tsUservSS.ts"]) {
+  Deno.test(`datagrams: ${script} logs a sender with no path, or one it may not write to, in one line`, async () => {
+    const { path, denoFlags } = socketPath(`senders-${script}`);
+    // Leave to use its own file only: not the clients'.
+    const server = await serveOn(script, path, denoFlags);
+    try {
+      const python = [
+        "import socket",
+        "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)",
+        `s.sendto(b'unbound', '${path}')`,
+      ].join("\n");
+      assert.equal((await new Proc("python3", ["-c", python]).finish()).code, 0);
+      await server.stderr.waitFor(
+        /^\.\.\.cannot reply to unix:: it has no address \(a Unix datagram client must bind a path\)$/m,
+      );
+      const client = await runScript(
+        "tsUclnt.ts",
+        ["--unix", path, "--timeout", "0.5"],
+        "hi\n",
+        CLIENT_ACCESS,
+      );
+      assertError(client, /within 0\.5 s \(the server is there, but did not answer/);
+      await server.stderr.waitFor(/^\.\.\.cannot reply to unix:\/tmp\/tsUclnt-.*leave to reach/m);
+    } finally {
+      server.kill("SIGTERM");
+      assert.equal((await server.finish()).code, 0);
+    }
+  });
+}
 
 // Python's socketserver over AF_UNIX, serving two requests, each with the stamp and what it read.
 const PYTHON_SERVERS = [
