@@ -24,7 +24,7 @@
  */
 
 import { type Command, flag } from "../lib/flags.ts";
-import type { LoadResult } from "../tools/load.ts";
+import type { LoadResult } from "../lib/extras/load.ts";
 import { cpuSeconds, type Listening, memoryKiB, startListening } from "../tools/proc.ts";
 import { denoArgs, optionsOrExit } from "../tools/scripts.ts";
 import { certs } from "../tools/certs.ts";

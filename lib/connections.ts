@@ -1,28 +1,18 @@
 /**
- * The connections a TCP server is serving, and the rules that keep one client from hurting the
- * others: an idle connection is ended, a stop lets every reply already owed go out whole, and a
- * connection is closed so that its last reply arrives. Each is a {@linkcode Session}, read and
- * written like a `Deno.Conn`, whose `read()` gives `null` once the server ends it early.
- *
- * @example Usage
- * ```ts ignore
- * const connections = new Connections({ idleTimeoutMs: 300_000 });
- * for await (const conn of accepted(listener)) connections.serve(conn, echo);
- * await connections.shutdown(); // once a stop has closed the listener
- * ```
+ * The connections a stream server is serving, and the rules that keep one client from hurting
+ * the others: an idle connection is ended, a stop lets every reply already owed go out whole,
+ * and a connection is closed so that its last reply arrives. Each is a {@linkcode Session}, read
+ * and written like a `Deno.Conn`, whose `read()` gives `null` once the server ends it early.
  *
  * @module
  */
 
 import { formatAddress } from "./net.ts";
-import { within } from "./shutdown.ts";
-import { explainTlsError } from "./tls.ts";
+import { SHUTDOWN_DEADLINE_MS, within } from "./shutdown.ts";
 
 /** A client's connection: plain TCP, TLS over TCP, or a Unix socket. */
 export type Stream = Deno.TcpConn | Deno.TlsConn | Deno.UnixConn;
 
-/** How long a stop waits for replies in flight before it closes what is left. */
-export const SHUTDOWN_DEADLINE_MS = 1000;
 /**
  * How long a closing connection waits for its client to close too (give or take the ticker's
  * period): long enough for input on its way to arrive, short enough that a stop is not held up
@@ -65,12 +55,10 @@ export class Session {
   get state(): SessionState {
     return this.#state;
   }
-
   /** Why the server ended the connection early, once it has (`"the server is stopping"`). */
   get endedFor(): string | null {
     return this.#endedFor;
   }
-
   /** The client's address, `host:port`. */
   get address(): string {
     return formatAddress(this.conn.remoteAddr);
@@ -128,15 +116,13 @@ export class Session {
     this.#endBy = performance.now() + ms;
     this.#endByReason = reason;
   }
-
-  /** Counts as traffic for the idle check, as a finished TLS handshake does. */
-  touch(): void {
-    this.#progress++;
-  }
-
   /** Clears the deadline set by {@linkcode setDeadline}. */
   clearDeadline(): void {
     this.#endBy = Infinity;
+  }
+  /** Counts as traffic for the idle check, as a finished TLS handshake does. */
+  touch(): void {
+    this.#progress++;
   }
 
   /**
@@ -154,9 +140,7 @@ export class Session {
           if (n === null) break;
           total += n;
         }
-      } catch {
-        // Reset, or closed by the ticker: either way, nothing more to wait for.
-      }
+      } catch { /* reset, or closed by the ticker: nothing more to wait for */ }
     }
     this.#moveTo("closed");
   }
@@ -195,9 +179,7 @@ export class Session {
     } else if (next === "closed") {
       try {
         this.conn.close();
-      } catch {
-        // Closed already.
-      }
+      } catch { /* closed already */ }
     }
     this.#state = next;
   }
@@ -207,14 +189,15 @@ export class Session {
 export interface ConnectionsOptions {
   /** End a connection after this long without a byte moving either way; 0 for never. */
   idleTimeoutMs?: number;
-  /** Close a TLS connection whose handshake is not done this long after it is accepted. */
-  handshakeTimeoutMs?: number;
+  /** What to do first with a connection (a TLS handshake): `false` has closed it, saying why. */
+  handshake?: (session: Session) => Promise<boolean>;
   /** Where to say why a connection was ended early (default: nowhere). */
   log?: (line: string) => void;
+  /** Where to say what concerns the server, whatever `log` is (default: `console.error`). */
+  warn?: (line: string) => void;
   /**
-   * The most connections served at once (default 10,000). Beyond it, a new one is closed as
-   * soon as it is accepted, so that clients are told at once rather than left to fill the
-   * kernel's queue; a line a second says so, whatever `log` is.
+   * The most connections served at once ({@linkcode MAX_CONNS}). Beyond it, a new one is closed
+   * at once, so that clients are told rather than left to fill the kernel's queue.
    */
   maxConns?: number;
 }
@@ -225,20 +208,20 @@ export const MAX_CONNS = 10_000;
 /** The connections a server is serving, each with the task that serves it. */
 export class Connections {
   #open = new Map<Session, Promise<void>>();
+  #options: ConnectionsOptions;
   #idleMs: number;
-  #handshakeMs: number;
-  #log?: (line: string) => void;
+  #maxConns: number;
+  #warn: (line: string) => void;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
-  #maxConns: number;
   #refused = 0; // connections closed at the cap since the last line that said so
   #refusedSaidAt = -Infinity;
 
   constructor(options: ConnectionsOptions = {}) {
+    this.#options = options;
     this.#idleMs = options.idleTimeoutMs ?? 0;
-    this.#handshakeMs = options.handshakeTimeoutMs ?? 10_000;
-    this.#log = options.log;
     this.#maxConns = options.maxConns ?? MAX_CONNS;
+    this.#warn = options.warn ?? ((line) => console.error(line));
   }
 
   /** How many are open. */
@@ -254,28 +237,29 @@ export class Connections {
     if (this.#open.size >= this.#maxConns) return this.#refuse(conn);
     const session = new Session(conn);
     if (this.#stopping) session.end("the server is stopping");
+    const { handshake } = this.#options;
     const served = (async () => {
       try {
-        if ("handshake" in conn && !(await this.#handshake(session, conn))) return;
+        if (handshake && !(await handshake(session))) return;
         await task(session);
         await session.close();
       } catch (err) {
         session.abort();
-        console.error(`unexpected error serving ${session.address}:`, err);
+        this.#warn(`unexpected error serving ${session.address}: ${(err as Error)?.stack ?? err}`);
       }
     })().finally(() => this.#open.delete(session));
     this.#open.set(session, served);
     this.#startTicking();
   }
 
-  /** Closes a connection beyond the cap at once; says so at most once a second. */
+  /** Closes a connection beyond the cap at once; says so on `warn` at most once a second. */
   #refuse(conn: Stream): void {
     conn.close();
     this.#refused++;
     const now = performance.now();
     if (now - this.#refusedSaidAt < 1000) return;
     const closed = `${this.#refused} new connection${this.#refused === 1 ? "" : "s"}`;
-    console.error(`...too many clients (${this.#maxConns} at once): closed ${closed}`);
+    this.#warn(`...too many clients (${this.#maxConns} at once): closed ${closed}`);
     this.#refused = 0;
     this.#refusedSaidAt = now;
   }
@@ -294,29 +278,6 @@ export class Connections {
     clearInterval(this.#ticker);
   }
 
-  /**
-   * A TLS connection's handshake, bounded in time so that a client that never sends its hello
-   * holds nothing for long; it runs in the connection's own task, so no one else waits for it.
-   * @returns Whether it succeeded; if not, the connection is closed, and the log says why.
-   */
-  async #handshake(session: Session, conn: Deno.TlsConn): Promise<boolean> {
-    const seconds = this.#handshakeMs / 1000;
-    session.setDeadline(this.#handshakeMs, `no TLS handshake within ${seconds} s`);
-    try {
-      await conn.handshake();
-      session.clearDeadline();
-      session.touch(); // the idle clock starts now
-      return true;
-    } catch (err) {
-      if (session.endedFor === null) {
-        const why = explainTlsError(err, "server") ?? (err as Error).message;
-        this.#log?.(`...closing ${session.address}: TLS handshake failed: ${why}`);
-      }
-      session.abort();
-      return false;
-    }
-  }
-
   /** One timer for all connections, not one per read: from the first to `shutdown()`. */
   #startTicking(): void {
     if (this.#ticker !== undefined) return;
@@ -325,7 +286,7 @@ export class Connections {
       const now = performance.now();
       for (const session of this.#open.keys()) {
         const reason = session.tick(now, this.#idleMs);
-        if (reason) this.#log?.(`...closing ${session.address}: ${reason}`);
+        if (reason) this.#options.log?.(`...closing ${session.address}: ${reason}`);
       }
     }, tickMs);
     Deno.unrefTimer(this.#ticker); // it alone must not keep a stopping server alive

@@ -1,6 +1,7 @@
 /**
- * Errors a user should see as one clear line, and {@linkcode fatal}, the one place that prints
- * them and picks the exit code: 2 for a usage error, 1 for anything else.
+ * Errors a user should see as one clear line: {@linkcode attempt} turns a socket call's failure
+ * into one, and {@linkcode fatal} is the one place that prints them and picks the exit code,
+ * 2 for a usage error, 1 for anything else.
  *
  * @module
  */
@@ -22,6 +23,66 @@ export class Failure extends Error {
   }
 }
 
+/** A script: its file in `scripts/` (or a path from the root), and its `deno run` flags (`-N`). */
+export interface Runnable {
+  script: string;
+  run?: string;
+}
+
+/** The command that runs a script from the repository's root. */
+export function runCommand(command: Runnable): string {
+  const path = command.script.includes("/") ? command.script : `scripts/${command.script}`;
+  return `deno run ${command.run ?? "-N"} ${path}`;
+}
+
+/** A usage error for `command`, for a rule no single flag can check ("these two go together"). */
+export function usageError(command: Runnable, message: string): UsageError {
+  return new UsageError(message, `Run '${runCommand(command)} --help' for usage.`);
+}
+
+/** `host:port`, with an IPv6 host in brackets and an IPv4-mapped one shown as plain IPv4. */
+export function hostPort(hostname: string, port: number): string {
+  const host = hostname.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1");
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** What a socket call was for, as an error line says it. */
+export type Action =
+  | "listen on"
+  | "connect to"
+  | "send to"
+  | "open a UDP socket on"
+  | "open a socket on";
+
+/**
+ * Runs the socket call `call` on `where` (a host and port, or a Unix socket's path); a failure,
+ * thrown or rejected, becomes a sentence: see {@linkcode explainNetError}.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const address = { hostname: "0.0.0.0", port: 21567 };
+ * const listener = attempt("listen on", address, () => Deno.listen(address));
+ * ```
+ */
+export function attempt<T>(
+  action: Action,
+  where: { hostname: string; port: number } | { path: string },
+  call: () => T,
+): T {
+  const explain = "path" in where
+    ? (err: unknown) => explainNetError(err, action, where.path, `unix:${where.path}`)
+    : (err: unknown) =>
+      explainNetError(err, action, where.hostname, hostPort(where.hostname, where.port));
+  try {
+    const result = call();
+    return result instanceof Promise
+      ? result.catch((err) => Promise.reject(explain(err))) as T
+      : result;
+  } catch (err) {
+    throw explain(err);
+  }
+}
+
 /** What to say about the network errors a user can cause or fix, keyed by Deno's error name. */
 const REASONS: Record<string, string> = {
   AddrInUse: "the port is already in use (is another server running? --port 0 picks a free one)",
@@ -36,54 +97,67 @@ const REASONS: Record<string, string> = {
  * `Cannot listen on 0.0.0.0:21567: the port is already in use (…)`. `hostname` is as the user
  * gave it, `where` as it is shown (`[::1]:21567`). Other errors come back unchanged.
  */
-export function explainNetError(
-  err: unknown,
-  action: "listen on" | "connect to" | "send to" | "open a UDP socket on" | "open a socket on",
-  hostname: string,
-  where: string,
-): unknown {
-  if (!(err instanceof Error)) return err;
+export function explainNetError(err: unknown, action: Action, hostname: string, where: string) {
+  if (!(err instanceof Error) || err instanceof Failure) return err;
   const fail = (reason: string) =>
     new Failure(`Cannot ${action} ${where}: ${reason}`, { cause: err });
   const code = (err as { code?: string }).code;
-  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /lookup address/.test(err.message)) {
+  const { name, message } = err;
+  if (err instanceof TypeError && /listenDatagram is not a function/.test(message)) {
+    const what = where.startsWith("unix:") ? "Unix datagrams need" : "UDP needs";
+    return new Failure(`${what} Deno's --unstable-net flag: deno run -N --unstable-net …`);
+  }
+  if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /lookup address/.test(message)) {
     return fail(`unknown host "${hostname}"`);
   }
-  if (hostname.includes(":") && (err.name === "AddrNotAvailable" || code === "EAFNOSUPPORT")) {
+  if (hostname.includes(":") && (name === "AddrNotAvailable" || code === "EAFNOSUPPORT")) {
     return fail("IPv6 is not available on this machine");
   }
-  if (err.name === "AddrNotAvailable" && action !== "connect to" && action !== "send to") {
+  if (name === "AddrNotAvailable" && action !== "connect to" && action !== "send to") {
     return fail(`"${hostname}" is not an address of this machine`);
   }
-  if (err.name === "PermissionDenied" && action === "listen on") {
+  if (name === "PermissionDenied" && action === "listen on") {
     return fail("permission denied (ports below 1024 need privileges; use a higher --port)");
   }
   if (code === "EMSGSIZE") {
     return fail("the line is too long for one UDP datagram (at most 65,507 bytes)");
   }
-  // Name what Deno was not allowed to reach, and the narrowest flag that allows it.
-  const denied = err instanceof Deno.errors.NotCapable
-    ? /net access to "([^"]+)"/.exec(err.message)?.[1]
+  // Name what Deno was not allowed to reach, and the narrowest flag that allows it; a Unix
+  // socket's file needs leave to read and write it, too.
+  const capable = err instanceof Deno.errors.NotCapable;
+  const net = capable
+    ? /net access to "([^"]+)"/.exec(message)?.[1]
     : code === "EPERM"
-    ? /^getaddrinfo EPERM (\S+)/.exec(err.message)?.[1]
+    ? /^getaddrinfo EPERM (\S+)/.exec(message)?.[1]
     : undefined;
-  if (denied) {
-    return fail(
-      `network access to ${denied} was not granted (run with --allow-net=${denied}, or -N)`,
-    );
+  if (net) {
+    return fail(`network access to ${net} was not granted (run with --allow-net=${net}, or -N)`);
   }
-  // A Unix socket's file also needs leave to read and write it.
-  const file = /(read|write) access to "([^"]+)"/.exec(err.message);
-  if (err instanceof Deno.errors.NotCapable && file) {
+  const file = /(read|write) access to "([^"]+)"/.exec(message);
+  if (capable && file) {
     return fail(
       `${file[1]} access to ${file[2]} was not granted (run with --allow-${file[1]}=${file[2]})`,
     );
   }
-  if (err instanceof Deno.errors.NotCapable) {
-    return fail("network access was not granted (run with -N)");
+  if (capable) return fail("network access was not granted (run with -N)");
+  return REASONS[name] ? fail(REASONS[name]) : err;
+}
+
+/**
+ * Loads an extra (`lib/extras/`) for the flag `asked`. `load` is a literal `() => import("…")`,
+ * which Deno counts in the script's graph; a copy made without `lib/extras/` says what it lacks.
+ */
+export async function loadExtra<T>(asked: string, load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    const missing = /Module not found "([^"]*\/extras\/[^"]*)"/.exec((err as Error).message);
+    if (!missing) throw err;
+    const file = new URL(missing[1]).pathname;
+    throw new Failure(
+      `${asked} needs ${file}, which this copy lacks (copy lib/extras/ beside lib/'s files)`,
+    );
   }
-  const reason = REASONS[err.name];
-  return reason ? fail(reason) : err;
 }
 
 /**
@@ -104,9 +178,8 @@ export function fatal(err: unknown): never {
     console.error(err.hint);
     Deno.exit(2);
   }
-  if (err instanceof Failure || err instanceof Deno.errors.NotCapable) {
-    printError(err.message);
-  } else {
+  if (err instanceof Failure || err instanceof Deno.errors.NotCapable) printError(err.message);
+  else {
     printError("unexpected failure, please report it with what follows:");
     console.error(err);
   }

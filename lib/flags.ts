@@ -9,7 +9,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { UsageError } from "./errors.ts";
+import { runCommand, type Runnable, UsageError, usageError } from "./errors.ts";
 
 /** One flag: how it is written, what `--help` says of it, and how its value is read. */
 export interface Flag<T> {
@@ -23,13 +23,13 @@ export interface Flag<T> {
   parse: (raw: string) => T;
   /** Writes a value as it is given (the default, in `--help`); `String` if not said. */
   show?(value: T): string;
+  /** Served by `lib/extras/`, which a script loads only when this flag is given. */
+  extra?: true;
 }
 
 /** A script's command line: its file, one line on what it does, how to run it, its flags. */
-export interface Command<F extends Flags = Flags> {
-  script: string; // a file in `scripts/`, or a path from the repository's root
+export interface Command<F extends Flags = Flags> extends Runnable {
   about: string;
-  run?: string; // the `deno run` permissions and flags it needs (default `-N`)
   flags: F;
 }
 
@@ -40,12 +40,6 @@ export type Flags = Record<string, Flag<any>>;
 export type Options<F extends Flags> = {
   [K in keyof F]: ReturnType<F[K]["parse"]> | F[K]["default"];
 };
-
-/** The command that runs a script from the repository's root. */
-export function runCommand(command: Command): string {
-  const path = command.script.includes("/") ? command.script : `scripts/${command.script}`;
-  return `deno run ${command.run ?? "-N"} ${path}`;
-}
 
 /** The `--help` text of a script. */
 export function usage(command: Command): string {
@@ -105,11 +99,6 @@ export function parseFlags<F extends Flags>(
     }
   }
   return options as Options<F>;
-}
-
-/** A usage error for `command`, for a rule no single flag can check ("these two go together"). */
-export function usageError(command: Command, message: string): UsageError {
-  return new UsageError(message, `Run '${runCommand(command)} --help' for usage.`);
 }
 
 /**
@@ -226,3 +215,73 @@ export const flag = {
 };
 
 const HELP = flag.onOff("help", "show this help and exit", "h");
+
+/**
+ * The first flag of `command` that `options` give a value other than its default and that
+ * `lib/extras/` serves (`"--tls-cert"`), or `undefined` on the default path.
+ */
+export function extraAsked<F extends Flags>(
+  command: Command<F>,
+  options: Options<F>,
+): string | undefined {
+  const given = Object.entries(command.flags)
+    .find(([key, flag]) => flag.extra && options[key] !== flag.default);
+  return given && `--${given[1].name}`;
+}
+
+/** Marks a flag as one that `lib/extras/` serves. */
+const extra = <T>(made: Flag<T>): Flag<T> => ({ ...made, extra: true });
+
+/** A server's TLS flags (`lib/extras/tls.ts`): a certificate and key, both or neither. */
+export const TLS_SERVER_FLAGS = {
+  tlsCert: extra(flag.file("tls-cert", "serve TLS, with this PEM certificate (chain)")),
+  tlsKey: extra(flag.file("tls-key", "and this PEM private key")),
+  handshakeTimeout: flag.seconds(
+    "handshake-timeout",
+    10,
+    "close a TLS connection not set up by then",
+  ),
+};
+
+/** A client's TLS flags: TLS on, and a CA to trust besides the system's. */
+export const TLS_CLIENT_FLAGS = {
+  tls: extra(flag.onOff("tls", "connect with TLS, checking the server's certificate and name")),
+  ca: extra(
+    flag.file("ca", "with --tls, also trust this PEM CA certificate (a private or local CA)"),
+  ),
+};
+
+/** `--unix PATH`: a Unix socket (`lib/extras/unix.ts`) instead of `--host` and `--port`. */
+const UNIX: Flag<string | undefined> = extra({
+  ...flag.file("unix", "a Unix socket's path, instead of --host and --port"),
+  value: "PATH",
+});
+
+/** A client's Unix socket flag. */
+export const UNIX_CLIENT_FLAGS = { unix: UNIX };
+
+/** A server's Unix socket flags: the path, and who may connect (or send): its file's mode. */
+export const UNIX_SERVER_FLAGS = {
+  unix: UNIX,
+  unixMode: {
+    name: "unix-mode",
+    value: "MODE",
+    help: "with --unix, the socket file's mode, octal: who may connect (or send)",
+    default: 0o600,
+    parse(raw: string): number {
+      if (!/^[0-7]{3}$/.test(raw)) {
+        throw new RangeError(`must be 3 octal digits, such as 660, not "${raw}"`);
+      }
+      return parseInt(raw, 8);
+    },
+    show: (mode) => mode.toString(8).padStart(3, "0"),
+  } satisfies Flag<number>,
+};
+
+/** `--workers N` (`lib/extras/workers.ts`): N threads sharing the port. */
+export const WORKERS_FLAG: Flag<number> = extra(flag.whole(
+  "workers",
+  1,
+  "serve with N threads sharing the port (Linux; needs --unstable-net, --allow-read)",
+  { max: 256, value: "N" },
+));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { accepted, connectTcp, formatAddress, hostPort, listenTcp, udpAddressOf } from "./net.ts";
-import { explainNetError, Failure } from "./errors.ts";
+import { accepted, formatAddress, udpAddressOf } from "./net.ts";
+import { hostPort } from "./errors.ts";
 
 Deno.test("formatAddress() shows IPv6 in brackets and IPv4-mapped addresses as IPv4", () => {
   const tcp = (hostname: string, port: number): Deno.NetAddr => ({
@@ -12,52 +12,6 @@ Deno.test("formatAddress() shows IPv6 in brackets and IPv4-mapped addresses as I
   assert.equal(formatAddress(tcp("::ffff:127.0.0.1", 5)), "127.0.0.1:5");
   assert.equal(formatAddress(tcp("::1", 21567)), "[::1]:21567");
   assert.equal(hostPort("localhost", 1), "localhost:1");
-});
-
-Deno.test("listenTcp() explains a port in use", () => {
-  using first = listenTcp("127.0.0.1", 0);
-  assert.throws(() => listenTcp("127.0.0.1", first.addr.port), (err: unknown) => {
-    assert.ok(err instanceof Failure);
-    assert.match(err.message, /^Cannot listen on 127\.0\.0\.1:\d+: the port is already in use/);
-    return true;
-  });
-});
-
-Deno.test("connectTcp() resolves a name and explains a refused connection", async () => {
-  const port = (() => {
-    using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    return probe.addr.port;
-  })();
-  await assert.rejects(
-    connectTcp("localhost", port),
-    /^Failure: Cannot connect to localhost:\d+: connection refused \(is the server running\?\)$/,
-  );
-  // The tests may reach loopback only, so Deno's permission check answers for other names.
-  await assert.rejects(
-    connectTcp("example.invalid", port),
-    new RegExp(
-      `^Failure: Cannot connect to example\\.invalid:${port}: network access to ` +
-        `example\\.invalid:${port} was not granted \\(run with --allow-net=example\\.invalid:${port}, or -N\\)$`,
-    ),
-  );
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  using conn = await connectTcp("localhost", listener.addr.port);
-  assert.equal(conn.remoteAddr.hostname, "127.0.0.1");
-});
-
-Deno.test("explainNetError() names a missing IPv6 stack and leaves other errors alone", () => {
-  const noV6 = explainNetError(
-    new Deno.errors.AddrNotAvailable("x"),
-    "connect to",
-    "::1",
-    "[::1]:5",
-  );
-  assert.equal(
-    (noV6 as Error).message,
-    "Cannot connect to [::1]:5: IPv6 is not available on this machine",
-  );
-  const other = new TypeError("not a network error");
-  assert.equal(explainNetError(other, "listen on", "x", "x:1"), other);
 });
 
 Deno.test("accepted() yields connections and ends when the listener closes", async () => {

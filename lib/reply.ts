@@ -10,7 +10,41 @@
 
 import { Failure } from "./errors.ts";
 import { writeAll } from "./io.ts";
-import { couldBeStampAt, isStampAt, STAMP_LENGTH, STAMP_START } from "./timestamp.ts";
+import { MONTHS, STAMP_LENGTH, WEEKDAYS } from "./timestamp.ts";
+
+/** The byte a stamp starts with: `[`. */
+export const STAMP_START = 0x5b;
+
+/** A stamp, as the source of a regular expression: `new RegExp(STAMP_SOURCE, "g")` finds them. */
+export const STAMP_SOURCE = `\\[(?:${WEEKDAYS.join("|")}) (?:${MONTHS.join("|")}) ` +
+  `[ 123]\\d \\d\\d:\\d\\d:\\d\\d \\d{4}\\] `;
+const STAMP_PATTERN = new RegExp(`^${STAMP_SOURCE}$`);
+
+/** Whether the {@linkcode STAMP_LENGTH} bytes at `at` are a stamp. */
+export function isStampAt(bytes: Uint8Array, at: number): boolean {
+  return bytes[at] === STAMP_START &&
+    STAMP_PATTERN.test(String.fromCharCode(...bytes.subarray(at, at + STAMP_LENGTH)));
+}
+
+/** What each of a stamp's bytes may be: a letter, a digit, a digit or space, or itself. */
+const STAMP_SHAPE = "[aaa aaa _9 99:99:99 9999] ";
+
+/** Whether the bytes from `at` to the end could be the start of a stamp. */
+export function couldBeStampAt(bytes: Uint8Array, at: number): boolean {
+  for (let i = at, j = 0; i < bytes.length && j < STAMP_LENGTH; i++, j++) {
+    const byte = bytes[i];
+    const shape = STAMP_SHAPE[j];
+    const fits = shape === "a"
+      ? (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+      : shape === "9"
+      ? byte >= 0x30 && byte <= 0x39
+      : shape === "_"
+      ? byte === 0x20 || (byte >= 0x31 && byte <= 0x33)
+      : byte === shape.charCodeAt(0);
+    if (!fits) return false;
+  }
+  return true;
+}
 
 /** One way of reading the bytes so far. */
 interface Reading {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isWholeReply, ReplyMatcher, ReplyReader } from "./reply.ts";
+import { couldBeStampAt, isStampAt, isWholeReply, ReplyMatcher, ReplyReader } from "./reply.ts";
 import { Failure } from "./errors.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -135,4 +135,17 @@ Deno.test("ReplyReader reads a reply that comes in pieces, and reports a closed 
   assert.equal(new TextDecoder().decode(reply), STAMP + "hel" + STAMP + "lo");
   await serving;
   await assert.rejects(reader.request(bytes("again")), Failure);
+});
+
+Deno.test("isStampAt() and couldBeStampAt() tell a stamp, and the start of one, from other text", () => {
+  const stamp = bytes("x[Thu Jun  4 19:56:18 2020] y");
+  assert.ok(isStampAt(stamp, 1));
+  assert.ok(!isStampAt(stamp, 0));
+  assert.ok(!isStampAt(bytes("[Thu Jun  4 19:56:18 2020]"), 0), "27 bytes, or it is none");
+  for (const start of ["", "[", "[Th", "[Thu Jun 1", "[Thu Jun  4 19:56:18 2020] "]) {
+    assert.ok(couldBeStampAt(bytes(start), 0), start);
+  }
+  for (const start of ["x", "[[", "[y]", "[Thu-", "[Thu Jun  4 19:56:1x"]) {
+    assert.ok(!couldBeStampAt(bytes(start), 0), start);
+  }
 });

@@ -6,12 +6,13 @@
  * @module
  */
 
-import { WORKER, workerStopTrap } from "./workers.ts";
-
 /** The stop signals we listen to; Windows has no SIGTERM to listen for. */
 const STOP_SIGNALS: Deno.Signal[] = Deno.build.os === "windows"
   ? ["SIGINT", "SIGBREAK"]
   : ["SIGINT", "SIGTERM"];
+
+/** How long a stop waits for replies in flight before it closes what is left. */
+export const SHUTDOWN_DEADLINE_MS = 1000;
 
 /** What {@linkcode trapStopSignals} returns: the signal, and a way to stop listening. */
 export interface StopTrap extends Disposable {
@@ -30,7 +31,6 @@ export interface StopTrap extends Disposable {
  * ```
  */
 export function trapStopSignals(): StopTrap {
-  if (WORKER) return workerStopTrap(); // the first thread traps them, and tells each worker
   const controller = new AbortController();
   const handlers = STOP_SIGNALS.map((name) => {
     const handler = () => {

@@ -28,20 +28,24 @@
  * @module
  */
 
-import { Connections, type Session, SHUTDOWN_DEADLINE_MS, type Stream } from "./connections.ts";
+import { Connections, type Session, type Stream } from "./connections.ts";
+import { cannotReply, Replies } from "./datagrams.ts";
+import { attempt, loadExtra } from "./errors.ts";
 import {
   accepted,
+  type DatagramAddress,
   formatAddress,
   isPeerGone,
-  type ListenAddress,
-  listenTcp,
-  listenUdp,
-  listenUnix,
-  listenUnixDatagram,
-  whyNoReply,
+  isPlainTcp,
+  type StreamAddress,
 } from "./net.ts";
-import { type Identity, listenTls } from "./tls.ts";
-import { unlessStopped, whenStopped, within } from "./shutdown.ts";
+import { whenStopped } from "./shutdown.ts";
+
+/** What a stream server does first with each connection, given a deadline and the log: TLS's. */
+type Handshake = (
+  timeoutMs: number,
+  log?: (line: string) => void,
+) => ((session: Session) => Promise<boolean>) | undefined;
 
 /** The server ended the connection before a whole line came: no reply is owed. */
 export class Ended extends Error {
@@ -227,13 +231,23 @@ async function run(handler: BaseRequestHandler<unknown, unknown>): Promise<void>
   }
 }
 
+/** Where a server writes: `console`, or a worker's own (its lines say which worker). */
+export interface Console {
+  log(line: string): void;
+  error(line: string): void;
+}
+
 /** What both servers share: Python's `BaseServer` hooks, and the log. */
 abstract class BaseServer<Handler extends BaseRequestHandler<unknown, unknown>> {
   /** Where handlers log a line per request: nowhere with `quiet`. */
   readonly log?: (line: string) => void;
+  /** Where the server says what concerns it, whatever `quiet` is. */
+  readonly warn: (line: string) => void;
 
-  constructor(quiet: boolean | undefined) {
-    this.log = quiet ? undefined : console.log;
+  constructor(options: { quiet?: boolean; console?: Console }) {
+    const out = options.console ?? console;
+    this.log = options.quiet ? undefined : (line) => out.log(line);
+    this.warn = (line) => out.error(line);
   }
 
   /**
@@ -247,7 +261,7 @@ abstract class BaseServer<Handler extends BaseRequestHandler<unknown, unknown>> 
   /** Logs a handler's failure; the server goes on. Override to report it elsewhere. */
   handleError(err: unknown, handler: Handler): void {
     const client = formatAddress(handler.clientAddress);
-    console.error(`...closing ${client}: ${err instanceof Error ? err.message : err}`);
+    this.warn(`...closing ${client}: ${err instanceof Error ? err.message : err}`);
   }
 }
 
@@ -259,21 +273,21 @@ export type StreamHandlerClass = new (
 
 /** Where a stream server listens, how it reads, and when it gives up on a client. */
 export interface StreamServerOptions extends LineOptions {
-  /** A host and port (TCP), or a Unix socket's path and its file's mode. */
-  address: ListenAddress;
-  /** Serve TLS with this certificate and key (TCP only); `handshakeTimeoutMs` bounds each. */
-  tls?: Identity;
+  /**
+   * A host and port (TCP, with TLS given a certificate and key; a shared port), or a Unix
+   * socket's path and its file's mode. All but plain TCP are served by `lib/extras/`.
+   */
+  address: StreamAddress;
+  /** Close a TLS connection not set up this long after it is accepted (default 10 s). */
   handshakeTimeoutMs?: number;
   /** Close a connection after this long without a byte moving, 0 for never (default 0). */
   idleTimeoutMs?: number;
   /** The most connections at once; beyond it, new ones are closed at once (default 10,000). */
   maxConns?: number;
-  /** The kernel's queue of connections not yet accepted (TCP; Python's `request_queue_size`). */
-  tcpBacklog?: number;
-  /** Share the port with other servers (`SO_REUSEPORT`; Linux, `--unstable-net`). */
-  reusePort?: boolean;
   /** Log no line per connection, nor when a client merely goes away. */
   quiet?: boolean;
+  /** Where to write (default `console`). */
+  console?: Console;
 }
 
 /**
@@ -293,27 +307,37 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
     options: StreamServerOptions,
     Handler: StreamHandlerClass,
   ): Promise<StreamServer> {
-    const { address, tls } = options;
-    const tcp = { tcpBacklog: options.tcpBacklog, reusePort: options.reusePort };
-    const listener = "path" in address
-      ? await listenUnix(address.path, address.mode)
-      : tls
-      ? listenTls(address.hostname, address.port, tls, tcp)
-      : listenTcp(address.hostname, address.port, tcp);
-    return new StreamServer(listener, options, Handler);
+    const { address } = options;
+    if (isPlainTcp(address) && "port" in address) {
+      const listener = attempt("listen on", address, () => Deno.listen(address));
+      return new StreamServer(listener, options, Handler);
+    }
+    const asked = "path" in address ? "--unix" : address.tls ? "--tls-cert" : "--workers";
+    const extras = await loadExtra(asked, () => import("./extras/transport.ts"));
+    const { listener, handshake } = await extras.listenAt(address);
+    return new StreamServer(listener, options, Handler, handshake);
   }
 
-  /** A server on a listener made already. */
+  /**
+   * A server on a listener made already; `handshake` is what to do first with each connection
+   * (TLS's, given `handshakeTimeoutMs` and the log).
+   */
   constructor(
     listener: Deno.Listener<Stream>,
     options: StreamServerOptions,
     Handler: StreamHandlerClass,
+    handshake?: Handshake,
   ) {
-    super(options.quiet);
+    super(options);
     this.listener = listener;
     this.options = options;
     this.#Handler = Handler;
-    this.#connections = new Connections({ ...options, log: this.log });
+    this.#connections = new Connections({
+      ...options,
+      handshake: handshake?.(options.handshakeTimeoutMs ?? 10_000, this.log),
+      log: this.log,
+      warn: this.warn,
+    });
   }
 
   /** The bound address; with port 0, this is where to learn the port. */
@@ -324,7 +348,7 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
   /** Accepts and serves connections until `signal` aborts; then it closes the listener. */
   async serveForever(signal: AbortSignal): Promise<void> {
     whenStopped(signal, () => this.listener.close());
-    for await (const conn of accepted(this.listener)) {
+    for await (const conn of accepted(this.listener, this.warn)) {
       if (!this.verifyRequest(conn.remoteAddr)) {
         conn.close();
         continue;
@@ -373,12 +397,14 @@ export type DatagramHandlerClass = new (
 
 /** Where a datagram server listens, and how much of a datagram it takes. */
 export interface DatagramServerOptions {
-  /** A host and port (UDP), or a Unix datagram socket's path and its file's mode. */
-  address: ListenAddress;
+  /** A host and port (UDP), or a Unix datagram socket's path and its file's mode (an extra). */
+  address: DatagramAddress;
   /** The most bytes of a datagram a handler sees; the rest is cut (default 8,192, Python's). */
   bufsiz?: number;
   /** Log no line per datagram. */
   quiet?: boolean;
+  /** Where to write (default `console`). */
+  console?: Console;
 }
 
 /**
@@ -390,7 +416,7 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
   readonly socket: Deno.DatagramConn;
   readonly options: Readonly<DatagramServerOptions>;
   #Handler: DatagramHandlerClass;
-  #inFlight = new Set<Promise<void>>();
+  #replies?: Replies;
 
   /** `socket()` + `bind()`, then the server: Python's `UDPServer(address, Handler)`. */
   static async listen(
@@ -399,8 +425,9 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
   ): Promise<DatagramServer> {
     const { address } = options;
     const socket = "path" in address
-      ? await listenUnixDatagram(address.path, address.mode)
-      : listenUdp(address.hostname, address.port);
+      ? await (await loadExtra("--unix", () => import("./extras/transport.ts")))
+        .listenDatagram(address)
+      : attempt("listen on", address, () => Deno.listenDatagram({ ...address, transport: "udp" }));
     return new DatagramServer(socket, options, Handler);
   }
 
@@ -410,7 +437,7 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
     options: DatagramServerOptions,
     Handler: DatagramHandlerClass,
   ) {
-    super(options.quiet);
+    super(options);
     this.socket = socket;
     this.options = options;
     this.#Handler = Handler;
@@ -423,7 +450,7 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
 
   /**
    * Receives datagrams and serves each with a new handler, without waiting for it, until
-   * `signal` aborts. The socket stays open for the replies in flight: see {@linkcode shutdown}.
+   * `signal` aborts; the socket is then closed once the replies in flight are out.
    */
   async serveForever(signal: AbortSignal): Promise<void> {
     const buffer = new Uint8Array(this.options.bufsiz ?? 8192);
@@ -431,41 +458,32 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
     // already in use"): there, each datagram is served before the next is taken, as Python's
     // plain UDPServer does.
     const oneAtATime = this.socket.addr.transport === "unixpacket";
-    while (true) {
-      let received: [Uint8Array, Deno.Addr] | null;
+    const replies = this.#replies = new Replies(this.socket, signal, this.warn);
+    while (!signal.aborted) {
+      let received: [Uint8Array, Deno.Addr];
       try {
-        received = await unlessStopped(this.socket.receive(buffer), signal);
+        received = await this.socket.receive(buffer);
       } catch (err) {
-        // An earlier reply's sender had gone (ICMP "port unreachable"): that was one sender.
-        if (err instanceof Deno.errors.ConnectionRefused) continue;
-        if (err instanceof Deno.errors.ConnectionReset) continue;
-        throw err;
+        if (replies.ended(err)) break;
+        continue;
       }
-      if (received === null) return; // stopping
+      if (signal.aborted) break; // the stop closed the socket just as this came
       const [data, client] = received;
       if (!this.verifyRequest(client)) continue;
       // The buffer is reused for the next datagram while this one is served: copy it.
       const handler = new this.#Handler(data.slice(), client, this);
-      const served = run(handler).catch((err) => this.handleError(err, handler));
-      this.#inFlight.add(served);
-      served.finally(() => this.#inFlight.delete(served));
+      const served = replies.track(run(handler)).catch((err) => this.handleError(err, handler));
       if (oneAtATime) await served;
     }
   }
 
-  /** Waits for the replies in flight (`deadlineMs` at most), then closes the socket. */
-  async shutdown(deadlineMs: number = SHUTDOWN_DEADLINE_MS): Promise<void> {
-    await within(Promise.all(this.#inFlight), deadlineMs);
-    this.socket.close();
-    // A Unix datagram socket's file outlives the socket (a stream listener's does not).
-    if ("path" in this.options.address) {
-      await Deno.remove(this.options.address.path).catch(() => {});
-    }
+  /** Waits for the replies in flight (`SHUTDOWN_DEADLINE_MS` at most), then closes the socket. */
+  async shutdown(): Promise<void> {
+    await (this.#replies ??= new Replies(this.socket, AbortSignal.abort())).close();
   }
 
   /** A reply that could not be sent concerns its sender only. */
   override handleError(err: unknown, handler: DatagramRequestHandler): void {
-    const client = handler.clientAddress;
-    console.error(`...cannot reply to ${formatAddress(client)}: ${whyNoReply(err, client)}`);
+    this.warn(cannotReply(err, handler.clientAddress));
   }
 }

@@ -194,8 +194,8 @@ Deno.test("DatagramServer serves each datagram with a handler, refuses what veri
 });
 
 Deno.test("StreamServer listens with the backlog it is given (tcpBacklog: Python's request_queue_size)", async () => {
-  const address = { hostname: "127.0.0.1", port: 0 };
-  const server = await StreamServer.listen({ address, tcpBacklog: 7, quiet: true }, LineEcho);
+  const address = { hostname: "127.0.0.1", port: 0, tcpBacklog: 7 };
+  const server = await StreamServer.listen({ address, quiet: true }, LineEcho);
   const port = (server.address as Deno.NetAddr).port;
   try {
     // `ss -tln`: for a listening socket, Send-Q is the backlog.

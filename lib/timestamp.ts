@@ -5,8 +5,21 @@
  * @module
  */
 
-const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+export const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+export const MONTHS = [
+  "Jan",
+  "Feb",
+  "Mar",
+  "Apr",
+  "May",
+  "Jun",
+  "Jul",
+  "Aug",
+  "Sep",
+  "Oct",
+  "Nov",
+  "Dec",
+];
 
 /**
  * Formats `date` in local time exactly as Python's `time.ctime()` does: the day of the month is
@@ -29,9 +42,6 @@ export function ctime(date: Date = new Date()): string {
 
 /** Bytes in a stamp, `[` + ctime + `] `, for years 1000 to 9999. */
 export const STAMP_LENGTH = 27;
-/** The byte a stamp starts with: `[`. */
-export const STAMP_START = 0x5b;
-
 const encoder = new TextEncoder();
 // The stamp changes once a second, so it is encoded once a second rather than per reply.
 let stampSecond = NaN;
@@ -52,35 +62,4 @@ export function stampReply(payload: Uint8Array, now: number = Date.now()): Uint8
   reply.set(stampBytes);
   reply.set(payload, stampBytes.length);
   return reply;
-}
-
-/** A stamp, as the source of a regular expression: `new RegExp(STAMP_SOURCE, "g")` finds them. */
-export const STAMP_SOURCE = `\\[(?:${WEEKDAYS.join("|")}) (?:${MONTHS.join("|")}) ` +
-  `[ 123]\\d \\d\\d:\\d\\d:\\d\\d \\d{4}\\] `;
-const STAMP_PATTERN = new RegExp(`^${STAMP_SOURCE}$`);
-
-/** Whether the {@linkcode STAMP_LENGTH} bytes at `at` are a stamp. */
-export function isStampAt(bytes: Uint8Array, at: number): boolean {
-  return bytes[at] === STAMP_START &&
-    STAMP_PATTERN.test(String.fromCharCode(...bytes.subarray(at, at + STAMP_LENGTH)));
-}
-
-/** What each of a stamp's bytes may be: a letter, a digit, a digit or space, or itself. */
-const STAMP_SHAPE = "[aaa aaa _9 99:99:99 9999] ";
-
-/** Whether the bytes from `at` to the end could be the start of a stamp. */
-export function couldBeStampAt(bytes: Uint8Array, at: number): boolean {
-  for (let i = at, j = 0; i < bytes.length && j < STAMP_LENGTH; i++, j++) {
-    const byte = bytes[i];
-    const shape = STAMP_SHAPE[j];
-    const fits = shape === "a"
-      ? (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
-      : shape === "9"
-      ? byte >= 0x30 && byte <= 0x39
-      : shape === "_"
-      ? byte === 0x20 || (byte >= 0x31 && byte <= 0x33)
-      : byte === shape.charCodeAt(0);
-    if (!fits) return false;
-  }
-  return true;
 }

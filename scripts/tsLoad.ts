@@ -23,12 +23,17 @@
  * @module
  */
 
-import { fatal } from "../lib/errors.ts";
-import { type Command, type Flag, flag, parseFlags, usageError } from "../lib/flags.ts";
-import { CLIENT_FLAGS as TLS_FLAGS } from "../lib/tls.ts";
-import { UNIX_CLIENT_FLAGS as UNIX_FLAGS } from "../lib/net.ts";
+import { fatal, usageError } from "../lib/errors.ts";
+import {
+  type Command,
+  type Flag,
+  flag,
+  parseFlags,
+  TLS_CLIENT_FLAGS,
+  UNIX_CLIENT_FLAGS,
+} from "../lib/flags.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
-import { type LoadResult, type Progress, type Proto, PROTOS, runLoad } from "../tools/load.ts";
+import { type LoadResult, type Progress, type Proto, PROTOS, runLoad } from "../lib/extras/load.ts";
 
 const HOST = "127.0.0.1";
 const PORT = 21567;
@@ -71,8 +76,8 @@ export const COMMAND = {
     }),
     timeout: flag.seconds("timeout", 1, "count a UDP reply lost after this long"),
     json: flag.onOff("json", "print the results as one JSON object"),
-    ...TLS_FLAGS, // --tls, --ca: tcp and ss over TLS
-    ...UNIX_FLAGS, // --unix: tcp and ss over a Unix socket
+    ...TLS_CLIENT_FLAGS, // --tls, --ca: tcp and ss over TLS
+    ...UNIX_CLIENT_FLAGS, // --unix: tcp and ss over a Unix socket
   },
 } satisfies Command;
 

@@ -20,13 +20,18 @@
  * @module
  */
 
-import { fatal } from "../lib/errors.ts";
-import { type Command, flag, parseFlags } from "../lib/flags.ts";
+import { attempt, fatal, loadExtra } from "../lib/errors.ts";
+import {
+  type Command,
+  extraAsked,
+  flag,
+  parseFlags,
+  TLS_CLIENT_FLAGS,
+  UNIX_CLIENT_FLAGS,
+} from "../lib/flags.ts";
 import { printLine, promptLines } from "../lib/io.ts";
 import { ReplyReader } from "../lib/reply.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
-import { CLIENT_FLAGS as TLS_FLAGS, connectWith } from "../lib/tls.ts";
-import { UNIX_CLIENT_FLAGS as UNIX_FLAGS } from "../lib/net.ts";
 
 const HOST = "localhost";
 const PORT = 21567;
@@ -38,8 +43,9 @@ export const COMMAND = {
   flags: {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
-    ...TLS_FLAGS, // --tls, --ca
-    ...UNIX_FLAGS, // --unix
+    // The extras, in lib/extras/: loaded only when one of these is given.
+    ...TLS_CLIENT_FLAGS, // --tls, --ca
+    ...UNIX_CLIENT_FLAGS, // --unix
   },
 } satisfies Command;
 
@@ -49,9 +55,15 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   if (!options) return 0;
   using stop = trapStopSignals();
 
-  // socket() + connect(), with TLS for --tls; Ctrl-C ends a connect that waits (on a server
-  // too busy to accept).
-  using conn = await unlessStopped(connectWith(options, command), stop.signal);
+  // socket() + connect(), over TCP; TLS and a Unix socket are extras (lib/extras/transport.ts).
+  // Ctrl-C ends a connect that waits (on a server too busy to accept).
+  const asked = extraAsked(command, options);
+  const extras = asked && await loadExtra(asked, () => import("../lib/extras/transport.ts"));
+  const address = { hostname: options.host, port: options.port };
+  const connecting = extras
+    ? extras.connectStream(extras.clientTarget(options, command))
+    : attempt("connect to", address, () => Deno.connect(address));
+  using conn = await unlessStopped(connecting, stop.signal);
   if (conn === null) return 0;
   const server = new ReplyReader(conn);
 

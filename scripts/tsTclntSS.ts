@@ -21,13 +21,18 @@
  * @module
  */
 
-import { fatal } from "../lib/errors.ts";
-import { type Command, flag, parseFlags } from "../lib/flags.ts";
+import { attempt, fatal, loadExtra } from "../lib/errors.ts";
+import {
+  type Command,
+  extraAsked,
+  flag,
+  parseFlags,
+  TLS_CLIENT_FLAGS,
+  UNIX_CLIENT_FLAGS,
+} from "../lib/flags.ts";
 import { concat, printLine, promptLines } from "../lib/io.ts";
 import { ReplyReader } from "../lib/reply.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
-import { CLIENT_FLAGS as TLS_FLAGS, connectWith } from "../lib/tls.ts";
-import { UNIX_CLIENT_FLAGS as UNIX_FLAGS } from "../lib/net.ts";
 
 const HOST = "localhost";
 const PORT = 21567;
@@ -39,8 +44,9 @@ export const COMMAND = {
   flags: {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
-    ...TLS_FLAGS, // --tls, --ca
-    ...UNIX_FLAGS, // --unix
+    // The extras, in lib/extras/: loaded only when one of these is given.
+    ...TLS_CLIENT_FLAGS, // --tls, --ca
+    ...UNIX_CLIENT_FLAGS, // --unix
   },
 } satisfies Command;
 
@@ -51,9 +57,16 @@ export async function main(args: string[]): Promise<number> {
   const options = parseFlags(args, COMMAND);
   if (!options) return 0;
   using stop = trapStopSignals();
+  // TLS and a Unix socket are extras (lib/extras/transport.ts), loaded only when asked.
+  const asked = extraAsked(COMMAND, options);
+  const extras = asked && await loadExtra(asked, () => import("../lib/extras/transport.ts"));
+  const address = { hostname: options.host, port: options.port };
   for await (const line of promptLines(stop.signal)) {
     // socket() + connect(), send() the line, recv() the reply, close(): once per line.
-    using conn = await unlessStopped(connectWith(options, COMMAND), stop.signal);
+    const connecting = extras
+      ? extras.connectStream(extras.clientTarget(options, COMMAND))
+      : attempt("connect to", address, () => Deno.connect(address));
+    using conn = await unlessStopped(connecting, stop.signal);
     if (conn === null) break;
     const reply = await unlessStopped(
       new ReplyReader(conn).request(concat(line, CRLF)),

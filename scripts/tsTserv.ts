@@ -26,27 +26,25 @@
  * @module
  */
 
-import { Connections, type Session, type Stream } from "../lib/connections.ts";
-import { fatal } from "../lib/errors.ts";
-import { type Command, flag, parseFlags, usageError } from "../lib/flags.ts";
+import { Connections, MAX_CONNS, type Session } from "../lib/connections.ts";
+import { attempt, fatal, loadExtra } from "../lib/errors.ts";
 import {
-  accepted,
-  formatAddress,
-  isPeerGone,
-  listenTcp,
-  listenUnix,
-  UNIX_SERVER_FLAGS as UNIX_FLAGS,
-} from "../lib/net.ts";
+  type Command,
+  extraAsked,
+  flag,
+  parseFlags,
+  TLS_SERVER_FLAGS,
+  UNIX_SERVER_FLAGS,
+  WORKERS_FLAG,
+} from "../lib/flags.ts";
+import { accepted, formatAddress, isPeerGone, waitingLine } from "../lib/net.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
 import { stampReply } from "../lib/timestamp.ts";
-import { listenTls, SERVER_FLAGS as TLS_FLAGS, serverIdentity } from "../lib/tls.ts";
-import { runWorkers, WORKER, WORKERS_FLAG } from "../lib/workers.ts";
 
 const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
 const PORT = 21567;
 const BUFSIZ = 1024;
 const IDLE_TIMEOUT = 300; // seconds
-const MAX_CONNS = 10_000; // clients served at once
 
 /** This script's command line: the flags it takes, and their defaults. */
 export const COMMAND = {
@@ -66,8 +64,9 @@ export const COMMAND = {
       value: "N",
     }),
     quiet: flag.quiet(),
-    ...TLS_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
-    ...UNIX_FLAGS, // --unix, --unix-mode
+    // The extras, in lib/extras/: loaded only when one of these is given.
+    ...TLS_SERVER_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
+    ...UNIX_SERVER_FLAGS, // --unix, --unix-mode
     workers: WORKERS_FLAG, // --workers N: threads sharing the port
   },
 } satisfies Command;
@@ -76,51 +75,50 @@ export const COMMAND = {
 export async function main(args: string[], command = COMMAND): Promise<number> {
   const options = parseFlags(args, command);
   if (!options) return 0;
+  // --workers N: this thread only starts N servers, each in a thread of its own, on one port.
+  const workers = options.workers > 1
+    ? await loadExtra("--workers", () => import("../lib/extras/workers.ts"))
+    : undefined;
+  const worker = workers?.WORKER;
+  if (workers && !worker) return await workers.runWorkers(options, command);
+  const out = worker?.console ?? console; // a worker's lines say which worker it is
   // With --quiet, `log?.(…)` does nothing, and does not even build its line.
-  const log = options.quiet ? undefined : console.log;
+  const log = options.quiet ? undefined : (line: string) => out.log(line);
 
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
-  using stop = trapStopSignals();
+  using stop = worker?.stopTrap() ?? trapStopSignals();
 
-  const tls = serverIdentity(options, command);
-  if (tls && options.unix !== undefined) throw usageError(command, "TLS is for TCP, not --unix");
-  const workers = options.workers > 1;
-  if (workers && options.unix !== undefined) throw usageError(command, "--workers is for TCP");
-  // --workers N: this thread starts N copies of the server, each in a thread of its own.
-  if (workers && !WORKER) {
-    return await runWorkers(options.workers, options.host, options.port, stop.signal);
-  }
-  // A worker listens on the port that all of them share.
-  const port = WORKER?.port ?? options.port;
-  const shared = { reusePort: WORKER !== undefined };
-
-  // socket() + bind() + listen(): on a Unix socket, or TCP, with TLS if given a certificate.
-  const listener: Deno.Listener<Stream> = options.unix !== undefined
-    ? await listenUnix(options.unix, options.unixMode)
-    : tls
-    ? listenTls(options.host, port, tls, shared)
-    : listenTcp(options.host, port, shared);
+  // socket() + bind() + listen(), over TCP. TLS, a Unix socket and a worker's shared port are
+  // extras (lib/extras/transport.ts), loaded only when a flag asks for one.
+  const asked = extraAsked(command, options);
+  const extra = asked
+    ? await (await loadExtra(asked, () => import("../lib/extras/transport.ts")))
+      .listenFor(options, command, worker)
+    : undefined;
+  const address = { hostname: options.host, port: options.port };
+  const listener = extra?.listener ?? attempt("listen on", address, () => Deno.listen(address));
   whenStopped(stop.signal, () => listener.close()); // a stop ends the accept loop below
-  console.log(`waiting for connection on ${tls ? "tls:" : ""}${formatAddress(listener.addr)}...`);
+  out.log(waitingLine(listener.addr, extra?.tls));
+  worker?.up();
 
   // The server's endless loop: accept() a client, and serve it without waiting for it to leave.
   const connections = new Connections({
     idleTimeoutMs: options.idleTimeout * 1000,
-    handshakeTimeoutMs: options.handshakeTimeout * 1000,
+    handshake: extra?.handshake(options.handshakeTimeout * 1000, log),
     maxConns: options.maxConns,
     log,
+    warn: (line) => out.error(line),
   });
-  for await (const conn of accepted(listener)) {
+  for await (const conn of accepted(listener, (line) => out.error(line))) {
     log?.(`...connected from: ${formatAddress(conn.remoteAddr)}`);
     connections.serve(conn, (client) => serveClient(client, options.bufsiz, log));
   }
 
   // Stopping: end every connection once its reply in flight is out, then close what is left.
   await connections.shutdown();
-  console.log(`server stopped (${stop.signal.reason})`);
+  out.log(`server stopped (${stop.signal.reason})`);
   return 0;
 }
-
 /**
  * The communication loop for one client: recv() up to `bufsiz` bytes, send() them stamped.
  * `connections.serve()` closes the connection afterwards.

@@ -25,14 +25,21 @@
  * @module
  */
 
-import { fatal } from "../lib/errors.ts";
-import { type Command, flag, parseFlags, usageError } from "../lib/flags.ts";
-import { formatAddress, UNIX_SERVER_FLAGS as UNIX_FLAGS } from "../lib/net.ts";
+import { MAX_CONNS } from "../lib/connections.ts";
+import { fatal, loadExtra } from "../lib/errors.ts";
+import {
+  type Command,
+  extraAsked,
+  flag,
+  parseFlags,
+  TLS_SERVER_FLAGS,
+  UNIX_SERVER_FLAGS,
+  WORKERS_FLAG,
+} from "../lib/flags.ts";
+import { formatAddress, type StreamAddress, waitingLine } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
 import { StreamRequestHandler, StreamServer } from "../lib/socket_server.ts";
 import { stampReply } from "../lib/timestamp.ts";
-import { SERVER_FLAGS as TLS_FLAGS, serverIdentity } from "../lib/tls.ts";
-import { runWorkers, WORKER, WORKERS_FLAG } from "../lib/workers.ts";
 
 const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
 const PORT = 21567;
@@ -40,7 +47,6 @@ const BUFSIZ = 1024;
 const MAX_LINE = 64 * 1024; // bytes, its newline included
 const LINE_TIMEOUT = 30; // seconds, from a line's first byte to its newline
 const IDLE_TIMEOUT = 300; // seconds
-const MAX_CONNS = 10_000; // clients served at once
 
 /** Serves one connection: reads a line, sends it back stamped. The server then closes it. */
 class MyRequestHandler extends StreamRequestHandler {
@@ -78,8 +84,9 @@ export const COMMAND = {
       value: "N",
     }),
     quiet: flag.quiet(),
-    ...TLS_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
-    ...UNIX_FLAGS, // --unix, --unix-mode
+    // The extras, in lib/extras/: loaded only when one of these is given.
+    ...TLS_SERVER_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
+    ...UNIX_SERVER_FLAGS, // --unix, --unix-mode
     workers: WORKERS_FLAG, // --workers N: threads sharing the port
   },
 } satisfies Command;
@@ -89,38 +96,41 @@ export async function main(args: string[]): Promise<number> {
   const options = parseFlags(args, COMMAND);
   if (!options) return 0;
 
+  // --workers N: this thread only starts N servers, each in a thread of its own, on one port.
+  const workers = options.workers > 1
+    ? await loadExtra("--workers", () => import("../lib/extras/workers.ts"))
+    : undefined;
+  const worker = workers?.WORKER;
+  if (workers && !worker) return await workers.runWorkers(options, COMMAND);
+  const out = worker?.console ?? console; // a worker's lines say which worker it is
+
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
-  using stop = trapStopSignals();
-  const tls = serverIdentity(options, COMMAND); // with a certificate and key, TLS
-  if (tls && options.unix !== undefined) throw usageError(COMMAND, "TLS is for TCP, not --unix");
-  const workers = options.workers > 1;
-  if (workers && options.unix !== undefined) throw usageError(COMMAND, "--workers is for TCP");
-  // --workers N: this thread starts N copies of the server, each in a thread of its own.
-  if (workers && !WORKER) {
-    return await runWorkers(options.workers, options.host, options.port, stop.signal);
-  }
+  using stop = worker?.stopTrap() ?? trapStopSignals();
+  // TCP on --host and --port; TLS, a Unix socket and a worker's shared port are extras.
+  const asked = extraAsked(COMMAND, options);
+  const address: StreamAddress = asked
+    ? (await loadExtra(asked, () => import("../lib/extras/transport.ts")))
+      .serverAddress(options, COMMAND, worker)
+    : { hostname: options.host, port: options.port };
+  // socket() + bind() + listen(), then a handler for each connection: Python's TCPServer.
   const server = await StreamServer.listen({
-    // socket() + bind() + listen(): a Unix socket for --unix, else TCP on --host and --port
-    // (a worker's: the port that all of them share).
-    address: options.unix === undefined
-      ? { hostname: options.host, port: WORKER?.port ?? options.port }
-      : { path: options.unix, mode: options.unixMode },
-    reusePort: WORKER !== undefined,
+    address,
     bufsiz: options.bufsiz,
     maxLine: options.maxLine,
     lineTimeoutMs: options.lineTimeout * 1000,
     idleTimeoutMs: options.idleTimeout * 1000,
     maxConns: options.maxConns,
-    quiet: options.quiet,
-    tls,
     handshakeTimeoutMs: options.handshakeTimeout * 1000,
+    quiet: options.quiet,
+    console: out,
   }, MyRequestHandler);
-  console.log(`waiting for connection on ${tls ? "tls:" : ""}${formatAddress(server.address)}...`);
+  out.log(waitingLine(server.address, "tls" in address && address.tls !== undefined));
+  worker?.up();
   await server.serveForever(stop.signal); // until the stop closes the listener
 
   // Stopping: end every connection once its reply in flight is out, then close what is left.
   await server.shutdown();
-  console.log(`server stopped (${stop.signal.reason})`);
+  out.log(`server stopped (${stop.signal.reason})`);
   return 0;
 }
 

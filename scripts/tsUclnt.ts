@@ -29,17 +29,10 @@
  * @module
  */
 
-import { explainNetError, Failure, fatal } from "../lib/errors.ts";
-import { type Command, flag, parseFlags } from "../lib/flags.ts";
+import { attempt, explainNetError, Failure, fatal, hostPort, loadExtra } from "../lib/errors.ts";
+import { type Command, flag, parseFlags, UNIX_CLIENT_FLAGS } from "../lib/flags.ts";
 import { printLine, promptLines } from "../lib/io.ts";
-import {
-  hostPort,
-  listenUdp,
-  listenUnixDatagram,
-  sameAddress,
-  udpAddressOf,
-  UNIX_CLIENT_FLAGS as UNIX_FLAGS,
-} from "../lib/net.ts";
+import { sameAddress, udpAddressOf } from "../lib/net.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
 
 const HOST = "localhost";
@@ -55,7 +48,7 @@ export const COMMAND = {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
     timeout: flag.seconds("timeout", TIMEOUT, "how long to wait for each reply"),
-    ...UNIX_FLAGS, // --unix: to a Unix datagram socket instead
+    ...UNIX_CLIENT_FLAGS, // --unix: to a Unix datagram socket (an extra) instead
   },
 } satisfies Command;
 
@@ -69,35 +62,26 @@ export async function main(args: string[]): Promise<number> {
   using stop = trapStopSignals();
 
   if (options.unix !== undefined) {
-    // socket(AF_UNIX, SOCK_DGRAM): a reply needs a path to come back to, so bind one of our
-    // own, in a folder of our own under the system's temporary folder, removed at the end.
-    const dir = await Deno.makeTempDir({ prefix: "tsUclnt-" }).catch((err) => {
-      if (!(err instanceof Deno.errors.NotCapable)) throw err;
-      throw new Failure(
-        "Cannot make a folder for our socket in the system's temporary folder: leave to write " +
-          "there was not granted (run with -N --allow-read=/tmp --allow-write=/tmp, or $TMPDIR)",
-      );
-    });
-    try {
-      const socket = await listenUnixDatagram(`${dir}/client.sock`, 0o600, "open a socket on");
-      const server: Deno.Addr = { transport: "unixpacket", path: options.unix };
-      try {
-        return await converse(socket, server, `unix:${options.unix}`, options.timeout, stop.signal);
-      } finally {
-        socket.close();
-      }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    // socket(AF_UNIX, SOCK_DGRAM), an extra: a reply needs a path to come back to, so the
+    // client binds one of its own, in a folder it makes, and removes both at the end.
+    const unix = await loadExtra("--unix", () => import("../lib/extras/unix.ts"));
+    await using client = await unix.unixDatagramClient();
+    const server: Deno.Addr = { transport: "unixpacket", path: options.unix };
+    return await converse(client.socket, server, `unix:${options.unix}`, options, stop.signal);
   }
 
   // socket(): UDP needs no connection, only a local socket of the server's address family.
-  const address = await udpAddressOf(options.host, options.port);
-  const server: Deno.NetAddr = { transport: "udp", hostname: address, port: options.port };
-  const where = hostPort(options.host, options.port);
-  const socket = listenUdp(address.includes(":") ? "::" : "0.0.0.0", 0, "open a UDP socket on");
+  const hostname = await udpAddressOf(options.host, options.port);
+  const server: Deno.NetAddr = { transport: "udp", hostname, port: options.port };
+  const local = { hostname: hostname.includes(":") ? "::" : "0.0.0.0", port: 0 };
+  const socket = attempt(
+    "open a UDP socket on",
+    local,
+    () => Deno.listenDatagram({ ...local, transport: "udp" }),
+  );
   try {
-    return await converse(socket, server, where, options.timeout, stop.signal);
+    const where = hostPort(options.host, options.port);
+    return await converse(socket, server, where, options, stop.signal);
   } finally {
     socket.close(); // DatagramConn has no Symbol.dispose for `using`
   }
@@ -108,7 +92,7 @@ async function converse(
   socket: Deno.DatagramConn,
   server: Deno.Addr,
   where: string,
-  timeout: number,
+  { timeout }: { timeout: number },
   stopping: AbortSignal,
 ): Promise<number> {
   const buffer = new Uint8Array(MAX_DATAGRAM);

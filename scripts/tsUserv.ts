@@ -27,16 +27,11 @@
  * @module
  */
 
-import { fatal } from "../lib/errors.ts";
-import { type Command, flag, parseFlags } from "../lib/flags.ts";
-import {
-  formatAddress,
-  listenUdp,
-  listenUnixDatagram,
-  UNIX_SERVER_FLAGS as UNIX_FLAGS,
-  whyNoReply,
-} from "../lib/net.ts";
-import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
+import { cannotReply, Replies } from "../lib/datagrams.ts";
+import { attempt, fatal, loadExtra } from "../lib/errors.ts";
+import { type Command, flag, parseFlags, UNIX_SERVER_FLAGS } from "../lib/flags.ts";
+import { formatAddress, waitingLine } from "../lib/net.ts";
+import { trapStopSignals } from "../lib/shutdown.ts";
 import { STAMP_LENGTH, stampReply } from "../lib/timestamp.ts";
 
 const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
@@ -56,7 +51,7 @@ export const COMMAND = {
       max: MAX_DATAGRAM - STAMP_LENGTH, // so that a reply fits in one datagram
     }),
     quiet: flag.quiet(),
-    ...UNIX_FLAGS, // --unix, --unix-mode: a Unix datagram socket instead
+    ...UNIX_SERVER_FLAGS, // --unix, --unix-mode: a Unix datagram socket (an extra) instead
   },
 } satisfies Command;
 
@@ -70,24 +65,17 @@ export async function main(args: string[]): Promise<number> {
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = trapStopSignals();
 
-  // socket() + bind(): UDP, or a Unix datagram socket for --unix.
+  // socket() + bind(): UDP; a Unix datagram socket for --unix is an extra, loaded if asked.
+  const address = { hostname: options.host, port: options.port };
   const socket = options.unix === undefined
-    ? listenUdp(options.host, options.port)
-    : await listenUnixDatagram(options.unix, options.unixMode);
-  console.log(`waiting for message on ${formatAddress(socket.addr)}...`);
+    ? attempt("listen on", address, () => Deno.listenDatagram({ ...address, transport: "udp" }))
+    : await (await loadExtra("--unix", () => import("../lib/extras/transport.ts")))
+      .listenDatagram({ path: options.unix, mode: options.unixMode });
+  console.log(waitingLine(socket.addr));
 
-  // A stop closes the socket, which ends a receive() that is waiting; a reply being sent is
-  // let finish first. (Closing is cheaper than racing every receive() against the stop.)
-  let replying = false;
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    socket.close(); // DatagramConn has no Symbol.dispose for `using`
-  };
-  whenStopped(stop.signal, () => {
-    if (!replying) close();
-  });
+  // A stop closes the socket, which ends a receive() that waits, once the reply in flight is
+  // out; a failure that concerns one sender is said, and the loop goes on (lib/datagrams.ts).
+  const replies = new Replies(socket, stop.signal);
 
   // The server's endless loop: recvfrom() a datagram, sendto() its sender the stamped reply.
   // Given no buffer, receive() would allocate 64 KiB for every datagram; this one is reused.
@@ -99,31 +87,20 @@ export async function main(args: string[]): Promise<number> {
       try {
         [data, client] = await socket.receive(buffer);
       } catch (err) {
-        if (stop.signal.aborted) break; // the socket was closed: we are stopping
-        // Some systems report an earlier reply's failure (ICMP "port unreachable": its sender
-        // had gone) on the next receive; that concerns one sender, not the server.
-        const unreachable = err instanceof Deno.errors.ConnectionReset ||
-          err instanceof Deno.errors.ConnectionRefused;
-        if (!unreachable) throw err;
-        console.error(`...an earlier reply could not be delivered: ${(err as Error).message}`);
+        if (replies.ended(err)) break;
         continue;
       }
-      if (closed) break; // the stop closed the socket just as this came: it goes unanswered
-      replying = true;
+      if (stop.signal.aborted) break; // the stop closed the socket just as this came
       try {
-        await socket.send(stampReply(data), client); // '[%s] %s' % (ctime(), data)
+        await replies.track(socket.send(stampReply(data), client)); // '[%s] %s' % (ctime(), data)
         log?.(`...received from and returned to: ${formatAddress(client)}`);
       } catch (err) {
         // One sender we cannot answer (gone, unreachable) is no reason to stop answering others.
-        console.error(`...cannot reply to ${formatAddress(client)}: ${whyNoReply(err, client)}`);
-      } finally {
-        replying = false;
+        console.error(cannotReply(err, client));
       }
     }
   } finally {
-    close();
-    // A Unix datagram socket's file outlives the socket (a stream listener's does not).
-    if (options.unix !== undefined) await Deno.remove(options.unix).catch(() => {});
+    await replies.close();
   }
   console.log(`server stopped (${stop.signal.reason})`);
   return 0;

@@ -20,8 +20,8 @@
  */
 
 import { fatal } from "../lib/errors.ts";
-import { type Command, flag, parseFlags } from "../lib/flags.ts";
-import { formatAddress, UNIX_SERVER_FLAGS as UNIX_FLAGS } from "../lib/net.ts";
+import { type Command, flag, parseFlags, UNIX_SERVER_FLAGS } from "../lib/flags.ts";
+import { formatAddress, waitingLine } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
 import { DatagramRequestHandler, DatagramServer } from "../lib/socket_server.ts";
 import { STAMP_LENGTH, stampReply } from "../lib/timestamp.ts";
@@ -51,7 +51,7 @@ export const COMMAND = {
       max: MAX_DATAGRAM - STAMP_LENGTH, // so that a reply fits in one datagram
     }),
     quiet: flag.quiet(),
-    ...UNIX_FLAGS, // --unix, --unix-mode: a Unix datagram socket instead
+    ...UNIX_SERVER_FLAGS, // --unix, --unix-mode: a Unix datagram socket (an extra) instead
   },
 } satisfies Command;
 
@@ -70,7 +70,7 @@ export async function main(args: string[]): Promise<number> {
     bufsiz: options.bufsiz,
     quiet: options.quiet,
   }, MyRequestHandler);
-  console.log(`waiting for message on ${formatAddress(server.address)}...`);
+  console.log(waitingLine(server.address));
   await server.serveForever(stop.signal); // until the stop
 
   // Stopping: let the replies in flight go out, then close the socket.

@@ -1,6 +1,6 @@
 /**
- * The shape a reader copies: `lib/` holds only what the book's scripts share, the README's table
- * of it is true, and the scripts show the book's lines in plain sight.
+ * The shape a reader copies: what each book script loads at start (as `deno info` sees it),
+ * `lib/`'s core and its extras apart, imports that only go down, and the README's tables true.
  */
 
 import assert from "node:assert/strict";
@@ -8,46 +8,174 @@ import { BOOK_SCRIPTS } from "../tools/scripts.ts";
 
 const root = new URL("../", import.meta.url);
 const read = (path: string) => Deno.readTextFile(new URL(path, root));
+const lineCount = (text: string) => text.split("\n").length - 1;
 
-/** The files of `lib/` that are not tests, with their line counts. */
-async function libFiles(): Promise<Map<string, number>> {
+/** Lines each book script may load at start by static imports, itself included (issue targets). */
+const LOADED_AT_START: Record<string, number> = {
+  "tsTserv.ts": 1000,
+  "tsTclnt.ts": 900,
+  "tsUserv.ts": 800,
+  "tsUclnt.ts": 800,
+  "tsTservSS.ts": 1400,
+  "tsTclntSS.ts": 900,
+};
+/** Lines of `lib/`'s top-level files at most, tests aside. */
+const CORE_LINES = 1600;
+
+interface Module {
+  specifier: string;
+  dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
+}
+
+/** The project's modules `path` loads, each with its dependencies, from `deno info --json`. */
+async function moduleGraph(path: string): Promise<Map<string, Module>> {
+  const { stdout, success } = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", new URL(path, root).pathname],
+    stderr: "inherit",
+  }).output();
+  assert.ok(success, `deno info ${path}`);
+  const { modules } = JSON.parse(new TextDecoder().decode(stdout)) as { modules: Module[] };
+  return new Map(
+    modules.filter((m) => m.specifier.startsWith("file:")).map((m) => [m.specifier, m]),
+  );
+}
+
+/** The files `path` loads at start: its static imports, followed down. */
+async function loadedAtStart(path: string): Promise<string[]> {
+  const graph = await moduleGraph(path);
+  const seen = new Set<string>();
+  const todo = [new URL(path, root).href];
+  while (todo.length) {
+    const specifier = todo.pop()!;
+    if (seen.has(specifier) || !graph.has(specifier)) continue;
+    seen.add(specifier);
+    for (const dep of graph.get(specifier)!.dependencies ?? []) {
+      if (dep.code && !dep.isDynamic) todo.push(dep.code.specifier);
+    }
+  }
+  return [...seen].map((specifier) => specifier.slice(root.href.length));
+}
+
+/** The `.ts` files of a folder, tests aside, with their line counts. */
+async function sources(folder: string): Promise<Map<string, number>> {
   const files = new Map<string, number>();
-  for await (const entry of Deno.readDir(new URL("lib/", root))) {
+  for await (const entry of Deno.readDir(new URL(folder, root))) {
     if (!entry.name.endsWith(".ts") || entry.name.endsWith("_test.ts")) continue;
-    files.set(entry.name, (await read(`lib/${entry.name}`)).split("\n").length - 1);
+    files.set(`${folder}${entry.name}`, lineCount(await read(`${folder}${entry.name}`)));
   }
   return files;
 }
 
-Deno.test("every file in lib/ is imported by one of the book's scripts, and imports only lib/", async () => {
-  const imported = new Set<string>();
-  for (const script of BOOK_SCRIPTS) {
-    for (
-      const [, file] of (await read(`scripts/${script}`)).matchAll(/from "\.\.\/lib\/(\w+\.ts)"/g)
-    ) {
-      imported.add(file);
-    }
+Deno.test("each book script loads at start no more than its target, and no extra", async () => {
+  const figures: string[] = [];
+  for (const [script, most] of Object.entries(LOADED_AT_START)) {
+    const files = await loadedAtStart(`scripts/${script}`);
+    const extras = files.filter((file) => file.startsWith("lib/extras/"));
+    assert.deepEqual(extras, [], `${script} loads an extra at start`);
+    let lines = 0;
+    for (const file of files) lines += lineCount(await read(file));
+    figures.push(`${script} ${lines}`);
+    assert.ok(lines <= most, `${script} loads ${lines} lines at start, more than ${most}`);
   }
-  for (const file of (await libFiles()).keys()) {
-    assert.ok(imported.has(file), `no book script imports lib/${file}`);
-    const source = await read(`lib/${file}`);
-    assert.doesNotMatch(source, /from "\.\.\//, `lib/${file} imports from outside lib/`);
+  console.log(`lines loaded at start: ${figures.join(", ")}`);
+});
+
+Deno.test("every book script but the V6 aliases makes its own socket calls", async () => {
+  const calls: Record<string, RegExp[]> = {
+    "tsTserv.ts": [/Deno\.listen\(/, /accepted\(listener/, /client\.read\(/, /client\.write\(/],
+    "tsTclnt.ts": [/Deno\.connect\(/, /server\.request\(/],
+    "tsTclntSS.ts": [/Deno\.connect\(/],
+    "tsUserv.ts": [/Deno\.listenDatagram\(/, /socket\.receive\(/, /socket\.send\(/],
+    "tsUclnt.ts": [/Deno\.listenDatagram\(/, /socket\.receive\(/, /socket\.send\(/],
+  };
+  for (const [script, patterns] of Object.entries(calls)) {
+    const source = await read(`scripts/${script}`);
+    for (const pattern of patterns) assert.match(source, pattern, script);
   }
 });
 
-Deno.test("the README's table of lib/ lists each file with its line count, and their total", async () => {
-  const readme = await read("README.md");
-  const rows = [...readme.matchAll(/^\| `(\w+\.ts)` +\| +(\d+) \|/gm)];
-  const files = await libFiles();
-  assert.deepEqual(
-    new Map(rows.map(([, file, lines]) => [file, Number(lines)])),
-    files,
-    "the table's files and line counts",
+Deno.test("lib/'s core is small, is what the book scripts load, and loads extras only dynamically", async () => {
+  const core = await sources("lib/");
+  const total = [...core.values()].reduce((sum, lines) => sum + lines, 0);
+  assert.ok(
+    total <= CORE_LINES,
+    `lib/'s top-level files are ${total} lines, more than ${CORE_LINES}`,
   );
-  const total = [...files.values()].reduce((sum, lines) => sum + lines, 0);
-  const stated = readme.match(/shared by the book's scripts \(([\d,]+) lines, tests aside\)/);
-  assert.ok(stated, "the README states lib/'s size");
-  assert.equal(Number(stated[1].replace(",", "")), total);
+  const used = new Set<string>();
+  for (const script of BOOK_SCRIPTS) {
+    for (const file of await loadedAtStart(`scripts/${script}`)) used.add(file);
+  }
+  for (const file of [...core.keys(), `scripts/tsUservSS.ts`]) {
+    if (file.startsWith("lib/")) assert.ok(used.has(file), `no book script loads ${file} at start`);
+    const graph = await moduleGraph(file);
+    for (const dep of graph.get(new URL(file, root).href)?.dependencies ?? []) {
+      const target = dep.code?.specifier.slice(root.href.length) ?? "";
+      if (target.startsWith("lib/extras/")) {
+        assert.ok(dep.isDynamic, `${file} imports ${target} statically`);
+      }
+    }
+  }
+});
+
+Deno.test("imports go down only: nothing in scripts/ or lib/ imports tools/, bench/ or tests/, and lib's tests import lib", async () => {
+  const files = [
+    ...(await sources("scripts/")).keys(),
+    ...(await sources("lib/")).keys(),
+    ...(await sources("lib/extras/")).keys(),
+  ];
+  for await (const entry of Deno.readDir(new URL("lib/", root))) {
+    if (entry.name.endsWith("_test.ts")) files.push(`lib/${entry.name}`);
+  }
+  for (const file of files) {
+    const source = await read(file);
+    for (const [, path] of source.matchAll(/(?:from|import\() ?"([^"]+)"/g)) {
+      const target = new URL(path, new URL(file, root)).href.slice(root.href.length);
+      if (path.startsWith("node:") || path.startsWith("npm:")) continue;
+      assert.match(target, /^(lib|scripts)\//, `${file} imports ${path}`);
+      if (file.startsWith("lib/")) assert.match(target, /^lib\//, `${file} imports ${path}`);
+    }
+  }
+});
+
+Deno.test("no import circles among the scripts and lib/", async () => {
+  const edges = new Map<string, string[]>();
+  for (const script of [...BOOK_SCRIPTS, "tsUservSS.ts", "tsLoad.ts"]) {
+    for (const [specifier, module] of await moduleGraph(`scripts/${script}`)) {
+      edges.set(
+        specifier,
+        (module.dependencies ?? []).flatMap((d) => d.code ? [d.code.specifier] : []),
+      );
+    }
+  }
+  const state = new Map<string, "open" | "done">();
+  const visit = (node: string, path: string[]) => {
+    if (state.get(node) === "done") return;
+    assert.notEqual(state.get(node), "open", `import circle: ${[...path, node].join(" → ")}`);
+    state.set(node, "open");
+    for (const next of edges.get(node) ?? []) visit(next, [...path, node]);
+    state.set(node, "done");
+  };
+  for (const node of edges.keys()) visit(node, []);
+});
+
+Deno.test("the README's tables of lib/ list each file with its line count, and their totals", async () => {
+  const readme = await read("README.md");
+  const rows = [...readme.matchAll(/^\| `((?:extras\/)?\w+\.ts)` +\| +(\d+) \|/gm)];
+  const files = new Map([...await sources("lib/"), ...await sources("lib/extras/")]);
+  assert.deepEqual(
+    new Map(rows.map(([, file, lines]) => [`lib/${file}`, Number(lines)])),
+    files,
+    "the tables' files and line counts",
+  );
+  const sum = (folder: string) =>
+    [...files].filter(([file]) => file.replace(/[^/]+$/, "") === folder)
+      .reduce((total, [, lines]) => total + lines, 0);
+  const core = readme.match(/the core \(([\d,]+) lines, tests aside\)/);
+  assert.ok(core, "the README states the core's size");
+  assert.equal(Number(core[1].replace(",", "")), sum("lib/"));
+  const extras = readme.match(/the extras \(([\d,]+) lines\)/);
+  assert.ok(extras, "the README states the extras' size");
+  assert.equal(Number(extras[1].replace(",", "")), sum("lib/extras/"));
 });
 
 Deno.test("tsTserv.ts shows the book's constants and the stamp in plain sight", async () => {

@@ -4,7 +4,7 @@
  * answer. Short runs: these check what it reports, not how fast anything is.
  */
 import assert from "node:assert/strict";
-import type { LoadResult } from "../tools/load.ts";
+import type { LoadResult } from "../lib/extras/load.ts";
 import { report } from "../scripts/tsLoad.ts";
 import { stampReply } from "../lib/timestamp.ts";
 import {

@@ -4,20 +4,22 @@
  * a dead worker logged and replaced. `deno run -N --unstable-net --allow-read=. …`
  */
 
-import { trapStopSignals, whenStopped } from "../../lib/shutdown.ts";
-import { runWorkers, WORKER } from "../../lib/workers.ts";
+import { whenStopped } from "../../lib/shutdown.ts";
+import { runWorkers, WORKER } from "../../lib/extras/workers.ts";
 
-using stop = trapStopSignals();
-if (!WORKER) Deno.exit(await runWorkers(2, "127.0.0.1", 0, stop.signal));
+const COMMAND = { script: "tests/peers/crashing_workers.ts" };
+if (!WORKER) Deno.exit(await runWorkers({ workers: 2, host: "127.0.0.1", port: 0 }, COMMAND));
 
-const listener = Deno.listen({ hostname: "127.0.0.1", port: WORKER!.port, reusePort: true });
+using stop = WORKER.stopTrap();
+const listener = Deno.listen({ hostname: "127.0.0.1", port: WORKER.port, reusePort: true });
 whenStopped(stop.signal, () => listener.close());
-console.log(`waiting for connection on 127.0.0.1:${WORKER!.port}...`);
+WORKER.console.log(`waiting for connection on 127.0.0.1:${WORKER.port}...`);
+WORKER.up();
 for await (const conn of listener) {
   const first = new Uint8Array(1);
   await conn.read(first);
   if (first[0] === 0x21) throw new Error("dying on purpose");
-  await conn.write(new TextEncoder().encode(`${WORKER!.worker}\n`));
+  await conn.write(new TextEncoder().encode(`${WORKER.number}\n`));
   conn.close();
 }
-console.log("server stopped");
+WORKER.console.log("server stopped");

@@ -6,64 +6,8 @@
  * @module
  */
 
-import { explainNetError, Failure } from "./errors.ts";
-import { type Command, flag, usageError } from "./flags.ts";
-import { connectTcp, connectUnix, hostPort, type TcpListenOptions } from "./net.ts";
-
-/** A TLS server's flags: its certificate and key (both or neither), and a handshake's deadline. */
-export const SERVER_FLAGS = {
-  tlsCert: flag.file("tls-cert", "serve TLS, with this PEM certificate (chain)"),
-  tlsKey: flag.file("tls-key", "and this PEM private key"),
-  handshakeTimeout: flag.seconds(
-    "handshake-timeout",
-    10,
-    "close a TLS connection not set up by then",
-  ),
-};
-
-/** A TLS client's flags: TLS on, and a CA to trust besides the system's. */
-export const CLIENT_FLAGS = {
-  tls: flag.onOff("tls", "connect with TLS, checking the server's certificate and name"),
-  ca: flag.file("ca", "with --tls, also trust this PEM CA certificate (a private or local CA)"),
-};
-
-/**
- * The identity `--tls-cert` and `--tls-key` name, read from their files; none without them.
- *
- * @throws {UsageError} If only one of the two is given.
- */
-export function serverIdentity(
-  options: { tlsCert?: string; tlsKey?: string },
-  command: Command,
-): Identity | undefined {
-  const { tlsCert, tlsKey } = options;
-  if (tlsCert === undefined && tlsKey === undefined) return undefined;
-  if (tlsCert === undefined || tlsKey === undefined) {
-    throw usageError(command, "--tls-cert and --tls-key go together: give both, or neither");
-  }
-  return { cert: readPem(tlsCert, "--tls-cert"), key: readPem(tlsKey, "--tls-key") };
-}
-
-/**
- * `socket()` + `connect()`: to a Unix socket for `--unix`, else over TCP, with TLS for `--tls`.
- *
- * @throws {UsageError} For `--ca` without `--tls`, or TLS over a Unix socket.
- */
-export function connectWith(
-  options: { host: string; port: number; tls: boolean; ca?: string; unix?: string },
-  command: Command,
-): Promise<Deno.TcpConn | Deno.TlsConn | Deno.UnixConn> {
-  if (options.ca !== undefined && !options.tls) {
-    throw usageError(command, "--ca goes with --tls");
-  }
-  if (options.unix !== undefined) {
-    if (options.tls) throw usageError(command, "--tls is for TCP, not --unix");
-    return connectUnix(options.unix);
-  }
-  return options.tls
-    ? connectTls(options.host, options.port, options.ca)
-    : connectTcp(options.host, options.port);
-}
+import type { Session } from "../connections.ts";
+import { explainNetError, Failure, hostPort } from "../errors.ts";
 
 /** A server's certificate chain and private key, as PEM text. */
 export interface Identity {
@@ -72,7 +16,7 @@ export interface Identity {
 }
 
 /** Reads a PEM file that the user named with `option`. */
-function readPem(path: string, option: string): string {
+export function readPem(path: string, option: string): string {
   try {
     return Deno.readTextFileSync(path);
   } catch (err) {
@@ -89,13 +33,12 @@ function readPem(path: string, option: string): string {
 
 /** `socket()` + `bind()` + `listen()`, with TLS on each connection accepted. */
 export function listenTls(
-  hostname: string,
-  port: number,
+  options: { hostname: string; port: number; tcpBacklog?: number; reusePort?: boolean },
   identity: Identity,
-  options: TcpListenOptions = {},
 ): Deno.TlsListener {
+  const { hostname, port } = options;
   try {
-    return Deno.listenTls({ hostname, port, transport: "tcp", ...identity, ...options });
+    return Deno.listenTls({ ...options, transport: "tcp", ...identity });
   } catch (err) {
     const message = (err as Error).message;
     const why = /No certificates found/.test(message)
@@ -143,16 +86,15 @@ export function explainTlsError(err: unknown, side: "client" | "server"): string
 
 /**
  * `socket()` + `connect()`, then the TLS handshake: the server's certificate must be signed by
- * a CA this machine trusts, or by `caFile`'s, and be valid now for `hostname`.
+ * a CA this machine trusts, or by one of `caCerts` (PEM), and be valid now for `hostname`.
  *
  * @throws {Failure} If the connection or the handshake fails; it says why.
  */
 export async function connectTls(
   hostname: string,
   port: number,
-  caFile?: string,
+  caCerts?: string[],
 ): Promise<Deno.TlsConn> {
-  const caCerts = caFile === undefined ? undefined : [readPem(caFile, "--ca")];
   let conn: Deno.TcpConn | Deno.TlsConn | undefined;
   try {
     // TCP first, to turn Nagle's algorithm off, which a TLS connection cannot: else a write
@@ -172,4 +114,32 @@ export async function connectTls(
     if (!why) throw explainNetError(err, "connect to", hostname, hostPort(hostname, port));
     throw new Failure(`Cannot connect to ${hostPort(hostname, port)}: ${why}`, { cause: err });
   }
+}
+
+/**
+ * A TLS connection's handshake, for `Connections`' `handshake`: bounded by `timeoutMs`, so that
+ * a client that never sends its hello holds nothing for long. It runs in the connection's own
+ * task, so no one else waits for it; a failure is logged on `log`, and the connection closed.
+ */
+export function tlsHandshake(
+  timeoutMs: number,
+  log?: (line: string) => void,
+): (session: Session) => Promise<boolean> {
+  const seconds = timeoutMs / 1000;
+  return async (session) => {
+    session.setDeadline(timeoutMs, `no TLS handshake within ${seconds} s`);
+    try {
+      await (session.conn as Deno.TlsConn).handshake();
+      session.clearDeadline();
+      session.touch(); // the idle clock starts now
+      return true;
+    } catch (err) {
+      if (session.endedFor === null) {
+        const why = explainTlsError(err, "server") ?? (err as Error).message;
+        log?.(`...closing ${session.address}: TLS handshake failed: ${why}`);
+      }
+      session.abort();
+      return false;
+    }
+  };
 }

@@ -1,5 +1,5 @@
 /**
- * The engine of the load generator, `scripts/tsLoad.ts`: clients that each keep one request in
+ * The engine of the load generator, `scripts/tsLoad.ts` (an extra: no book script loads it): clients that each keep one request in
  * flight against a timestamp server, check every reply, and time it.
  *
  * - `tcp`: one connection per client, a request after each reply (like `tsTclnt`).
@@ -19,12 +19,13 @@
 
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import process from "node:process";
-import { Failure } from "../lib/errors.ts";
-import { writeAll } from "../lib/io.ts";
-import { connectTcp, connectUnix, hostPort, udpAddressOf } from "../lib/net.ts";
-import { connectTls } from "../lib/tls.ts";
-import { ReplyMatcher } from "../lib/reply.ts";
-import { isStampAt, STAMP_LENGTH, STAMP_START } from "../lib/timestamp.ts";
+import { Failure, hostPort } from "../errors.ts";
+import { writeAll } from "../io.ts";
+import { udpAddressOf } from "../net.ts";
+import { isStampAt, ReplyMatcher, STAMP_START } from "../reply.ts";
+import { STAMP_LENGTH } from "../timestamp.ts";
+import { readPem } from "./tls.ts";
+import { connectStream, type StreamTarget } from "./transport.ts";
 
 /** What the load generator speaks: TCP, UDP, or TCP with a connection per line (`tsTservSS`). */
 export type Proto = "tcp" | "udp" | "ss";
@@ -49,7 +50,7 @@ export interface LoadOptions {
   /** Ends the run early (Ctrl-C), with the figures so far. */
   signal?: AbortSignal;
   /** `tcp` and `ss` over TLS, trusting the CA in the PEM file `ca` besides the system's. */
-  tls?: { ca?: string; caPem?: string };
+  tls?: { ca?: string };
   /** `tcp` and `ss` over a Unix socket at this path, instead of `host` and `port`. */
   unix?: string;
 }
@@ -311,9 +312,12 @@ async function tcpClient(id: number, address: Address, options: LoadOptions, run
     const connectedFrom = performance.now();
     let conn: Deno.Conn;
     try {
-      conn = run.track(await connect(address, options));
+      conn = run.track(await connectStream(address as StreamTarget));
     } catch (err) {
-      run.failed(new Error(`cannot connect: ${(err as Error).message}`));
+      // A Failure says what it tried already: "Cannot connect to …: connection refused (…)".
+      run.failed(
+        err instanceof Failure ? err : new Error(`cannot connect: ${(err as Error).message}`),
+      );
       await sleep(RETRY_MS);
       continue;
     }
@@ -429,21 +433,7 @@ class UdpClient {
 }
 
 type NetAddress = { hostname: string; port: number };
-type Address = NetAddress | { path: string };
-
-/** A connection to the server: a TCP one, TLS with its handshake done, or a Unix socket's. */
-async function connect(address: Address, options: LoadOptions): Promise<Deno.Conn> {
-  if ("path" in address) return await Deno.connect({ transport: "unix", path: address.path });
-  if (!options.tls) return await Deno.connect(address);
-  const caCerts = options.tls.caPem === undefined ? undefined : [options.tls.caPem];
-  // TCP first, to turn Nagle's algorithm off (a TLS connection has no setNoDelay()): else each
-  // small write after the first waits for the server's delayed ACK, 40 ms.
-  const tcp = await Deno.connect(address);
-  tcp.setNoDelay(true);
-  const conn = await Deno.startTls(tcp, { hostname: address.hostname, caCerts });
-  await conn.handshake();
-  return conn;
-}
+type Address = NetAddress | StreamTarget;
 
 /** Waits `ms`, or until `signal` is aborted. */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -594,16 +584,15 @@ async function reachable(options: LoadOptions): Promise<Address> {
     return { hostname: await udpAddressOf(options.host, options.port), port: options.port };
   }
   if (options.unix !== undefined) {
-    (await connectUnix(options.unix)).close();
+    (await connectStream({ path: options.unix })).close();
     return { path: options.unix };
   }
-  const conn = options.tls
-    ? await connectTls(options.host, options.port, options.tls.ca)
-    : await connectTcp(options.host, options.port);
-  // Read once for all the clients' connections (connectTls has just checked the file).
-  if (options.tls?.ca) options.tls.caPem = await Deno.readTextFile(options.tls.ca);
+  // The CA is read once for all the clients' connections.
+  const ca = options.tls?.ca;
+  const tls = options.tls && { caCerts: ca === undefined ? undefined : [readPem(ca, "--ca")] };
+  const conn = await connectStream({ hostname: options.host, port: options.port, tls });
   // Over TLS the certificate is for the name, not the address it resolved to.
-  const hostname = options.tls ? options.host : conn.remoteAddr.hostname;
+  const hostname = tls ? options.host : (conn.remoteAddr as Deno.NetAddr).hostname;
   conn.close();
-  return { hostname, port: options.port };
+  return { hostname, port: options.port, tls };
 }

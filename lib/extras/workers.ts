@@ -12,26 +12,9 @@
  * @module
  */
 
-import { Failure } from "./errors.ts";
-import { type Flag, flag } from "./flags.ts";
-import { formatAddress, listenTcp } from "./net.ts";
-// shutdown.ts imports this module too (a worker's stop comes from here); each uses the other's
-// functions only once both are loaded, so the cycle is safe.
-import { type StopTrap, whenStopped, within } from "./shutdown.ts";
-
-/** `--workers N`. */
-export const WORKERS_FLAG: Flag<number> = flag.whole(
-  "workers",
-  1,
-  "serve with N threads sharing the port (Linux; needs --unstable-net, --allow-read)",
-  { max: 256, value: "N" },
-);
-
-/** In a worker: its number, from 1, and the port every worker shares. */
-interface WorkerName {
-  worker: number;
-  port: number;
-}
+import { attempt, Failure, type Runnable, usageError } from "../errors.ts";
+import { waitingLine } from "../net.ts";
+import { type StopTrap, trapStopSignals, whenStopped, within } from "../shutdown.ts";
 
 /** A worker's line to the first thread (its global scope, which Deno's types leave out). */
 interface WorkerScope {
@@ -41,43 +24,52 @@ interface WorkerScope {
 }
 const scope = globalThis as unknown as WorkerScope;
 
-/** This thread's part, if it is a worker: its number and the port to share. */
-export const WORKER: WorkerName | undefined = workerName(scope.name);
-
-/** A worker's name is `worker N, port P`: it reads well in Deno's own messages. */
-function workerName(name: string): WorkerName | undefined {
-  if (!("WorkerGlobalScope" in globalThis)) return undefined;
-  const [, worker, port] = /^worker (\d+), port (\d+)$/.exec(name) ?? [];
-  return { worker: Number(worker), port: Number(port) };
-}
-
 /** What a worker tells the first thread. */
 type Report = { up: true } | { stopped: true };
 
-if (WORKER) {
-  // Every line a worker writes says which worker it is; its first line says it is up.
-  const prefix = `[worker ${WORKER.worker}] `;
-  const { log, error } = console;
-  let up = false;
-  console.log = (first?: unknown, ...rest: unknown[]) => {
-    log(typeof first === "string" ? prefix + first : prefix, ...(first === undefined ? [] : rest));
-    if (!up) scope.postMessage({ up: up = true });
-  };
-  console.error = (first?: unknown, ...rest: unknown[]) => {
-    error(typeof first === "string" ? prefix + first : prefix, ...rest);
-  };
+/** Where a worker writes: its lines start with `[worker N] `. */
+export interface WorkerConsole {
+  log(line: string): void;
+  error(line: string): void;
 }
 
-/** In a worker, the stop comes from the first thread, which traps Ctrl-C for all of them. */
-export function workerStopTrap(): StopTrap {
-  const controller = new AbortController();
-  scope.addEventListener("message", (event) => {
-    if (event.data?.stop) controller.abort(event.data.stop);
-  });
+/** A worker's part: its number, from 1, the port all of them share, and its line to the first thread. */
+export interface WorkerPart {
+  number: number;
+  port: number;
+  console: WorkerConsole;
+  /** Says the worker is up: it listens. */
+  up(): void;
+  /** The stop, which comes from the first thread: it traps Ctrl-C for all of them. */
+  stopTrap(): StopTrap;
+}
+
+/** This thread's part, if it is a worker. A worker's name is `worker N, port P`. */
+export const WORKER: WorkerPart | undefined = workerPart();
+
+function workerPart(): WorkerPart | undefined {
+  if (!("WorkerGlobalScope" in globalThis)) return undefined;
+  const [, number, port] = /^worker (\d+), port (\d+)$/.exec(scope.name) ?? [];
+  const prefix = `[worker ${number}] `;
   return {
-    signal: controller.signal,
-    [Symbol.dispose]() {
-      scope.postMessage({ stopped: true }); // and the script exits
+    number: Number(number),
+    port: Number(port),
+    console: {
+      log: (line) => console.log(prefix + line),
+      error: (line) => console.error(prefix + line),
+    },
+    up: () => scope.postMessage({ up: true }),
+    stopTrap() {
+      const controller = new AbortController();
+      scope.addEventListener("message", (event) => {
+        if (event.data?.stop) controller.abort(event.data.stop);
+      });
+      return {
+        signal: controller.signal,
+        [Symbol.dispose]() {
+          scope.postMessage({ stopped: true }); // and the script exits
+        },
+      };
     },
   };
 }
@@ -86,25 +78,27 @@ export function workerStopTrap(): StopTrap {
 const STOP_DEADLINE_MS = 5000;
 
 /**
- * In the first thread: checks that the port can be shared, then runs `count` workers of
- * `script` (the one being run), on `hostname` and `port` (0: one free port for all), until
- * `stop` aborts.
+ * In the first thread: checks that the port can be shared, then runs `options.workers` workers
+ * of `script` (the one being run), on `host` and `port` (0: one free port for all), until
+ * Ctrl-C or SIGTERM.
  * @returns The exit code.
  */
 export async function runWorkers(
-  count: number,
-  hostname: string,
-  port: number,
-  stop: AbortSignal,
+  options: { workers: number; host: string; port: number; unix?: string },
+  command: Runnable,
   script: string = Deno.mainModule,
 ): Promise<number> {
+  if (options.unix !== undefined) throw usageError(command, "--workers is for TCP");
+  using trap = trapStopSignals();
+  const stop = trap.signal;
+  const { workers: count, host: hostname, port } = options;
   if (Deno.build.os !== "linux") {
     throw new Failure(`--workers needs SO_REUSEPORT, which Deno has on Linux only`);
   }
   if (typeof Deno.listenDatagram !== "function") {
     throw new Failure("--workers needs Deno's --unstable-net flag (for SO_REUSEPORT)");
   }
-  const scripts = new URL("..", import.meta.url);
+  const scripts = new URL("../..", import.meta.url);
   if ((await Deno.permissions.query({ name: "read", path: scripts })).state !== "granted") {
     throw new Failure(
       `--workers needs leave to read the scripts, which each worker loads ` +
@@ -113,7 +107,11 @@ export async function runWorkers(
   }
   // Bind first: a port in use, or not granted, is one line here; port 0 becomes one port for
   // all. Kept until the workers are up, so that no one else takes the port meanwhile.
-  const probe = listenTcp(hostname, port, { reusePort: true });
+  const probe = attempt(
+    "listen on",
+    { hostname, port },
+    () => Deno.listen({ hostname, port, reusePort: true }),
+  );
   const address = probe.addr;
   const shared = address.port;
 
@@ -172,7 +170,7 @@ export async function runWorkers(
   probe.close();
   if (!failed) {
     console.log(`${count} workers share the port`);
-    console.log(`waiting for connection on ${formatAddress(address)}...`);
+    console.log(waitingLine(address));
     await new Promise<void>((resolve) => whenStopped(stop, resolve));
     for (const worker of workers.values()) worker.postMessage({ stop: stop.reason });
   }

@@ -1,0 +1,105 @@
+/**
+ * A datagram server's rules, the same for `tsUserv.ts` and `DatagramServer`. UDP has no
+ * connections: one socket receives from everyone and answers each sender. A failure that
+ * concerns one sender is said, and the server goes on; a stop closes the socket, which ends a
+ * `receive()` that waits, once the replies in flight are out.
+ *
+ * @example Usage
+ * ```ts ignore
+ * const replies = new Replies(socket, stop.signal);
+ * while (!stop.signal.aborted) {
+ *   let data, client;
+ *   try {
+ *     [data, client] = await socket.receive(buffer);
+ *   } catch (err) {
+ *     if (replies.ended(err)) break;
+ *     continue;
+ *   }
+ *   await replies.track(socket.send(data, client)).catch((err) => warn(cannotReply(err, client)));
+ * }
+ * await replies.close();
+ * ```
+ *
+ * @module
+ */
+
+import { formatAddress } from "./net.ts";
+import { SHUTDOWN_DEADLINE_MS, whenStopped, within } from "./shutdown.ts";
+
+/** The replies a datagram server has in flight on its socket, and how the socket is closed. */
+export class Replies {
+  #socket: Deno.DatagramConn;
+  #signal: AbortSignal;
+  #warn: (line: string) => void;
+  #inFlight = new Set<Promise<unknown>>();
+  #closed?: Promise<void>;
+
+  /** At `signal`'s abort, {@linkcode close} starts by itself. */
+  constructor(
+    socket: Deno.DatagramConn,
+    signal: AbortSignal,
+    warn = (line: string) => console.error(line),
+  ) {
+    this.#socket = socket;
+    this.#signal = signal;
+    this.#warn = warn;
+    whenStopped(signal, () => this.close());
+  }
+
+  /**
+   * After `receive()` failed: `true` if the stop closed the socket, and the loop is over. An
+   * earlier reply's failure, which some systems report on the next receive (ICMP "port
+   * unreachable": its sender had gone), concerns that sender: it is said, and `false`.
+   *
+   * @throws The error, if it is neither.
+   */
+  ended(err: unknown): boolean {
+    if (this.#signal.aborted) return true;
+    if (
+      err instanceof Deno.errors.ConnectionReset || err instanceof Deno.errors.ConnectionRefused
+    ) {
+      this.#warn(`...an earlier reply could not be delivered: ${(err as Error).message}`);
+      return false;
+    }
+    throw err;
+  }
+
+  /** Counts `reply` in flight until it settles: a stop closes the socket only after it. */
+  track<T>(reply: Promise<T>): Promise<T> {
+    this.#inFlight.add(reply);
+    const done = () => this.#inFlight.delete(reply);
+    reply.then(done, done);
+    return reply;
+  }
+
+  /**
+   * Closes the socket once the replies in flight are out (`SHUTDOWN_DEADLINE_MS` at most); a
+   * Unix datagram socket's file, which outlives its socket, is removed.
+   */
+  close(): Promise<void> {
+    return this.#closed ??= (async () => {
+      await within(Promise.allSettled(this.#inFlight), SHUTDOWN_DEADLINE_MS);
+      const { addr } = this.#socket;
+      this.#socket.close(); // DatagramConn has no Symbol.dispose for `using`
+      if ("path" in addr && addr.path) await Deno.remove(addr.path).catch(() => {});
+    })();
+  }
+}
+
+/**
+ * The line for a reply that could not be sent to `client`, in words a user can act on. Over
+ * AF_UNIX a reply goes to the sender's own socket file, which it must have bound, and which
+ * Deno must be let reach and write.
+ */
+export function cannotReply(err: unknown, client: Deno.Addr): string {
+  const message = err instanceof Error ? err.message : String(err);
+  let why = message;
+  if ("path" in client) {
+    if (!client.path) why = "it has no address (a Unix datagram client must bind a path)";
+    else if (err instanceof Deno.errors.NotCapable) {
+      why = "leave to reach its socket was not granted (run with -N, and --allow-write for the " +
+        "folder where clients bind, such as /tmp)";
+    }
+  }
+  return `...cannot reply to ${formatAddress(client)}: ${why}`;
+}

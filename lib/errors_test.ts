@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { attempt, explainNetError, Failure, loadExtra } from "./errors.ts";
+
+const listenTcp = (hostname: string, port: number) =>
+  attempt("listen on", { hostname, port }, () => Deno.listen({ hostname, port }));
+const connectTcp = (hostname: string, port: number) =>
+  attempt("connect to", { hostname, port }, () => Deno.connect({ hostname, port }));
+
+Deno.test("attempt() explains a port in use", () => {
+  using first = listenTcp("127.0.0.1", 0);
+  assert.throws(() => listenTcp("127.0.0.1", first.addr.port), (err: unknown) => {
+    assert.ok(err instanceof Failure);
+    assert.match(err.message, /^Cannot listen on 127\.0\.0\.1:\d+: the port is already in use/);
+    return true;
+  });
+});
+
+Deno.test("attempt() of Deno.connect() resolves a name and explains a refused connection", async () => {
+  const port = (() => {
+    using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    return probe.addr.port;
+  })();
+  await assert.rejects(
+    connectTcp("localhost", port),
+    /^Failure: Cannot connect to localhost:\d+: connection refused \(is the server running\?\)$/,
+  );
+  // The tests may reach loopback only, so Deno's permission check answers for other names.
+  await assert.rejects(
+    connectTcp("example.invalid", port),
+    new RegExp(
+      `^Failure: Cannot connect to example\\.invalid:${port}: network access to ` +
+        `example\\.invalid:${port} was not granted \\(run with --allow-net=example\\.invalid:${port}, or -N\\)$`,
+    ),
+  );
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  using conn = await connectTcp("localhost", listener.addr.port);
+  assert.equal(conn.remoteAddr.hostname, "127.0.0.1");
+});
+
+Deno.test("explainNetError() names a missing IPv6 stack and leaves other errors alone", () => {
+  const noV6 = explainNetError(
+    new Deno.errors.AddrNotAvailable("x"),
+    "connect to",
+    "::1",
+    "[::1]:5",
+  );
+  assert.equal(
+    (noV6 as Error).message,
+    "Cannot connect to [::1]:5: IPv6 is not available on this machine",
+  );
+  const other = new TypeError("not a network error");
+  assert.equal(explainNetError(other, "listen on", "x", "x:1"), other);
+});
+
+Deno.test("loadExtra() says in one line what a copy without lib/extras/ lacks", async () => {
+  await assert.rejects(
+    loadExtra("--tls-cert", () => import("./extras/" + "missing.ts")),
+    (err: unknown) => {
+      assert.ok(err instanceof Failure);
+      assert.match(
+        err.message,
+        /^--tls-cert needs \/.*\/lib\/extras\/missing\.ts, which this copy lacks \(copy lib\/extras\/ beside lib\/'s files\)$/,
+      );
+      return true;
+    },
+  );
+  await assert.rejects(
+    loadExtra("--x", () => Promise.reject(new Error("other"))),
+    /^Error: other$/,
+  );
+});

@@ -1,0 +1,139 @@
+/**
+ * The one place a transport is chosen, from a script's flags or from an address: TCP, TLS over
+ * TCP (`--tls-cert` and `--tls-key`; a client's `--tls`) or a Unix socket (`--unix`) for streams;
+ * UDP or a Unix datagram socket for datagrams. The scripts make the plain TCP and UDP calls
+ * themselves; they, the SocketServer classes and the load engine come here for the rest.
+ *
+ * @module
+ */
+
+import type { Session, Stream } from "../connections.ts";
+import type { DatagramAddress, StreamAddress } from "../net.ts";
+import { type Action, attempt, type Runnable, usageError } from "../errors.ts";
+import { connectTls, listenTls, readPem, tlsHandshake } from "./tls.ts";
+import { connectUnix, listenUnix, listenUnixDatagram } from "./unix.ts";
+
+/** Where a client connects: TCP (TLS, trusting `caCerts` besides the system's), or a path. */
+export type StreamTarget =
+  | { hostname: string; port: number; tls?: { caCerts?: string[] } }
+  | { path: string };
+
+/** `socket()` + `bind()` + `listen()` at `address`. */
+export async function listenStream(address: StreamAddress): Promise<Deno.Listener<Stream>> {
+  if ("path" in address) return await listenUnix(address.path, address.mode);
+  const { tls, ...tcp } = address;
+  if (tls) return listenTls(tcp, tls);
+  return attempt("listen on", tcp, () => Deno.listen({ ...tcp, transport: "tcp" }));
+}
+
+/** `socket()` + `connect()` to `target`, and for TLS the handshake. */
+export function connectStream(target: StreamTarget): Promise<Stream> {
+  if ("path" in target) return connectUnix(target.path);
+  const { hostname, port, tls } = target;
+  if (tls) return connectTls(hostname, port, tls.caCerts);
+  return attempt("connect to", target, () => Deno.connect({ hostname, port }));
+}
+
+/** `socket(SOCK_DGRAM)` + `bind()` at `address` (needs `--unstable-net`). */
+export function listenDatagram(
+  address: DatagramAddress,
+  action: Action & ("listen on" | "open a socket on" | "open a UDP socket on") = "listen on",
+): Promise<Deno.DatagramConn> {
+  if ("path" in address) {
+    return listenUnixDatagram(
+      address.path,
+      address.mode,
+      action === "listen on" ? action : "open a socket on",
+    );
+  }
+  const udp = { hostname: address.hostname, port: address.port, transport: "udp" as const };
+  return Promise.resolve(attempt(action, address, () => Deno.listenDatagram(udp)));
+}
+
+/** A stream server's flags. */
+export interface ServerFlags {
+  host: string;
+  port: number;
+  tlsCert?: string;
+  tlsKey?: string;
+  unix?: string;
+  unixMode: number;
+}
+
+/**
+ * Where a stream server's flags say to listen: `--unix`, or `--host` and `--port` (a worker's
+ * shared `port`, with `reusePort`), with TLS for `--tls-cert` and `--tls-key`, read here.
+ *
+ * @throws {UsageError} For one of the TLS flags without the other, or TLS with `--unix`.
+ */
+export function serverAddress(
+  options: ServerFlags,
+  command: Runnable,
+  shared?: { port: number },
+): StreamAddress {
+  const { tlsCert, tlsKey } = options;
+  let tls: { cert: string; key: string } | undefined;
+  if (tlsCert !== undefined || tlsKey !== undefined) {
+    if (tlsCert === undefined || tlsKey === undefined) {
+      throw usageError(command, "--tls-cert and --tls-key go together: give both, or neither");
+    }
+    tls = { cert: readPem(tlsCert, "--tls-cert"), key: readPem(tlsKey, "--tls-key") };
+  }
+  if (options.unix === undefined) {
+    const port = shared?.port ?? options.port;
+    return { hostname: options.host, port, tls, reusePort: shared !== undefined };
+  }
+  if (tls) throw usageError(command, "TLS is for TCP, not --unix");
+  return { path: options.unix, mode: options.unixMode };
+}
+
+/** A stream server's listening socket, made as its flags say. */
+export interface Listening {
+  listener: Deno.Listener<Stream>;
+  tls: boolean;
+  /** What to do first with each connection (`Connections`' `handshake`): TLS's, or nothing. */
+  handshake(
+    timeoutMs: number,
+    log?: (line: string) => void,
+  ): ((session: Session) => Promise<boolean>) | undefined;
+}
+
+/** {@linkcode listenStream} where a stream server's flags say (see {@linkcode serverAddress}). */
+export function listenFor(
+  options: ServerFlags,
+  command: Runnable,
+  shared?: { port: number },
+): Promise<Listening> {
+  return listenAt(serverAddress(options, command, shared));
+}
+
+/** {@linkcode listenStream} at `address`, and what to do first with each connection. */
+export async function listenAt(address: StreamAddress): Promise<Listening> {
+  const tls = "tls" in address && address.tls !== undefined;
+  return {
+    listener: await listenStream(address),
+    tls,
+    handshake: (timeoutMs, log) => tls ? tlsHandshake(timeoutMs, log) : undefined,
+  };
+}
+
+/**
+ * Where a client's flags say to connect: `--unix`, or `--host` and `--port`, with TLS for
+ * `--tls` (trusting `--ca`, read here).
+ *
+ * @throws {UsageError} For `--ca` without `--tls`, or TLS with `--unix`.
+ */
+export function clientTarget(
+  options: { host: string; port: number; tls: boolean; ca?: string; unix?: string },
+  command: Runnable,
+): StreamTarget {
+  if (options.ca !== undefined && !options.tls) {
+    throw usageError(command, "--ca goes with --tls");
+  }
+  if (options.unix !== undefined) {
+    if (options.tls) throw usageError(command, "--tls is for TCP, not --unix");
+    return { path: options.unix };
+  }
+  const caCerts = options.ca === undefined ? undefined : [readPem(options.ca, "--ca")];
+  return { hostname: options.host, port: options.port, tls: options.tls ? { caCerts } : undefined };
+}
