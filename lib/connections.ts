@@ -1,8 +1,9 @@
 /**
- * The connections a stream server is serving, and the rules that keep one client from hurting
- * the others: an idle connection is ended, a stop lets every reply already owed go out whole,
- * and a connection is closed so that its last reply arrives. Each is a {@linkcode Session}, read
- * and written like a `Deno.Conn`, whose `read()` gives `null` once the server ends it early.
+ * The connections a stream server accepts and serves, and the rules that keep one client from
+ * hurting the others: accepting survives a client's failure, an idle connection is ended, a
+ * stop lets every reply owed go out whole, and a connection is closed so that its last reply
+ * arrives. Each is a {@linkcode Session}, read and written like a `Deno.Conn`, whose `read()`
+ * gives `null` once the server ends it early.
  *
  * @module
  */
@@ -10,16 +11,62 @@
 import { formatAddress } from "./net.ts";
 import { SHUTDOWN_DEADLINE_MS, within } from "./shutdown.ts";
 
+/** Accept errors that concern one connection, and those that mean we are out of descriptors. */
+const ONE_CONNECTION = new Set(["ECONNABORTED", "ECONNRESET", "ENOTCONN", "EPROTO", "EPERM"]);
+const OUT_OF_RESOURCES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
+const BACKOFF_MS = 100; // before accepting again, out of descriptors
+
+/**
+ * Yields each connection `listener.accept()` gives, until the listener is closed. One that
+ * fails before we get it (reset by its client) is skipped. Running out of descriptors is said
+ * once on `warn`, and accepting retried every `BACKOFF_MS` (clients wait in the kernel's queue).
+ */
+export async function* accepted<C extends Deno.Conn>(
+  listener: Deno.Listener<C>,
+  warn = (line: string) => console.error(line),
+): AsyncGenerator<C> {
+  let starved = false;
+  while (true) {
+    let conn: C;
+    try {
+      conn = await listener.accept();
+    } catch (err) {
+      if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+        return; // the listener was closed: we are stopping
+      }
+      const code = (err as { code?: string }).code ?? "";
+      if (ONE_CONNECTION.has(code) || err instanceof Deno.errors.NotConnected) continue;
+      if (!OUT_OF_RESOURCES.has(code)) throw err;
+      const why = (err as Error).message;
+      if (!starved) warn(`accept failed: ${why}; retrying every ${BACKOFF_MS} ms`);
+      starved = true;
+      await new Promise((resolve) => setTimeout(resolve, BACKOFF_MS));
+      continue;
+    }
+    if (starved) warn("accepting connections again");
+    starved = false;
+    yield conn;
+  }
+}
+
+/** The errors that only say a peer went away, or that we closed the connection: routine. */
+const PEER_GONE = ("ConnectionReset ConnectionAborted BrokenPipe NotConnected UnexpectedEof " +
+  "BadResource Interrupted").split(" ") as (keyof typeof Deno.errors)[];
+
+/** Whether `err` is one of {@linkcode PEER_GONE}. */
+export function isPeerGone(err: unknown): boolean {
+  return PEER_GONE.some((name) => err instanceof Deno.errors[name]);
+}
+
 /** A client's connection: plain TCP, TLS over TCP, or a Unix socket. */
 export type Stream = Deno.TcpConn | Deno.TlsConn | Deno.UnixConn;
 
 /**
- * How long a closing connection waits for its client to close too (give or take the ticker's
- * period): long enough for input on its way to arrive, short enough that a stop is not held up
- * by a client waiting for its user, as the book's does in `input()`.
+ * How long, and for how many bytes at most, a closing connection waits for its client to close
+ * too: long enough for input on its way to arrive, short enough that a stop is not held up by a
+ * client waiting for its user, as the book's does in `input()`.
  */
 export const LINGER_MS = 500;
-/** How much input a closing connection reads and drops while it waits, at most. */
 const LINGER_BYTES = 256 * 1024;
 const discarded = new Uint8Array(64 * 1024); // never looked at, so shared
 
@@ -32,24 +79,18 @@ export type SessionState = "open" | "ending" | "lingering" | "closed";
 
 /** One client's connection, as a server serves it. */
 export class Session {
-  readonly conn: Stream;
   #state: SessionState = "open";
   #endedFor: string | null = null;
   #writing = false; // a reply is being written: ending waits for it
   #clientDone = false; // the client has sent end-of-file
-  /** When to close regardless: a stalled last reply, or a client slow to close after us. */
-  #closeBy = Infinity;
-  /** When to end the connection regardless, and why (see `setDeadline()`). */
-  #endBy = Infinity;
+  #closeBy = Infinity; // when to close regardless: a stalled reply, a client slow to close
+  #endBy = Infinity; // when to end the connection regardless, and why (`setDeadline()`)
   #endByReason = "";
-  /** Reads and writes that moved bytes; the idle check only compares it. */
-  #progress = 0;
+  #progress = 0; // reads and writes that moved bytes; the idle check only compares it
   #progressSeen = 0;
   #quietSince = performance.now();
 
-  constructor(conn: Stream) {
-    this.conn = conn;
-  }
+  constructor(readonly conn: Stream) {}
 
   /** Where the connection is in its life. */
   get state(): SessionState {
@@ -187,18 +228,11 @@ export class Session {
 
 /** How a server wants its connections kept. */
 export interface ConnectionsOptions {
-  /** End a connection after this long without a byte moving either way; 0 for never. */
-  idleTimeoutMs?: number;
-  /** What to do first with a connection (a TLS handshake): `false` has closed it, saying why. */
-  handshake?: (session: Session) => Promise<boolean>;
-  /** Where to say why a connection was ended early (default: nowhere). */
-  log?: (line: string) => void;
-  /** Where to say what concerns the server, whatever `log` is (default: `console.error`). */
-  warn?: (line: string) => void;
-  /**
-   * The most connections served at once ({@linkcode MAX_CONNS}). Beyond it, a new one is closed
-   * at once, so that clients are told rather than left to fill the kernel's queue.
-   */
+  idleTimeoutMs?: number; // end a connection after this long without a byte moving (0: never)
+  handshake?: (session: Session) => Promise<boolean>; // first, a TLS one: false has closed it
+  log?: (line: string) => void; // why a connection was ended early (default: nowhere)
+  warn?: (line: string) => void; // what concerns the server, whatever `log` is (console.error)
+  /** The most served at once ({@linkcode MAX_CONNS}); beyond, new ones are closed at once. */
   maxConns?: number;
 }
 
@@ -229,10 +263,7 @@ export class Connections {
     return this.#open.size;
   }
 
-  /**
-   * Serves `conn` with `task`, then closes it politely. An error that escapes the task is a bug:
-   * it is logged, the connection is closed at once, and the server goes on.
-   */
+  /** Serves `conn` with `task`, then closes it politely; an error that escapes `task` is a bug. */
   serve(conn: Stream, task: (session: Session) => Promise<void>): void {
     if (this.#open.size >= this.#maxConns) return this.#refuse(conn);
     const session = new Session(conn);
@@ -266,8 +297,7 @@ export class Connections {
 
   /**
    * Stops serving, as Go's `Server.Shutdown` does, once the listener has closed: ends every
-   * connection politely, waits for their tasks (`deadlineMs` at most), then closes what is left
-   * (a client that never reads its reply, say).
+   * connection politely, waits for them (`deadlineMs` at most), then closes what is left.
    */
   async shutdown(deadlineMs: number = SHUTDOWN_DEADLINE_MS): Promise<void> {
     this.#stopping = true;

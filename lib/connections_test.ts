@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Connections, Session } from "./connections.ts";
+import { accepted, Connections, Session } from "./connections.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -186,4 +186,20 @@ Deno.test("abort() closes at once, and a task's unexpected error closes only its
   assert.equal(errors.length, 1);
   assert.match(String((errors[0] as unknown[])[0]), /unexpected error serving 127\.0\.0\.1:\d+/);
   client.close();
+});
+
+Deno.test("accepted() yields connections and ends when the listener closes", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const seen: Deno.Conn[] = [];
+  const loop = (async () => {
+    for await (const conn of accepted(listener)) seen.push(conn);
+  })();
+  using _client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
+  for (let tries = 0; seen.length === 0 && tries < 400; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 5)); // 2 s at most
+  }
+  listener.close();
+  await loop;
+  assert.equal(seen.length, 1);
+  seen[0].close();
 });

@@ -4,22 +4,6 @@
  * concerns one sender is said, and the server goes on; a stop closes the socket, which ends a
  * `receive()` that waits, once the replies in flight are out.
  *
- * @example Usage
- * ```ts ignore
- * const replies = new Replies(socket, stop.signal);
- * while (!stop.signal.aborted) {
- *   let data, client;
- *   try {
- *     [data, client] = await socket.receive(buffer);
- *   } catch (err) {
- *     if (replies.ended(err)) break;
- *     continue;
- *   }
- *   await replies.track(socket.send(data, client)).catch((err) => warn(cannotReply(err, client)));
- * }
- * await replies.close();
- * ```
- *
  * @module
  */
 

@@ -1,14 +1,11 @@
 /**
- * Errors a user should see as one clear line: {@linkcode attempt} turns a socket call's failure
- * into one, and {@linkcode fatal} is the one place that prints them and picks the exit code,
- * 2 for a usage error, 1 for anything else.
- *
+ * Errors a user should see as one clear line: {@linkcode attempt} makes one of a socket call's
+ * failure, and {@linkcode fatal} prints it and picks the exit code (2 for usage, else 1).
  * @module
  */
 
 /** A bad flag or value on the command line: `error: …`, a hint, exit code 2. */
 export class UsageError extends Error {
-  /** `hint` says where to look for help: `Run '… --help' for usage.` */
   constructor(message: string, readonly hint: string) {
     super(message);
     this.name = "UsageError";
@@ -47,32 +44,21 @@ export function hostPort(hostname: string, port: number): string {
 }
 
 /** What a socket call was for, as an error line says it. */
-export type Action =
-  | "listen on"
-  | "connect to"
-  | "send to"
-  | "open a UDP socket on"
-  | "open a socket on";
+export type Action = "listen on" | "connect to" | "send to" | `open a ${"UDP " | ""}socket on`;
 
 /**
  * Runs the socket call `call` on `where` (a host and port, or a Unix socket's path); a failure,
  * thrown or rejected, becomes a sentence: see {@linkcode explainNetError}.
- *
- * @example Usage
- * ```ts ignore
- * const address = { hostname: "0.0.0.0", port: 21567 };
- * const listener = attempt("listen on", address, () => Deno.listen(address));
- * ```
  */
 export function attempt<T>(
   action: Action,
   where: { hostname: string; port: number } | { path: string },
   call: () => T,
 ): T {
-  const explain = "path" in where
-    ? (err: unknown) => explainNetError(err, action, where.path, `unix:${where.path}`)
-    : (err: unknown) =>
-      explainNetError(err, action, where.hostname, hostPort(where.hostname, where.port));
+  const [host, shown] = "path" in where
+    ? [where.path, `unix:${where.path}`]
+    : [where.hostname, hostPort(where.hostname, where.port)];
+  const explain = (err: unknown) => explainNetError(err, action, host, shown);
   try {
     const result = call();
     return result instanceof Promise
@@ -83,13 +69,14 @@ export function attempt<T>(
   }
 }
 
-/** What to say about the network errors a user can cause or fix, keyed by Deno's error name. */
+/** What to say of the errors a user can cause or fix, by Deno's error name or the system's code. */
 const REASONS: Record<string, string> = {
   AddrInUse: "the port is already in use (is another server running? --port 0 picks a free one)",
   ConnectionRefused: "connection refused (is the server running?)",
   ConnectionReset: "the connection was reset",
   NotFound: "no such socket (is the server running?)",
   TimedOut: "timed out (is the host reachable?)",
+  EMSGSIZE: "the line is too long for one UDP datagram (at most 65,507 bytes)",
 };
 
 /**
@@ -119,9 +106,6 @@ export function explainNetError(err: unknown, action: Action, hostname: string, 
   if (name === "PermissionDenied" && action === "listen on") {
     return fail("permission denied (ports below 1024 need privileges; use a higher --port)");
   }
-  if (code === "EMSGSIZE") {
-    return fail("the line is too long for one UDP datagram (at most 65,507 bytes)");
-  }
   // Name what Deno was not allowed to reach, and the narrowest flag that allows it; a Unix
   // socket's file needs leave to read and write it, too.
   const capable = err instanceof Deno.errors.NotCapable;
@@ -140,7 +124,8 @@ export function explainNetError(err: unknown, action: Action, hostname: string, 
     );
   }
   if (capable) return fail("network access was not granted (run with -N)");
-  return REASONS[name] ? fail(REASONS[name]) : err;
+  const reason = REASONS[code ?? ""] ?? REASONS[name];
+  return reason ? fail(reason) : err;
 }
 
 /**
@@ -163,11 +148,6 @@ export async function loadExtra<T>(asked: string, load: () => Promise<T>): Promi
 /**
  * Prints `err` and exits: `error: …` in red on stderr, then 2 for a usage error, 1 for the
  * rest. An unexpected error is a bug, so it keeps its stack trace for whoever reports it.
- *
- * @example Usage
- * ```ts ignore
- * Deno.exit(await main(Deno.args).catch(fatal));
- * ```
  */
 export function fatal(err: unknown): never {
   // Whoever read our output has gone (`… | head`): nothing is wrong. (A socket's broken pipe

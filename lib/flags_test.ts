@@ -1,31 +1,21 @@
 import assert from "node:assert/strict";
-import {
-  type Command,
-  extraAsked,
-  flag,
-  parseFlags,
-  TLS_CLIENT_FLAGS,
-  TLS_SERVER_FLAGS,
-  UNIX_SERVER_FLAGS,
-  usage,
-  WORKERS_FLAG,
-} from "./flags.ts";
+import { type Command, extraAsked, extraFlags, flag, parseFlags, usage } from "./flags.ts";
 
 const SERVER = {
   script: "server.ts",
   about: "a server",
   flags: {
     port: flag.port(21567, "port", 0),
-    ...TLS_SERVER_FLAGS,
-    ...UNIX_SERVER_FLAGS,
-    workers: WORKERS_FLAG,
+    ...extraFlags.tlsServer,
+    ...extraFlags.unixServer,
+    workers: extraFlags.workers,
   },
 } satisfies Command;
 
 const CLIENT = {
   script: "client.ts",
   about: "a client",
-  flags: { port: flag.port(21567, "port"), ...TLS_CLIENT_FLAGS },
+  flags: { port: flag.port(21567, "port"), ...extraFlags.tlsClient },
 } satisfies Command;
 
 Deno.test("extraAsked() names the first flag given that lib/extras/ serves, and none on the default path", () => {

@@ -1,11 +1,10 @@
 /**
- * Byte-level input and output: writing a whole buffer, reading standard input as lines, and the
- * clients' `> ` prompt. Nothing here decodes text, so any bytes pass through unchanged.
+ * Byte-level input and output: writing a whole buffer, reading standard input as lines, the
+ * clients' `> ` prompt, and a wait that a stop cuts short. Nothing here decodes text, so any
+ * bytes pass through unchanged.
  *
  * @module
  */
-
-import { unlessStopped } from "./shutdown.ts";
 
 /** Anything with Deno's `write`: a connection, `Deno.stdout`, a file. */
 export interface Writer {
@@ -24,11 +23,6 @@ const NEWLINE = 0x0a;
 /**
  * Yields the lines of a byte stream, each without its `\n`, the last one even without one. As
  * with Python's `input()` on a pipe, a `\r` before the `\n` stays in the line.
- *
- * @example Usage
- * ```ts ignore
- * for await (const line of lines(Deno.stdin.readable)) console.log(line.length);
- * ```
  */
 export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<Uint8Array> {
   // Bytes not yet yielded are `data[start, end)`; each byte is searched once, and the buffer
@@ -61,11 +55,6 @@ const LINE_END = new TextEncoder().encode("\n");
 /**
  * Asks for lines as the book's clients do with `input('> ')`, typed or piped. Ends at an empty
  * line, the end of input, or when `signal` aborts (then, at a terminal, ends the prompt's line).
- *
- * @example Usage
- * ```ts ignore
- * for await (const line of promptLines(stop.signal)) await printLine(line);
- * ```
  */
 export async function* promptLines(signal: AbortSignal): AsyncGenerator<Uint8Array> {
   const input = lines(Deno.stdin.readable);
@@ -93,4 +82,20 @@ export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   joined.set(a);
   joined.set(b, a.length);
   return joined;
+}
+
+/**
+ * Waits for `op`, unless `signal` aborts first: then resolves with `null` at once. This is how
+ * a stop interrupts a pending `read`, which cannot be cancelled; its outcome is then ignored.
+ */
+export function unlessStopped<T>(op: Promise<T>, signal: AbortSignal): Promise<T | null> {
+  if (signal.aborted) {
+    op.catch(() => {}); // ended by the close that follows; nothing left to report
+    return Promise.resolve(null);
+  }
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(null);
+    signal.addEventListener("abort", onAbort, { once: true });
+    op.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }

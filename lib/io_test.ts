@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { concat, lines, writeAll } from "./io.ts";
+import { concat, lines, unlessStopped, writeAll } from "./io.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -38,4 +38,18 @@ Deno.test("writeAll() keeps writing until a short-writing writer has taken every
 Deno.test("concat() joins two buffers", () => {
   assert.deepEqual(concat(bytes("ab"), bytes("c")), bytes("abc"));
   assert.deepEqual(concat(new Uint8Array(0), bytes("c")), bytes("c"));
+});
+
+Deno.test("unlessStopped() gives the result, or null as soon as the signal aborts", async () => {
+  const controller = new AbortController();
+  assert.equal(await unlessStopped(Promise.resolve(7), controller.signal), 7);
+  const never = new Promise<number>(() => {});
+  const waiting = unlessStopped(never, controller.signal);
+  controller.abort();
+  assert.equal(await waiting, null);
+  assert.equal(await unlessStopped(Promise.reject(new Error("late")), controller.signal), null);
+  await assert.rejects(
+    unlessStopped(Promise.reject(new Error("boom")), new AbortController().signal),
+    /boom/,
+  );
 });

@@ -10,17 +10,15 @@
 
 import { Failure } from "./errors.ts";
 import { writeAll } from "./io.ts";
-import { MONTHS, STAMP_LENGTH, WEEKDAYS } from "./timestamp.ts";
+import { MONTHS, STAMP_LENGTH, WEEKDAYS } from "./stamp_format.ts";
 
-/** The byte a stamp starts with: `[`. */
+/** The byte a stamp starts with, `[`; a stamp, as the source of a regular expression. */
 export const STAMP_START = 0x5b;
-
-/** A stamp, as the source of a regular expression: `new RegExp(STAMP_SOURCE, "g")` finds them. */
 export const STAMP_SOURCE = `\\[(?:${WEEKDAYS.join("|")}) (?:${MONTHS.join("|")}) ` +
   `[ 123]\\d \\d\\d:\\d\\d:\\d\\d \\d{4}\\] `;
 const STAMP_PATTERN = new RegExp(`^${STAMP_SOURCE}$`);
 
-/** Whether the {@linkcode STAMP_LENGTH} bytes at `at` are a stamp. */
+/** Whether the `STAMP_LENGTH` bytes at `at` are a stamp. */
 export function isStampAt(bytes: Uint8Array, at: number): boolean {
   return bytes[at] === STAMP_START &&
     STAMP_PATTERN.test(String.fromCharCode(...bytes.subarray(at, at + STAMP_LENGTH)));
@@ -128,11 +126,7 @@ export function isWholeReply(received: Uint8Array, payload: Uint8Array): boolean
 
 /** The first byte of a TLS alert record, what a TLS server sends a plain client. */
 const TLS_ALERT = 0x15;
-
-/**
- * How long to wait for more when the reply is whole as it stands but could go on (its payload
- * ends with text like a stamp): the rest of one server write comes at once, if it comes.
- */
+/** How long to wait for more when a whole reply could go on (its payload ends like a stamp). */
 const AMBIGUOUS_WAIT_MS = 100;
 
 /**
@@ -141,15 +135,12 @@ const AMBIGUOUS_WAIT_MS = 100;
  * into the next). Each byte is scanned once and the buffer doubles: time grows with length.
  */
 export class ReplyReader {
-  #conn: Deno.Conn;
   #data = new Uint8Array(64 * 1024); // received and not yet returned: [0, #end)
   #end = 0;
   #chunk = new Uint8Array(64 * 1024);
   #pending: Promise<number | null> | null = null; // a read that a wait gave up on
 
-  constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-  }
+  constructor(readonly conn: Deno.Conn) {}
 
   /**
    * Sends `payload` and returns the reply. What is not a stamped reply (another kind of server)
@@ -160,7 +151,7 @@ export class ReplyReader {
   async request(payload: Uint8Array): Promise<Uint8Array> {
     // Send and receive at once: a server that answers a long payload as it reads it could
     // otherwise fill both directions' buffers and wait on us forever.
-    const sent = writeAll(this.#conn, payload);
+    const sent = writeAll(this.conn, payload);
     try {
       const reply = await this.#readReply(payload);
       await sent;
@@ -200,7 +191,7 @@ export class ReplyReader {
 
   /** Reads once, appending to `#data`; `"timeout"` if nothing came within `ms`. */
   async #read(ms: number): Promise<number | null | "timeout"> {
-    const reading = this.#pending ??= this.#conn.read(this.#chunk);
+    const reading = this.#pending ??= this.conn.read(this.#chunk);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<"timeout">((resolve) => {
       if (ms !== Infinity) timer = setTimeout(resolve, ms, "timeout");

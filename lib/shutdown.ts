@@ -21,14 +21,8 @@ export interface StopTrap extends Disposable {
 }
 
 /**
- * Listens for Ctrl-C and SIGTERM; disposing of the result (`using`) removes the listeners, so
- * that they no longer keep the process alive.
- *
- * @example Usage
- * ```ts ignore
- * using stop = trapStopSignals();
- * stop.signal.addEventListener("abort", () => listener.close());
- * ```
+ * Listens for Ctrl-C and SIGTERM: `using stop = trapStopSignals()`, and `stop.signal` aborts at
+ * the first. Disposing of it removes the listeners, so that they keep the process alive no more.
  */
 export function trapStopSignals(): StopTrap {
   const controller = new AbortController();
@@ -63,25 +57,4 @@ export async function within(work: Promise<unknown>, ms: number): Promise<void> 
   const deadline = new Promise<void>((resolve) => timer = setTimeout(resolve, ms));
   await Promise.race([work, deadline]);
   clearTimeout(timer);
-}
-
-/**
- * Waits for `op`, unless `signal` aborts first: then resolves with `null` at once. This is how
- * a stop interrupts a pending `read`, which cannot be cancelled; its outcome is then ignored.
- *
- * @example Usage
- * ```ts ignore
- * const n = await unlessStopped(conn.read(buffer), stop.signal); // null at EOF or stop
- * ```
- */
-export function unlessStopped<T>(op: Promise<T>, signal: AbortSignal): Promise<T | null> {
-  if (signal.aborted) {
-    op.catch(() => {}); // ended by the close that follows; nothing left to report
-    return Promise.resolve(null);
-  }
-  return new Promise((resolve, reject) => {
-    const onAbort = () => resolve(null);
-    signal.addEventListener("abort", onAbort, { once: true });
-    op.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
 }

@@ -1,51 +1,43 @@
 /**
  * Servers and request handlers after Python's `socketserver`. A server binds, then for each
- * request (a connection, or a datagram) makes a handler and calls `setup()`, `handle()`, then
- * `finish()` (always). Python's table, here:
- *
- * - `TCPServer`, `UnixStreamServer`: {@linkcode StreamServer}, given a host and port or a path;
- * - `UDPServer`, `UnixDatagramServer`: {@linkcode DatagramServer}, the same;
- * - `BaseRequestHandler`, `StreamRequestHandler`, `DatagramRequestHandler`: the same names;
- * - `ThreadingMixIn`: what both servers do anyway. One event loop serves every request at once,
- *   because a handler is not awaited before the next request is taken.
+ * request makes a handler and calls `setup()`, `handle()`, then `finish()` (always). Here are
+ * `BaseRequestHandler`, `StreamRequestHandler` and {@linkcode StreamServer}, Python's
+ * `TCPServer` and `UnixStreamServer`; `datagram_server.ts` has the UDP pair. `ThreadingMixIn` is
+ * what both servers do anyway: a handler is not awaited before the next request is taken.
  *
  * Unlike Python's, a stream server bounds a line's length (`maxLine`) and time
  * (`lineTimeoutMs`), ends idle connections, caps connections at once (`maxConns`), and a
- * handler that throws costs only its own request.
- *
- * @example Usage
- * ```ts ignore
- * class Echo extends StreamRequestHandler {
- *   override async handle() {
- *     await this.write(await this.rfile.readline());
- *   }
- * }
- * const server = await StreamServer.listen({ address: { hostname: "127.0.0.1", port: 0 } }, Echo);
- * await server.serveForever(stop.signal); // until the stop
- * await server.shutdown(); // end every connection after its reply
- * ```
+ * handler that throws costs only its own request. `tsTservSS.ts` shows it in use.
  *
  * @module
  */
 
-import { Connections, type Session, type Stream } from "./connections.ts";
-import { cannotReply, Replies } from "./datagrams.ts";
-import { attempt, loadExtra } from "./errors.ts";
 import {
   accepted,
-  type DatagramAddress,
-  formatAddress,
+  Connections,
+  type ConnectionsOptions,
   isPeerGone,
-  isPlainTcp,
-  type StreamAddress,
-} from "./net.ts";
+  type Session,
+  type Stream,
+} from "./connections.ts";
+import { attempt, loadExtra } from "./errors.ts";
+import { formatAddress } from "./net.ts";
 import { whenStopped } from "./shutdown.ts";
 
-/** What a stream server does first with each connection, given a deadline and the log: TLS's. */
-type Handshake = (
-  timeoutMs: number,
-  log?: (line: string) => void,
-) => ((session: Session) => Promise<boolean>) | undefined;
+/**
+ * Where a stream server listens: TCP (with TLS, given a PEM certificate and key), or a Unix
+ * socket and its file's mode (who may connect). `reusePort` shares the port with other sockets
+ * (`SO_REUSEPORT`; Linux, `--unstable-net`); `tcpBacklog` is `listen()`'s queue (511).
+ */
+export type StreamAddress =
+  | {
+    hostname: string;
+    port: number;
+    tls?: { cert: string; key: string; handshakeTimeoutMs: number };
+    tcpBacklog?: number;
+    reusePort?: boolean;
+  }
+  | { path: string; mode: number };
 
 /** The server ended the connection before a whole line came: no reply is owed. */
 export class Ended extends Error {
@@ -67,12 +59,9 @@ const NEWLINE = 0x0a;
 
 /** How a {@linkcode LineReader} reads. */
 export interface LineOptions {
-  /** Bytes per read (default 1024). */
-  bufsiz?: number;
-  /** The longest line taken, its newline included (default 64 KiB). */
-  maxLine?: number;
-  /** How long a line may take from its first byte to its newline, 0 for ever (default 0). */
-  lineTimeoutMs?: number;
+  bufsiz?: number; // bytes per read (1024)
+  maxLine?: number; // the longest line taken, its newline included (64 KiB)
+  lineTimeoutMs?: number; // from a line's first byte to its newline, 0 for ever (0)
 }
 
 /**
@@ -166,25 +155,17 @@ export class LineReader {
  * calls {@linkcode setup}, {@linkcode handle}, then {@linkcode finish}.
  */
 export abstract class BaseRequestHandler<Request, Server> {
-  /** The request: a connection, or a datagram's bytes. */
-  readonly request: Request;
-  /** Where the client is. */
-  readonly clientAddress: Deno.Addr;
-  /** The server that took the request. */
-  readonly server: Server;
-
-  constructor(request: Request, clientAddress: Deno.Addr, server: Server) {
-    this.request = request;
-    this.clientAddress = clientAddress;
-    this.server = server;
-  }
+  /** The request (a connection, or a datagram's bytes), where its client is, and the server. */
+  constructor(
+    readonly request: Request,
+    readonly clientAddress: Deno.Addr,
+    readonly server: Server,
+  ) {}
 
   /** Runs before {@linkcode handle}. */
   setup(): void | Promise<void> {}
-
   /** Serves the request. */
   abstract handle(): Promise<void>;
-
   /** Runs after {@linkcode handle}, even when it failed. */
   finish(): void | Promise<void> {}
 }
@@ -207,22 +188,8 @@ export abstract class StreamRequestHandler extends BaseRequestHandler<Stream, St
   }
 }
 
-/** Handles one datagram: its bytes are {@linkcode packet}; {@linkcode write} answers its sender. */
-export abstract class DatagramRequestHandler
-  extends BaseRequestHandler<Uint8Array, DatagramServer> {
-  /** The datagram's bytes, cut to the server's `bufsiz`, as `recvfrom()` cuts them. */
-  get packet(): Uint8Array {
-    return this.request;
-  }
-
-  /** Sends `data` to the datagram's sender, in one datagram, like `sendto()`. */
-  async write(data: Uint8Array): Promise<void> {
-    await this.server.socket.send(data, this.clientAddress);
-  }
-}
-
 /** Runs a handler's `setup()`, `handle()` and, always, `finish()`. */
-async function run(handler: BaseRequestHandler<unknown, unknown>): Promise<void> {
+export async function run(handler: BaseRequestHandler<unknown, unknown>): Promise<void> {
   await handler.setup();
   try {
     await handler.handle();
@@ -238,11 +205,9 @@ export interface Console {
 }
 
 /** What both servers share: Python's `BaseServer` hooks, and the log. */
-abstract class BaseServer<Handler extends BaseRequestHandler<unknown, unknown>> {
-  /** Where handlers log a line per request: nowhere with `quiet`. */
-  readonly log?: (line: string) => void;
-  /** Where the server says what concerns it, whatever `quiet` is. */
-  readonly warn: (line: string) => void;
+export abstract class BaseServer<Handler extends BaseRequestHandler<unknown, unknown>> {
+  readonly log?: (line: string) => void; // a line per request, from handlers: none with `quiet`
+  readonly warn: (line: string) => void; // what concerns the server, whatever `quiet` is
 
   constructor(options: { quiet?: boolean; console?: Console }) {
     const out = options.console ?? console;
@@ -273,21 +238,11 @@ export type StreamHandlerClass = new (
 
 /** Where a stream server listens, how it reads, and when it gives up on a client. */
 export interface StreamServerOptions extends LineOptions {
-  /**
-   * A host and port (TCP, with TLS given a certificate and key; a shared port), or a Unix
-   * socket's path and its file's mode. All but plain TCP are served by `lib/extras/`.
-   */
-  address: StreamAddress;
-  /** Close a TLS connection not set up this long after it is accepted (default 10 s). */
-  handshakeTimeoutMs?: number;
-  /** Close a connection after this long without a byte moving, 0 for never (default 0). */
-  idleTimeoutMs?: number;
-  /** The most connections at once; beyond it, new ones are closed at once (default 10,000). */
-  maxConns?: number;
-  /** Log no line per connection, nor when a client merely goes away. */
-  quiet?: boolean;
-  /** Where to write (default `console`). */
-  console?: Console;
+  address: StreamAddress; // all but plain TCP are served by `lib/extras/`
+  idleTimeoutMs?: number; // close a connection after this long without a byte moving (0: never)
+  maxConns?: number; // the most connections at once; beyond, new ones are closed (10,000)
+  quiet?: boolean; // log no line per connection, nor when a client merely goes away
+  console?: Console; // where to write (`console`)
 }
 
 /**
@@ -295,10 +250,6 @@ export interface StreamServerOptions extends LineOptions {
  * every connection with a new handler; the connection is closed after the handler.
  */
 export class StreamServer extends BaseServer<StreamRequestHandler> {
-  /** The listening socket. */
-  readonly listener: Deno.Listener<Stream>;
-  /** How the server was made: for the handlers' line readers, say. */
-  readonly options: Readonly<StreamServerOptions>;
   #Handler: StreamHandlerClass;
   #connections: Connections;
 
@@ -308,10 +259,11 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
     Handler: StreamHandlerClass,
   ): Promise<StreamServer> {
     const { address } = options;
-    if (isPlainTcp(address) && "port" in address) {
+    if (!("path" in address) && !address.tls && !address.reusePort) {
       const listener = attempt("listen on", address, () => Deno.listen(address));
       return new StreamServer(listener, options, Handler);
     }
+    // TLS, a Unix socket, a shared port: the extras.
     const asked = "path" in address ? "--unix" : address.tls ? "--tls-cert" : "--workers";
     const extras = await loadExtra(asked, () => import("./extras/transport.ts"));
     const { listener, handshake } = await extras.listenAt(address);
@@ -319,22 +271,20 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
   }
 
   /**
-   * A server on a listener made already; `handshake` is what to do first with each connection
-   * (TLS's, given `handshakeTimeoutMs` and the log).
+   * A server on a listener made already; `handshake`, given the log, makes what to do first
+   * with each connection (a TLS handshake).
    */
   constructor(
-    listener: Deno.Listener<Stream>,
-    options: StreamServerOptions,
+    readonly listener: Deno.Listener<Stream>,
+    readonly options: Readonly<StreamServerOptions>,
     Handler: StreamHandlerClass,
-    handshake?: Handshake,
+    handshake?: (log?: (line: string) => void) => ConnectionsOptions["handshake"],
   ) {
     super(options);
-    this.listener = listener;
-    this.options = options;
     this.#Handler = Handler;
     this.#connections = new Connections({
       ...options,
-      handshake: handshake?.(options.handshakeTimeoutMs ?? 10_000, this.log),
+      handshake: handshake?.(this.log),
       log: this.log,
       warn: this.warn,
     });
@@ -357,10 +307,7 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
     }
   }
 
-  /**
-   * Ends every connection politely once its reply is out, waits for them (`deadlineMs` at
-   * most), then closes what is left: see {@linkcode Connections.shutdown}.
-   */
+  /** Ends every connection once its reply is out, then what is left: `Connections.shutdown`. */
   shutdown(deadlineMs?: number): Promise<void> {
     return this.#connections.shutdown(deadlineMs);
   }
@@ -385,105 +332,5 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
       this.handleError(err, handler);
       session.abort();
     }
-  }
-}
-
-/** A datagram handler class, as the server takes it. */
-export type DatagramHandlerClass = new (
-  packet: Uint8Array,
-  clientAddress: Deno.Addr,
-  server: DatagramServer,
-) => DatagramRequestHandler;
-
-/** Where a datagram server listens, and how much of a datagram it takes. */
-export interface DatagramServerOptions {
-  /** A host and port (UDP), or a Unix datagram socket's path and its file's mode (an extra). */
-  address: DatagramAddress;
-  /** The most bytes of a datagram a handler sees; the rest is cut (default 8,192, Python's). */
-  bufsiz?: number;
-  /** Log no line per datagram. */
-  quiet?: boolean;
-  /** Where to write (default `console`). */
-  console?: Console;
-}
-
-/**
- * Binds a UDP or Unix datagram socket (Python's `UDPServer` and `UnixDatagramServer`; needs
- * `--unstable-net`) and serves every datagram with a new handler: over UDP, many at once.
- */
-export class DatagramServer extends BaseServer<DatagramRequestHandler> {
-  /** The bound socket; handlers answer on it. */
-  readonly socket: Deno.DatagramConn;
-  readonly options: Readonly<DatagramServerOptions>;
-  #Handler: DatagramHandlerClass;
-  #replies?: Replies;
-
-  /** `socket()` + `bind()`, then the server: Python's `UDPServer(address, Handler)`. */
-  static async listen(
-    options: DatagramServerOptions,
-    Handler: DatagramHandlerClass,
-  ): Promise<DatagramServer> {
-    const { address } = options;
-    const socket = "path" in address
-      ? await (await loadExtra("--unix", () => import("./extras/transport.ts")))
-        .listenDatagram(address)
-      : attempt("listen on", address, () => Deno.listenDatagram({ ...address, transport: "udp" }));
-    return new DatagramServer(socket, options, Handler);
-  }
-
-  /** A server on a socket bound already. */
-  constructor(
-    socket: Deno.DatagramConn,
-    options: DatagramServerOptions,
-    Handler: DatagramHandlerClass,
-  ) {
-    super(options);
-    this.socket = socket;
-    this.options = options;
-    this.#Handler = Handler;
-  }
-
-  /** The bound address; with port 0, this is where to learn the port. */
-  get address(): Deno.Addr {
-    return this.socket.addr;
-  }
-
-  /**
-   * Receives datagrams and serves each with a new handler, without waiting for it, until
-   * `signal` aborts; the socket is then closed once the replies in flight are out.
-   */
-  async serveForever(signal: AbortSignal): Promise<void> {
-    const buffer = new Uint8Array(this.options.bufsiz ?? 8192);
-    // Deno cannot send on a Unix datagram socket while a receive() waits on it ("Socket
-    // already in use"): there, each datagram is served before the next is taken, as Python's
-    // plain UDPServer does.
-    const oneAtATime = this.socket.addr.transport === "unixpacket";
-    const replies = this.#replies = new Replies(this.socket, signal, this.warn);
-    while (!signal.aborted) {
-      let received: [Uint8Array, Deno.Addr];
-      try {
-        received = await this.socket.receive(buffer);
-      } catch (err) {
-        if (replies.ended(err)) break;
-        continue;
-      }
-      if (signal.aborted) break; // the stop closed the socket just as this came
-      const [data, client] = received;
-      if (!this.verifyRequest(client)) continue;
-      // The buffer is reused for the next datagram while this one is served: copy it.
-      const handler = new this.#Handler(data.slice(), client, this);
-      const served = replies.track(run(handler)).catch((err) => this.handleError(err, handler));
-      if (oneAtATime) await served;
-    }
-  }
-
-  /** Waits for the replies in flight (`SHUTDOWN_DEADLINE_MS` at most), then closes the socket. */
-  async shutdown(): Promise<void> {
-    await (this.#replies ??= new Replies(this.socket, AbortSignal.abort())).close();
-  }
-
-  /** A reply that could not be sent concerns its sender only. */
-  override handleError(err: unknown, handler: DatagramRequestHandler): void {
-    this.warn(cannotReply(err, handler.clientAddress));
   }
 }

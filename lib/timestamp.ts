@@ -5,21 +5,7 @@
  * @module
  */
 
-export const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-export const MONTHS = [
-  "Jan",
-  "Feb",
-  "Mar",
-  "Apr",
-  "May",
-  "Jun",
-  "Jul",
-  "Aug",
-  "Sep",
-  "Oct",
-  "Nov",
-  "Dec",
-];
+import { MONTHS, WEEKDAYS } from "./stamp_format.ts";
 
 /**
  * Formats `date` in local time exactly as Python's `time.ctime()` does: the day of the month is
@@ -35,13 +21,11 @@ export function ctime(date: Date = new Date()): string {
   const pad = (n: number) => String(n).padStart(2, "0");
   const day = String(date.getDate()).padStart(2, " ");
   const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
-  return `${WEEKDAYS[date.getDay()]} ${
-    MONTHS[date.getMonth()]
-  } ${day} ${time} ${date.getFullYear()}`;
+  const [weekday, month] = [WEEKDAYS[date.getDay()], MONTHS[date.getMonth()]];
+  return `${weekday} ${month} ${day} ${time} ${date.getFullYear()}`;
 }
 
-/** Bytes in a stamp, `[` + ctime + `] `, for years 1000 to 9999. */
-export const STAMP_LENGTH = 27;
+export { STAMP_LENGTH } from "./stamp_format.ts";
 const encoder = new TextEncoder();
 // The stamp changes once a second, so it is encoded once a second rather than per reply.
 let stampSecond = NaN;

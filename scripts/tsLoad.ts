@@ -24,14 +24,7 @@
  */
 
 import { fatal, usageError } from "../lib/errors.ts";
-import {
-  type Command,
-  type Flag,
-  flag,
-  parseFlags,
-  TLS_CLIENT_FLAGS,
-  UNIX_CLIENT_FLAGS,
-} from "../lib/flags.ts";
+import { type Command, extraFlags, type Flag, flag, parseFlags } from "../lib/flags.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
 import { type LoadResult, type Progress, type Proto, PROTOS, runLoad } from "../lib/extras/load.ts";
 
@@ -76,8 +69,8 @@ export const COMMAND = {
     }),
     timeout: flag.seconds("timeout", 1, "count a UDP reply lost after this long"),
     json: flag.onOff("json", "print the results as one JSON object"),
-    ...TLS_CLIENT_FLAGS, // --tls, --ca: tcp and ss over TLS
-    ...UNIX_CLIENT_FLAGS, // --unix: tcp and ss over a Unix socket
+    ...extraFlags.tlsClient, // --tls, --ca: tcp and ss over TLS
+    ...extraFlags.unixClient, // --unix: tcp and ss over a Unix socket
   },
 } satisfies Command;
 

@@ -21,17 +21,10 @@
  */
 
 import { attempt, fatal, loadExtra } from "../lib/errors.ts";
-import {
-  type Command,
-  extraAsked,
-  flag,
-  parseFlags,
-  TLS_CLIENT_FLAGS,
-  UNIX_CLIENT_FLAGS,
-} from "../lib/flags.ts";
-import { printLine, promptLines } from "../lib/io.ts";
+import { type Command, extraAsked, extraFlags, flag, parseFlags } from "../lib/flags.ts";
+import { printLine, promptLines, unlessStopped } from "../lib/io.ts";
 import { ReplyReader } from "../lib/reply.ts";
-import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+import { trapStopSignals } from "../lib/shutdown.ts";
 
 const HOST = "localhost";
 const PORT = 21567;
@@ -44,8 +37,8 @@ export const COMMAND = {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
     // The extras, in lib/extras/: loaded only when one of these is given.
-    ...TLS_CLIENT_FLAGS, // --tls, --ca
-    ...UNIX_CLIENT_FLAGS, // --unix
+    ...extraFlags.tlsClient, // --tls, --ca
+    ...extraFlags.unixClient, // --unix
   },
 } satisfies Command;
 

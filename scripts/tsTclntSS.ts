@@ -6,10 +6,8 @@
  * line or the end of input.
  *
  * What differs from the book, and why:
- * - It connects after you have typed a line, not before, so no connection sits idle while you
- *   type, and none is left over at the end.
- * - It waits for the whole reply, however long, and also works with servers that keep the
- *   connection open (`tsTserv.ts`); bytes are never decoded.
+ * - It connects after you have typed a line, not before: no connection idles while you type.
+ * - It waits for the whole reply, however long, and bytes are never decoded.
  * - A refused connection, an unknown host or a server that closes without replying is one
  *   line on stderr, exit 1.
  *
@@ -22,17 +20,10 @@
  */
 
 import { attempt, fatal, loadExtra } from "../lib/errors.ts";
-import {
-  type Command,
-  extraAsked,
-  flag,
-  parseFlags,
-  TLS_CLIENT_FLAGS,
-  UNIX_CLIENT_FLAGS,
-} from "../lib/flags.ts";
-import { concat, printLine, promptLines } from "../lib/io.ts";
+import { type Command, extraAsked, extraFlags, flag, parseFlags } from "../lib/flags.ts";
+import { concat, printLine, promptLines, unlessStopped } from "../lib/io.ts";
 import { ReplyReader } from "../lib/reply.ts";
-import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+import { trapStopSignals } from "../lib/shutdown.ts";
 
 const HOST = "localhost";
 const PORT = 21567;
@@ -45,13 +36,12 @@ export const COMMAND = {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
     // The extras, in lib/extras/: loaded only when one of these is given.
-    ...TLS_CLIENT_FLAGS, // --tls, --ca
-    ...UNIX_CLIENT_FLAGS, // --unix
+    ...extraFlags.tlsClient, // --tls, --ca
+    ...extraFlags.unixClient, // --unix
   },
 } satisfies Command;
 
 const CRLF = new TextEncoder().encode("\r\n");
-
 /** Runs the client until an empty line, end of input or Ctrl-C; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const options = parseFlags(args, COMMAND);
@@ -68,10 +58,8 @@ export async function main(args: string[]): Promise<number> {
       : attempt("connect to", address, () => Deno.connect(address));
     using conn = await unlessStopped(connecting, stop.signal);
     if (conn === null) break;
-    const reply = await unlessStopped(
-      new ReplyReader(conn).request(concat(line, CRLF)),
-      stop.signal,
-    );
+    const reading = new ReplyReader(conn).request(concat(line, CRLF));
+    const reply = await unlessStopped(reading, stop.signal);
     if (reply === null) break;
     await printLine(trimEnd(reply));
   }
@@ -80,7 +68,6 @@ export async function main(args: string[]): Promise<number> {
 
 /** What Python's `str.strip()` takes for whitespace, in the ASCII range. */
 const WHITESPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20]);
-
 /** `bytes` without trailing whitespace, as the book's client prints its reply. */
 function trimEnd(bytes: Uint8Array): Uint8Array {
   let end = bytes.length;

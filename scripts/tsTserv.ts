@@ -26,18 +26,10 @@
  * @module
  */
 
-import { Connections, MAX_CONNS, type Session } from "../lib/connections.ts";
+import { accepted, Connections, isPeerGone, MAX_CONNS, type Session } from "../lib/connections.ts";
 import { attempt, fatal, loadExtra } from "../lib/errors.ts";
-import {
-  type Command,
-  extraAsked,
-  flag,
-  parseFlags,
-  TLS_SERVER_FLAGS,
-  UNIX_SERVER_FLAGS,
-  WORKERS_FLAG,
-} from "../lib/flags.ts";
-import { accepted, formatAddress, isPeerGone, waitingLine } from "../lib/net.ts";
+import { type Command, extraAsked, extraFlags, flag, parseFlags } from "../lib/flags.ts";
+import { formatAddress, waitingLine } from "../lib/net.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
 import { stampReply } from "../lib/timestamp.ts";
 
@@ -65,9 +57,9 @@ export const COMMAND = {
     }),
     quiet: flag.quiet(),
     // The extras, in lib/extras/: loaded only when one of these is given.
-    ...TLS_SERVER_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
-    ...UNIX_SERVER_FLAGS, // --unix, --unix-mode
-    workers: WORKERS_FLAG, // --workers N: threads sharing the port
+    ...extraFlags.tlsServer, // --tls-cert, --tls-key, --handshake-timeout
+    ...extraFlags.unixServer, // --unix, --unix-mode
+    workers: extraFlags.workers, // --workers N: threads sharing the port
   },
 } satisfies Command;
 
@@ -104,7 +96,7 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   // The server's endless loop: accept() a client, and serve it without waiting for it to leave.
   const connections = new Connections({
     idleTimeoutMs: options.idleTimeout * 1000,
-    handshake: extra?.handshake(options.handshakeTimeout * 1000, log),
+    handshake: extra?.handshake(log),
     maxConns: options.maxConns,
     log,
     warn: (line) => out.error(line),
@@ -123,11 +115,7 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
  * The communication loop for one client: recv() up to `bufsiz` bytes, send() them stamped.
  * `connections.serve()` closes the connection afterwards.
  */
-async function serveClient(
-  client: Session,
-  bufsiz: number,
-  log: ((line: string) => void) | undefined,
-): Promise<void> {
+async function serveClient(client: Session, bufsiz: number, log?: (line: string) => void) {
   // Each reply goes out in one write, so Nagle's algorithm has nothing to gain by holding one
   // back; it would only make a message longer than `bufsiz` wait for the client's delayed ACK
   // between its stamped parts (40 ms each). setsockopt(TCP_NODELAY) turns it off.

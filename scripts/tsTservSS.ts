@@ -27,18 +27,10 @@
 
 import { MAX_CONNS } from "../lib/connections.ts";
 import { fatal, loadExtra } from "../lib/errors.ts";
-import {
-  type Command,
-  extraAsked,
-  flag,
-  parseFlags,
-  TLS_SERVER_FLAGS,
-  UNIX_SERVER_FLAGS,
-  WORKERS_FLAG,
-} from "../lib/flags.ts";
-import { formatAddress, type StreamAddress, waitingLine } from "../lib/net.ts";
+import { type Command, extraAsked, extraFlags, flag, parseFlags } from "../lib/flags.ts";
+import { formatAddress, waitingLine } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
-import { StreamRequestHandler, StreamServer } from "../lib/socket_server.ts";
+import { type StreamAddress, StreamRequestHandler, StreamServer } from "../lib/socket_server.ts";
 import { stampReply } from "../lib/timestamp.ts";
 
 const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
@@ -85,9 +77,9 @@ export const COMMAND = {
     }),
     quiet: flag.quiet(),
     // The extras, in lib/extras/: loaded only when one of these is given.
-    ...TLS_SERVER_FLAGS, // --tls-cert, --tls-key, --handshake-timeout
-    ...UNIX_SERVER_FLAGS, // --unix, --unix-mode
-    workers: WORKERS_FLAG, // --workers N: threads sharing the port
+    ...extraFlags.tlsServer, // --tls-cert, --tls-key, --handshake-timeout
+    ...extraFlags.unixServer, // --unix, --unix-mode
+    workers: extraFlags.workers, // --workers N: threads sharing the port
   },
 } satisfies Command;
 
@@ -120,7 +112,6 @@ export async function main(args: string[]): Promise<number> {
     lineTimeoutMs: options.lineTimeout * 1000,
     idleTimeoutMs: options.idleTimeout * 1000,
     maxConns: options.maxConns,
-    handshakeTimeoutMs: options.handshakeTimeout * 1000,
     quiet: options.quiet,
     console: out,
   }, MyRequestHandler);

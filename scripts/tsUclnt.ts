@@ -30,10 +30,10 @@
  */
 
 import { attempt, explainNetError, Failure, fatal, hostPort, loadExtra } from "../lib/errors.ts";
-import { type Command, flag, parseFlags, UNIX_CLIENT_FLAGS } from "../lib/flags.ts";
-import { printLine, promptLines } from "../lib/io.ts";
+import { type Command, extraFlags, flag, parseFlags } from "../lib/flags.ts";
+import { printLine, promptLines, unlessStopped } from "../lib/io.ts";
 import { sameAddress, udpAddressOf } from "../lib/net.ts";
-import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+import { trapStopSignals } from "../lib/shutdown.ts";
 
 const HOST = "localhost";
 const PORT = 21567;
@@ -48,7 +48,7 @@ export const COMMAND = {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
     timeout: flag.seconds("timeout", TIMEOUT, "how long to wait for each reply"),
-    ...UNIX_CLIENT_FLAGS, // --unix: to a Unix datagram socket (an extra) instead
+    ...extraFlags.unixClient, // --unix: to a Unix datagram socket (an extra) instead
   },
 } satisfies Command;
 

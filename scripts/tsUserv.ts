@@ -29,7 +29,7 @@
 
 import { cannotReply, Replies } from "../lib/datagrams.ts";
 import { attempt, fatal, loadExtra } from "../lib/errors.ts";
-import { type Command, flag, parseFlags, UNIX_SERVER_FLAGS } from "../lib/flags.ts";
+import { type Command, extraFlags, flag, parseFlags } from "../lib/flags.ts";
 import { formatAddress, waitingLine } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
 import { STAMP_LENGTH, stampReply } from "../lib/timestamp.ts";
@@ -51,7 +51,7 @@ export const COMMAND = {
       max: MAX_DATAGRAM - STAMP_LENGTH, // so that a reply fits in one datagram
     }),
     quiet: flag.quiet(),
-    ...UNIX_SERVER_FLAGS, // --unix, --unix-mode: a Unix datagram socket (an extra) instead
+    ...extraFlags.unixServer, // --unix, --unix-mode: a Unix datagram socket (an extra) instead
   },
 } satisfies Command;
 

@@ -6,7 +6,7 @@
  * `tsUserv`'s: each datagram comes back to its sender as `[` + the time as `time.ctime()` writes
  * it + `] ` + the datagram, so `tsUclnt.ts` and the book's `tsUclnt.py` talk to it unchanged.
  *
- * The work is split as in `tsTservSS.ts`: `DatagramServer` (in `lib/socket_server.ts`, Python's
+ * The work is split as in `tsTservSS.ts`: `DatagramServer` (in `lib/datagram_server.ts`, Python's
  * `UDPServer`, and `UnixDatagramServer` for `--unix`) binds and receives, and a request handler
  * class says what to do with one datagram, in `handle()`. Datagrams are served at once, as
  * Python's `ThreadingUDPServer` would; Ctrl-C or SIGTERM stops it after the replies in flight.
@@ -20,10 +20,10 @@
  */
 
 import { fatal } from "../lib/errors.ts";
-import { type Command, flag, parseFlags, UNIX_SERVER_FLAGS } from "../lib/flags.ts";
+import { type Command, extraFlags, flag, parseFlags } from "../lib/flags.ts";
 import { formatAddress, waitingLine } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
-import { DatagramRequestHandler, DatagramServer } from "../lib/socket_server.ts";
+import { DatagramRequestHandler, DatagramServer } from "../lib/datagram_server.ts";
 import { STAMP_LENGTH, stampReply } from "../lib/timestamp.ts";
 
 const HOST = "0.0.0.0"; // '': every IPv4 interface
@@ -51,7 +51,7 @@ export const COMMAND = {
       max: MAX_DATAGRAM - STAMP_LENGTH, // so that a reply fits in one datagram
     }),
     quiet: flag.quiet(),
-    ...UNIX_SERVER_FLAGS, // --unix, --unix-mode: a Unix datagram socket (an extra) instead
+    ...extraFlags.unixServer, // --unix, --unix-mode: a Unix datagram socket (an extra) instead
   },
 } satisfies Command;
 

@@ -38,7 +38,7 @@ export function listenTls(
 ): Deno.TlsListener {
   const { hostname, port } = options;
   try {
-    return Deno.listenTls({ ...options, transport: "tcp", ...identity });
+    return Deno.listenTls({ ...options, transport: "tcp", cert: identity.cert, key: identity.key });
   } catch (err) {
     const message = (err as Error).message;
     const why = /No certificates found/.test(message)

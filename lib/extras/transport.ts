@@ -8,8 +8,9 @@
  */
 
 import type { Session, Stream } from "../connections.ts";
-import type { DatagramAddress, StreamAddress } from "../net.ts";
-import { type Action, attempt, type Runnable, usageError } from "../errors.ts";
+import type { DatagramAddress } from "../datagram_server.ts";
+import type { StreamAddress } from "../socket_server.ts";
+import { attempt, type Runnable, usageError } from "../errors.ts";
 import { connectTls, listenTls, readPem, tlsHandshake } from "./tls.ts";
 import { connectUnix, listenUnix, listenUnixDatagram } from "./unix.ts";
 
@@ -35,19 +36,10 @@ export function connectStream(target: StreamTarget): Promise<Stream> {
 }
 
 /** `socket(SOCK_DGRAM)` + `bind()` at `address` (needs `--unstable-net`). */
-export function listenDatagram(
-  address: DatagramAddress,
-  action: Action & ("listen on" | "open a socket on" | "open a UDP socket on") = "listen on",
-): Promise<Deno.DatagramConn> {
-  if ("path" in address) {
-    return listenUnixDatagram(
-      address.path,
-      address.mode,
-      action === "listen on" ? action : "open a socket on",
-    );
-  }
+export async function listenDatagram(address: DatagramAddress): Promise<Deno.DatagramConn> {
+  if ("path" in address) return await listenUnixDatagram(address.path, address.mode);
   const udp = { hostname: address.hostname, port: address.port, transport: "udp" as const };
-  return Promise.resolve(attempt(action, address, () => Deno.listenDatagram(udp)));
+  return attempt("listen on", address, () => Deno.listenDatagram(udp));
 }
 
 /** A stream server's flags. */
@@ -58,6 +50,7 @@ export interface ServerFlags {
   tlsKey?: string;
   unix?: string;
   unixMode: number;
+  handshakeTimeout: number;
 }
 
 /**
@@ -72,12 +65,13 @@ export function serverAddress(
   shared?: { port: number },
 ): StreamAddress {
   const { tlsCert, tlsKey } = options;
-  let tls: { cert: string; key: string } | undefined;
+  let tls: { cert: string; key: string; handshakeTimeoutMs: number } | undefined;
   if (tlsCert !== undefined || tlsKey !== undefined) {
     if (tlsCert === undefined || tlsKey === undefined) {
       throw usageError(command, "--tls-cert and --tls-key go together: give both, or neither");
     }
-    tls = { cert: readPem(tlsCert, "--tls-cert"), key: readPem(tlsKey, "--tls-key") };
+    const [cert, key] = [readPem(tlsCert, "--tls-cert"), readPem(tlsKey, "--tls-key")];
+    tls = { cert, key, handshakeTimeoutMs: options.handshakeTimeout * 1000 };
   }
   if (options.unix === undefined) {
     const port = shared?.port ?? options.port;
@@ -92,10 +86,7 @@ export interface Listening {
   listener: Deno.Listener<Stream>;
   tls: boolean;
   /** What to do first with each connection (`Connections`' `handshake`): TLS's, or nothing. */
-  handshake(
-    timeoutMs: number,
-    log?: (line: string) => void,
-  ): ((session: Session) => Promise<boolean>) | undefined;
+  handshake(log?: (line: string) => void): ((session: Session) => Promise<boolean>) | undefined;
 }
 
 /** {@linkcode listenStream} where a stream server's flags say (see {@linkcode serverAddress}). */
@@ -109,11 +100,11 @@ export function listenFor(
 
 /** {@linkcode listenStream} at `address`, and what to do first with each connection. */
 export async function listenAt(address: StreamAddress): Promise<Listening> {
-  const tls = "tls" in address && address.tls !== undefined;
+  const tls = "tls" in address ? address.tls : undefined;
   return {
     listener: await listenStream(address),
-    tls,
-    handshake: (timeoutMs, log) => tls ? tlsHandshake(timeoutMs, log) : undefined,
+    tls: tls !== undefined,
+    handshake: (log) => tls && tlsHandshake(tls.handshakeTimeoutMs, log),
   };
 }
 
