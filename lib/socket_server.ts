@@ -198,7 +198,7 @@ export async function run(handler: BaseRequestHandler<unknown, unknown>): Promis
   }
 }
 
-/** Where a server writes: `console`, or a worker's own (its lines say which worker). */
+/** Where a server writes: `console`, or a worker's own, whose lines say which worker it is. */
 export interface Console {
   log(line: string): void;
   error(line: string): void;

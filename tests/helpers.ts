@@ -319,7 +319,8 @@ export interface Server extends AsyncDisposable {
   stop(signal?: Deno.Signal): Promise<Result>;
 }
 
-async function started(proc: Proc, pattern: RegExp): Promise<Server> {
+/** Waits until `proc` prints `pattern` (the port in its first group): a server to stop later. */
+export async function started(proc: Proc, pattern: RegExp): Promise<Server> {
   let match: RegExpMatchArray;
   try {
     match = await proc.stdout.waitFor(pattern);

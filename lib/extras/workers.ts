@@ -15,6 +15,7 @@
 import { attempt, Failure, type Runnable, usageError } from "../errors.ts";
 import { waitingLine } from "../net.ts";
 import { type StopTrap, trapStopSignals, whenStopped, within } from "../shutdown.ts";
+import type { Console } from "../socket_server.ts";
 
 /** A worker's line to the first thread (its global scope, which Deno's types leave out). */
 interface WorkerScope {
@@ -27,17 +28,11 @@ const scope = globalThis as unknown as WorkerScope;
 /** What a worker tells the first thread. */
 type Report = { up: true } | { stopped: true };
 
-/** Where a worker writes: its lines start with `[worker N] `. */
-export interface WorkerConsole {
-  log(line: string): void;
-  error(line: string): void;
-}
-
-/** A worker's part: its number, from 1, the port all of them share, and its line to the first thread. */
+/** A worker's part: its number (from 1), the port they all share, its line to the first thread. */
 export interface WorkerPart {
   number: number;
   port: number;
-  console: WorkerConsole;
+  console: Console; // where it writes: each line starts with `[worker N] `
   /** Says the worker is up: it listens. */
   up(): void;
   /** The stop, which comes from the first thread: it traps Ctrl-C for all of them. */
