@@ -1,17 +1,14 @@
 /**
- * Python's `UDPServer` and `UnixDatagramServer` ({@linkcode DatagramServer}), and
- * `DatagramRequestHandler`: for each datagram, a handler's `setup()`, `handle()` and `finish()`.
- * `tsUservSS.ts` shows them in use.
+ * Python's `UDPServer` and `UnixDatagramServer` ({@linkcode DatagramServer}), and its
+ * `DatagramRequestHandler`: a handler's `setup()`, `handle()`, `finish()` per datagram.
  *
  * @module
  */
 
+import type { DatagramAddress } from "./addresses.ts";
 import { cannotReply, Replies } from "./datagrams.ts";
 import { attempt, loadExtra } from "./errors.ts";
 import { BaseRequestHandler, BaseServer, type Console, run } from "./socket_server.ts";
-
-/** Where a datagram socket is bound: UDP, or a Unix datagram socket's path and its file's mode. */
-export type DatagramAddress = { hostname: string; port: number } | { path: string; mode: number };
 
 /** Handles one datagram: its bytes are {@linkcode packet}; {@linkcode write} answers its sender. */
 export abstract class DatagramRequestHandler

@@ -22,22 +22,8 @@ import {
 } from "./connections.ts";
 import { attempt, loadExtra } from "./errors.ts";
 import { formatAddress } from "./net.ts";
+import type { StreamAddress } from "./addresses.ts";
 import { whenStopped } from "./shutdown.ts";
-
-/**
- * Where a stream server listens: TCP (with TLS, given a PEM certificate and key), or a Unix
- * socket and its file's mode (who may connect). `reusePort` shares the port with other sockets
- * (`SO_REUSEPORT`; Linux, `--unstable-net`); `tcpBacklog` is `listen()`'s queue (511).
- */
-export type StreamAddress =
-  | {
-    hostname: string;
-    port: number;
-    tls?: { cert: string; key: string; handshakeTimeoutMs: number };
-    tcpBacklog?: number;
-    reusePort?: boolean;
-  }
-  | { path: string; mode: number };
 
 /** The server ended the connection before a whole line came: no reply is owed. */
 export class Ended extends Error {

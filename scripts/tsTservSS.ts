@@ -30,7 +30,8 @@ import { fatal, loadExtra } from "../lib/errors.ts";
 import { type Command, extraAsked, extraFlags, flag, parseFlags } from "../lib/flags.ts";
 import { formatAddress, waitingLine } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
-import { type StreamAddress, StreamRequestHandler, StreamServer } from "../lib/socket_server.ts";
+import type { StreamAddress } from "../lib/addresses.ts";
+import { StreamRequestHandler, StreamServer } from "../lib/socket_server.ts";
 import { stampReply } from "../lib/timestamp.ts";
 
 const HOST = "0.0.0.0"; // the book's '': every IPv4 interface

@@ -9,12 +9,6 @@
 import type { Session } from "../connections.ts";
 import { explainNetError, Failure, hostPort } from "../errors.ts";
 
-/** A server's certificate chain and private key, as PEM text. */
-export interface Identity {
-  cert: string;
-  key: string;
-}
-
 /** Reads a PEM file that the user named with `option`. */
 export function readPem(path: string, option: string): string {
   try {
@@ -34,7 +28,7 @@ export function readPem(path: string, option: string): string {
 /** `socket()` + `bind()` + `listen()`, with TLS on each connection accepted. */
 export function listenTls(
   options: { hostname: string; port: number; tcpBacklog?: number; reusePort?: boolean },
-  identity: Identity,
+  identity: { cert: string; key: string }, // PEM text
 ): Deno.TlsListener {
   const { hostname, port } = options;
   try {

@@ -8,8 +8,7 @@
  */
 
 import type { Session, Stream } from "../connections.ts";
-import type { DatagramAddress } from "../datagram_server.ts";
-import type { StreamAddress } from "../socket_server.ts";
+import type { DatagramAddress, StreamAddress, TlsIdentity } from "../addresses.ts";
 import { attempt, type Runnable, usageError } from "../errors.ts";
 import { connectTls, listenTls, readPem, tlsHandshake } from "./tls.ts";
 import { connectUnix, listenUnix, listenUnixDatagram } from "./unix.ts";
@@ -65,7 +64,7 @@ export function serverAddress(
   shared?: { port: number },
 ): StreamAddress {
   const { tlsCert, tlsKey } = options;
-  let tls: { cert: string; key: string; handshakeTimeoutMs: number } | undefined;
+  let tls: TlsIdentity | undefined;
   if (tlsCert !== undefined || tlsKey !== undefined) {
     if (tlsCert === undefined || tlsKey === undefined) {
       throw usageError(command, "--tls-cert and --tls-key go together: give both, or neither");
