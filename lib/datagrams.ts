@@ -15,7 +15,8 @@ export class Replies {
   #socket: Deno.DatagramConn;
   #signal: AbortSignal;
   #warn: (line: string) => void;
-  #inFlight = new Set<Promise<unknown>>();
+  #inFlight = 0; // replies begun and not yet ended
+  #idle?: () => void; // a stop waiting for them
   #closed?: Promise<void>;
 
   /** At `signal`'s abort, {@linkcode close} starts by itself. */
@@ -48,12 +49,18 @@ export class Replies {
     throw err;
   }
 
-  /** Counts `reply` in flight until it settles: a stop closes the socket only after it. */
+  /** A reply goes out: a stop closes the socket only once every reply begun has ended. */
+  begin(): void {
+    this.#inFlight++;
+  }
+  /** A reply begun went out, or failed. */
+  end(): void {
+    if (--this.#inFlight === 0) this.#idle?.();
+  }
+  /** {@linkcode begin}, then {@linkcode end} once `reply` settles: for replies served at once. */
   track<T>(reply: Promise<T>): Promise<T> {
-    this.#inFlight.add(reply);
-    const done = () => this.#inFlight.delete(reply);
-    reply.then(done, done);
-    return reply;
+    this.begin();
+    return reply.finally(() => this.end());
   }
 
   /**
@@ -62,7 +69,8 @@ export class Replies {
    */
   close(): Promise<void> {
     return this.#closed ??= (async () => {
-      await within(Promise.allSettled(this.#inFlight), SHUTDOWN_DEADLINE_MS);
+      const idle = new Promise<void>((resolve) => this.#idle = resolve);
+      if (this.#inFlight > 0) await within(idle, SHUTDOWN_DEADLINE_MS);
       const { addr } = this.#socket;
       this.#socket.close(); // DatagramConn has no Symbol.dispose for `using`
       if ("path" in addr && addr.path) await Deno.remove(addr.path).catch(() => {});

@@ -91,12 +91,15 @@ export async function main(args: string[]): Promise<number> {
         continue;
       }
       if (stop.signal.aborted) break; // the stop closed the socket just as this came
+      replies.begin(); // a stop lets this reply go out before it closes the socket
       try {
-        await replies.track(socket.send(stampReply(data), client)); // '[%s] %s' % (ctime(), data)
+        await socket.send(stampReply(data), client); // '[%s] %s' % (ctime(), data)
         log?.(`...received from and returned to: ${formatAddress(client)}`);
       } catch (err) {
         // One sender we cannot answer (gone, unreachable) is no reason to stop answering others.
         console.error(cannotReply(err, client));
+      } finally {
+        replies.end();
       }
     }
   } finally {
