@@ -12,22 +12,16 @@ import { SHUTDOWN_DEADLINE_MS, whenStopped, within } from "./shutdown.ts";
 
 /** The replies a datagram server has in flight on its socket, and how the socket is closed. */
 export class Replies {
-  #socket: Deno.DatagramConn;
-  #signal: AbortSignal;
-  #warn: (line: string) => void;
   #inFlight = 0; // replies begun and not yet ended
   #idle?: () => void; // a stop waiting for them
   #closed?: Promise<void>;
 
-  /** At `signal`'s abort, {@linkcode close} starts by itself. */
+  /** At `signal`'s abort, {@linkcode close} starts by itself; `warn` says what concerns a sender. */
   constructor(
-    socket: Deno.DatagramConn,
-    signal: AbortSignal,
-    warn = (line: string) => console.error(line),
+    readonly socket: Deno.DatagramConn,
+    readonly signal: AbortSignal,
+    readonly warn = (line: string) => console.error(line),
   ) {
-    this.#socket = socket;
-    this.#signal = signal;
-    this.#warn = warn;
     whenStopped(signal, () => this.close());
   }
 
@@ -35,15 +29,13 @@ export class Replies {
    * After `receive()` failed: `true` if the stop closed the socket, and the loop is over. An
    * earlier reply's failure, which some systems report on the next receive (ICMP "port
    * unreachable": its sender had gone), concerns that sender: it is said, and `false`.
-   *
    * @throws The error, if it is neither.
    */
   ended(err: unknown): boolean {
-    if (this.#signal.aborted) return true;
-    if (
-      err instanceof Deno.errors.ConnectionReset || err instanceof Deno.errors.ConnectionRefused
-    ) {
-      this.#warn(`...an earlier reply could not be delivered: ${(err as Error).message}`);
+    if (this.signal.aborted) return true;
+    const { ConnectionReset, ConnectionRefused } = Deno.errors;
+    if (err instanceof ConnectionReset || err instanceof ConnectionRefused) {
+      this.warn(`...an earlier reply could not be delivered: ${(err as Error).message}`);
       return false;
     }
     throw err;
@@ -57,7 +49,7 @@ export class Replies {
   end(): void {
     if (--this.#inFlight === 0) this.#idle?.();
   }
-  /** {@linkcode begin}, then {@linkcode end} once `reply` settles: for replies served at once. */
+  /** {@linkcode begin}, and {@linkcode end} once `reply` settles (for replies served at once). */
   track<T>(reply: Promise<T>): Promise<T> {
     this.begin();
     return reply.finally(() => this.end());
@@ -71,8 +63,8 @@ export class Replies {
     return this.#closed ??= (async () => {
       const idle = new Promise<void>((resolve) => this.#idle = resolve);
       if (this.#inFlight > 0) await within(idle, SHUTDOWN_DEADLINE_MS);
-      const { addr } = this.#socket;
-      this.#socket.close(); // DatagramConn has no Symbol.dispose for `using`
+      const { addr } = this.socket;
+      this.socket.close(); // DatagramConn has no Symbol.dispose for `using`
       if ("path" in addr && addr.path) await Deno.remove(addr.path).catch(() => {});
     })();
   }
