@@ -1,5 +1,5 @@
 /**
- * Where servers listen, as the SocketServer classes and the extras' transport chooser take it:
+ * Where servers listen, as the SocketServer classes and the streams' transport chooser take it:
  * types alone, so importing them (`import type`) loads nothing.
  *
  * @module

@@ -52,8 +52,8 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
   ): Promise<DatagramServer> {
     const { address } = options;
     const socket = "path" in address
-      ? await (await loadExtra("--unix", () => import("./extras/transport.ts")))
-        .listenDatagram(address)
+      ? await (await loadExtra("--unix", () => import("./extras/unix.ts")))
+        .listenUnixDatagram(address.path, address.mode)
       : attempt("listen on", address, () => Deno.listenDatagram({ ...address, transport: "udp" }));
     return new DatagramServer(socket, options, Handler);
   }

@@ -231,8 +231,7 @@ export const extraFlags = {
   workers: extra(flag.whole(
     "workers",
     1,
-    "serve with N threads sharing the port (Linux; needs " +
-      "--unstable-net, --allow-read)",
+    "serve with N threads sharing the port (Linux; needs --unstable-net, --allow-read)",
     { max: 256, value: "N" },
   )),
 };

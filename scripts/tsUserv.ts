@@ -69,8 +69,8 @@ export async function main(args: string[]): Promise<number> {
   const address = { hostname: options.host, port: options.port };
   const socket = options.unix === undefined
     ? attempt("listen on", address, () => Deno.listenDatagram({ ...address, transport: "udp" }))
-    : await (await loadExtra("--unix", () => import("../lib/extras/transport.ts")))
-      .listenDatagram({ path: options.unix, mode: options.unixMode });
+    : await (await loadExtra("--unix", () => import("../lib/extras/unix.ts")))
+      .listenUnixDatagram(options.unix, options.unixMode);
   console.log(waitingLine(socket.addr));
 
   // A stop closes the socket, which ends a receive() that waits, once the reply in flight is

@@ -1,17 +1,19 @@
 /**
- * The one place a transport is chosen, from a script's flags or from an address: TCP, TLS over
- * TCP (`--tls-cert` and `--tls-key`; a client's `--tls`) or a Unix socket (`--unix`) for streams;
- * UDP or a Unix datagram socket for datagrams. The scripts make the plain TCP and UDP calls
- * themselves; they, the SocketServer classes and the load engine come here for the rest.
+ * The one place a stream's transport is chosen, from a script's flags or from an address: TCP,
+ * TLS over TCP (`--tls-cert` and `--tls-key`; a client's `--tls`) or a Unix socket (`--unix`).
+ * The scripts make the plain TCP calls themselves; they, the SocketServer classes and the load
+ * engine come here for the rest. (Datagrams have two kinds only: plain UDP, which the scripts
+ * and `DatagramServer` bind themselves, and a Unix datagram socket, `listenUnixDatagram()` in
+ * `unix.ts`.)
  *
  * @module
  */
 
 import type { Session, Stream } from "../connections.ts";
-import type { DatagramAddress, StreamAddress, TlsIdentity } from "../addresses.ts";
+import type { StreamAddress, TlsIdentity } from "../addresses.ts";
 import { attempt, type Runnable, usageError } from "../errors.ts";
 import { connectTls, listenTls, readPem, tlsHandshake } from "./tls.ts";
-import { connectUnix, listenUnix, listenUnixDatagram } from "./unix.ts";
+import { connectUnix, listenUnix } from "./unix.ts";
 
 /** Where a client connects: TCP (TLS, trusting `caCerts` besides the system's), or a path. */
 export type StreamTarget =
@@ -32,13 +34,6 @@ export function connectStream(target: StreamTarget): Promise<Stream> {
   const { hostname, port, tls } = target;
   if (tls) return connectTls(hostname, port, tls.caCerts);
   return attempt("connect to", target, () => Deno.connect({ hostname, port }));
-}
-
-/** `socket(SOCK_DGRAM)` + `bind()` at `address` (needs `--unstable-net`). */
-export async function listenDatagram(address: DatagramAddress): Promise<Deno.DatagramConn> {
-  if ("path" in address) return await listenUnixDatagram(address.path, address.mode);
-  const udp = { hostname: address.hostname, port: address.port, transport: "udp" as const };
-  return attempt("listen on", address, () => Deno.listenDatagram(udp));
 }
 
 /** A stream server's flags. */
