@@ -21,8 +21,8 @@ const BACKOFF_MS = 100; // before accepting again, out of descriptors
  * fails before we get it (reset by its client) is skipped. Running out of descriptors is said
  * once on `warn`, and accepting retried every `BACKOFF_MS` (clients wait in the kernel's queue).
  */
-export async function* accepted<C extends Deno.Conn>(
-  listener: Deno.Listener<C>,
+export async function* accepted<C extends Stream>(
+  listener: { accept(): Promise<C> },
   warn = (line: string) => console.error(line),
 ): AsyncGenerator<C> {
   let starved = false;
@@ -58,8 +58,20 @@ export function isPeerGone(err: unknown): boolean {
   return PEER_GONE.some((name) => err instanceof Deno.errors[name]);
 }
 
-/** A client's connection: plain TCP, TLS over TCP, or a Unix socket. */
-export type Stream = Deno.TcpConn | Deno.TlsConn | Deno.UnixConn;
+/**
+ * A client's connection, as a server reads and writes it: a `Deno.Conn` (plain TCP, a Unix
+ * socket), or TLS over TCP (`lib/extras/tls_server.ts`, which has `Deno.Conn`'s calls too).
+ */
+export type Stream =
+  & Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close" | "localAddr" | "remoteAddr">
+  & { setNoDelay?(noDelay?: boolean): void };
+
+/** What a stream server accepts connections from: a `Deno.Listener`, or TLS's. */
+export interface StreamListener {
+  readonly addr: Deno.Addr;
+  accept(): Promise<Stream>;
+  close(): void;
+}
 
 /**
  * How long, and for how many bytes at most, a closing connection waits for its client to close
@@ -248,14 +260,16 @@ export class Connections {
   #warn: (line: string) => void;
   #ticker: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
-  #refused = 0; // connections closed at the cap since the last line that said so
-  #refusedSaidAt = -Infinity;
+  #refused: Throttled; // connections closed at the cap
+  #unexpected: Throttled; // errors that escaped a task: bugs, said with their stack
 
   constructor(options: ConnectionsOptions = {}) {
     this.#options = options;
     this.#idleMs = options.idleTimeoutMs ?? 0;
     this.#maxConns = options.maxConns ?? MAX_CONNS;
     this.#warn = options.warn ?? ((line) => console.error(line));
+    this.#refused = new Throttled(this.#warn);
+    this.#unexpected = new Throttled(this.#warn);
   }
 
   /** How many are open. */
@@ -263,9 +277,19 @@ export class Connections {
     return this.#open.size;
   }
 
-  /** Serves `conn` with `task`, then closes it politely; an error that escapes `task` is a bug. */
-  serve(conn: Stream, task: (session: Session) => Promise<void>): void {
-    if (this.#open.size >= this.#maxConns) return this.#refuse(conn);
+  /**
+   * Serves `conn` with `task`, then closes it politely; whether it is served: beyond the cap,
+   * it is closed at once instead (said on `warn` at most once a second).
+   */
+  serve(conn: Stream, task: (session: Session) => Promise<void>): boolean {
+    if (this.#open.size >= this.#maxConns) {
+      conn.close();
+      this.#refused.note((count) => {
+        const closed = `${count} new connection${count === 1 ? "" : "s"}`;
+        return `...too many clients (${this.#maxConns} at once): closed ${closed}`;
+      });
+      return false;
+    }
     const session = new Session(conn);
     if (this.#stopping) session.end("the server is stopping");
     const { handshake } = this.#options;
@@ -276,23 +300,21 @@ export class Connections {
         await session.close();
       } catch (err) {
         session.abort();
-        this.#warn(`unexpected error serving ${session.address}: ${(err as Error)?.stack ?? err}`);
+        if (err instanceof Deno.errors.InvalidData) {
+          // The client broke the protocol (a TLS record that does not decrypt): its fault.
+          this.#warn(`...closing ${session.address}: ${err.message}`);
+          return;
+        }
+        const stack = (err as Error)?.stack ?? err;
+        this.#unexpected.note((count) => {
+          const more = count > 1 ? ` (and ${count - 1} more in the last second)` : "";
+          return `unexpected error serving ${session.address}${more}: ${stack}`;
+        });
       }
     })().finally(() => this.#open.delete(session));
     this.#open.set(session, served);
     this.#startTicking();
-  }
-
-  /** Closes a connection beyond the cap at once; says so on `warn` at most once a second. */
-  #refuse(conn: Stream): void {
-    conn.close();
-    this.#refused++;
-    const now = performance.now();
-    if (now - this.#refusedSaidAt < 1000) return;
-    const closed = `${this.#refused} new connection${this.#refused === 1 ? "" : "s"}`;
-    this.#warn(`...too many clients (${this.#maxConns} at once): closed ${closed}`);
-    this.#refused = 0;
-    this.#refusedSaidAt = now;
+    return true;
   }
 
   /**
@@ -320,5 +342,27 @@ export class Connections {
       }
     }, tickMs);
     Deno.unrefTimer(this.#ticker); // it alone must not keep a stopping server alive
+  }
+}
+
+/**
+ * A line said at most once every `ms`, however often what it tells of happens: the line says
+ * how many times that was since it was last said. (What happens within the last `ms` before
+ * things go quiet is counted in the next line, if there is one.)
+ */
+export class Throttled {
+  #count = 0;
+  #saidAt = -Infinity;
+
+  constructor(readonly say: (line: string) => void, readonly ms = 1000) {}
+
+  /** Counts one more time, and says `line(count)` unless it was said less than `ms` ago. */
+  note(line: (count: number) => string): void {
+    this.#count++;
+    const now = performance.now();
+    if (now - this.#saidAt < this.ms) return;
+    this.say(line(this.#count));
+    this.#count = 0;
+    this.#saidAt = now;
   }
 }

@@ -19,6 +19,7 @@ import {
   isPeerGone,
   type Session,
   type Stream,
+  type StreamListener,
 } from "./connections.ts";
 import { attempt, loadExtra } from "./errors.ts";
 import { formatAddress } from "./net.ts";
@@ -261,7 +262,7 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
    * with each connection (a TLS handshake).
    */
   constructor(
-    readonly listener: Deno.Listener<Stream>,
+    readonly listener: StreamListener,
     readonly options: Readonly<StreamServerOptions>,
     Handler: StreamHandlerClass,
     handshake?: (log?: (line: string) => void) => ConnectionsOptions["handshake"],

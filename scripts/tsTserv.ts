@@ -102,8 +102,9 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
     warn: (line) => out.error(line),
   });
   for await (const conn of accepted(listener, (line) => out.error(line))) {
+    // Beyond --max-conns, serve() closes it at once instead, and says so.
+    if (!connections.serve(conn, (client) => serveClient(client, options.bufsiz, log))) continue;
     log?.(`...connected from: ${formatAddress(conn.remoteAddr)}`);
-    connections.serve(conn, (client) => serveClient(client, options.bufsiz, log));
   }
 
   // Stopping: end every connection once its reply in flight is out, then close what is left.
@@ -119,7 +120,7 @@ async function serveClient(client: Session, bufsiz: number, log?: (line: string)
   // Each reply goes out in one write, so Nagle's algorithm has nothing to gain by holding one
   // back; it would only make a message longer than `bufsiz` wait for the client's delayed ACK
   // between its stamped parts (40 ms each). setsockopt(TCP_NODELAY) turns it off.
-  if ("setNoDelay" in client.conn) client.conn.setNoDelay(true);
+  client.conn.setNoDelay?.(true); // (a Unix socket has no Nagle to turn off)
   const data = new Uint8Array(bufsiz);
   try {
     // read() is null at end of input (the client is done), or once the server ends the

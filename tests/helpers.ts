@@ -13,7 +13,7 @@ import { denoArgs } from "../tools/scripts.ts";
 import { certs } from "../tools/certs.ts";
 
 export { concat, denoArgs, writeAll };
-export { memoryKiB } from "../tools/proc.ts";
+export { memoryKiB, openFiles } from "../tools/proc.ts";
 export { scriptPath } from "../tools/scripts.ts";
 
 const PEERS = new URL("./peers/book_peers.py", import.meta.url).pathname;

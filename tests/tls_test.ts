@@ -6,9 +6,11 @@
  */
 
 import assert from "node:assert/strict";
+import { SHUTDOWN_DEADLINE_MS } from "../lib/shutdown.ts";
 import { certs } from "../tools/certs.ts";
 import {
   encoder,
+  openFiles,
   Proc,
   type Result,
   runScript,
@@ -342,4 +344,96 @@ Deno.test("the README's commands make a local CA and a certificate that our TLS 
   } finally {
     await Deno.remove(work, { recursive: true });
   }
+});
+
+/** Waits until `pid` holds at most `most` descriptors, `ms` at most; how many it holds then. */
+async function descriptorsFallTo(pid: number, most: number, ms = 5000): Promise<number> {
+  const deadline = performance.now() + ms;
+  let open: number;
+  while ((open = await openFiles(pid)) > most && performance.now() < deadline) await sleep(100);
+  return open;
+}
+
+/** Whether the server ends `conn` within `ms` (a reset counts); closes it either way. */
+async function endsWithin(conn: Deno.Conn, ms: number): Promise<boolean> {
+  const buffer = new Uint8Array(256);
+  const reading = (async () => {
+    try {
+      while ((await conn.read(buffer)) !== null);
+    } catch {
+      // reset by the server (an end too), or closed by us below
+    }
+    return true;
+  })();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => timer = setTimeout(resolve, ms, false));
+  const ends = await Promise.race([reading, late]);
+  clearTimeout(timer);
+  conn.close();
+  await reading;
+  return ends;
+}
+
+/** The first bytes of a ClientHello: a handshake record that never comes whole. */
+const HELLO_START = new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03]);
+
+Deno.test("a TLS server frees the descriptor of each client it gives up on: handshake, cap, idle", async () => {
+  const args = [...TLS.server.args, "--handshake-timeout", "1", "--idle-timeout", "1"];
+  await using server = await startServer(
+    "tsTserv.ts",
+    [...args, "--max-conns", "60"],
+    "127.0.0.1",
+    TLS.server,
+  );
+  const pid = server.proc.child.pid;
+  const connect = () => Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await runScript("tsTclnt.ts", ["-p", String(server.port), ...TLS.client.args], "hi\n", READ);
+  const baseline = await openFiles(pid);
+
+  // 40 silent, 20 that start a hello and stop: the server is full. 20 more are refused at once.
+  const silent = await Promise.all(Array.from({ length: 40 }, connect));
+  const trickling = await Promise.all(Array.from({ length: 20 }, async () => {
+    const conn = await connect();
+    await conn.write(HELLO_START);
+    return conn;
+  }));
+  await sleep(300);
+  const refused = await Promise.all(Array.from({ length: 20 }, connect));
+  const refusedEnded = await Promise.all(refused.map((conn) => endsWithin(conn, 1000)));
+  // Past the handshake deadline, while the clients still hold their ends, each is closed.
+  const afterHandshakes = await descriptorsFallTo(pid, baseline);
+  const waiting = [...silent, ...trickling];
+  const waitingEnded = await Promise.all(waiting.map((conn) => endsWithin(conn, 1000)));
+
+  // A client that finishes its handshake, then sends and never reads: its replies stall, and
+  // once idle, it is cut off.
+  const idle = await TLS.connect(server.port);
+  const flood = new Uint8Array(64 * 1024);
+  const sending = (async () => {
+    try {
+      for (let i = 0; i < 256; i++) await idle.write(flood);
+    } catch { /* closed by the server, or by us */ }
+  })();
+  await sleep(1000 + SHUTDOWN_DEADLINE_MS);
+  const afterIdle = await descriptorsFallTo(pid, baseline);
+  const idleEnded = await endsWithin(idle, 1000);
+  await sending;
+
+  const log = (await server.stop()).stdout;
+  const count = (ends: boolean[]) => ends.filter(Boolean).length;
+  const figures = `refused and closed: ${count(refusedEnded)} of 20; closed at the handshake ` +
+    `deadline: ${count(waitingEnded)} of 60; idle one closed: ${idleEnded}; descriptors: ` +
+    `${baseline} before, ${afterHandshakes} past the handshake deadline, ${afterIdle} with the ` +
+    "idle one cut off";
+  assert.equal(count(refusedEnded), 20, figures);
+  assert.equal(count(waitingEnded), 60, figures);
+  assert.ok(idleEnded, figures);
+  assert.ok(afterHandshakes <= baseline, figures);
+  assert.ok(afterIdle <= baseline, figures);
+  assert.equal(log.match(/: no TLS handshake within 1 s$/gm)?.length, 60, log);
+  assert.doesNotMatch(
+    log,
+    /connected from: .*\n\.\.\.too many/,
+    "a refused client is not 'connected'",
+  );
 });

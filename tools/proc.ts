@@ -20,6 +20,18 @@ export async function memoryKiB(pid: number, field: "VmRSS" | "VmHWM"): Promise<
   return Number(match[1]);
 }
 
+/**
+ * How many file descriptors a process holds open: the entries of `/proc/PID/fd`, listed by `ls`
+ * for the same reason as {@linkcode memoryKiB}.
+ *
+ * @throws {Error} If the process has exited.
+ */
+export async function openFiles(pid: number): Promise<number> {
+  const { code, stdout } = await new Deno.Command("ls", { args: [`/proc/${pid}/fd`] }).output();
+  if (code !== 0) throw new Error(`no descriptors for process ${pid}`);
+  return decoder.decode(stdout).split("\n").filter(Boolean).length;
+}
+
 let ticksPerSecond: number | undefined;
 
 /**

@@ -1,12 +1,11 @@
 /**
  * TLS, which the book's `ssl()` starts "with no certificate verification": here a server shows a
- * certificate, and a client checks it against the system's CAs (and any `--ca` given) and the
- * name it asked for. Each failure is one sentence that says what to do.
+ * certificate (`tls_server.ts`), and a client checks it against the system's CAs (and any `--ca`
+ * given) and the name it asked for. Each failure is one sentence that says what to do.
  *
  * @module
  */
 
-import type { Session } from "../connections.ts";
 import { explainNetError, Failure, hostPort } from "../errors.ts";
 
 /** Reads a PEM file that the user named with `option`. */
@@ -22,30 +21,6 @@ export function readPem(path: string, option: string): string {
       ? "permission denied"
       : (err as Error).message;
     throw new Failure(`Cannot read ${option} ${path}: ${why}`, { cause: err });
-  }
-}
-
-/** `socket()` + `bind()` + `listen()`, with TLS on each connection accepted. */
-export function listenTls(
-  options: { hostname: string; port: number; tcpBacklog?: number; reusePort?: boolean },
-  identity: { cert: string; key: string }, // PEM text
-): Deno.TlsListener {
-  const { hostname, port } = options;
-  try {
-    return Deno.listenTls({ ...options, transport: "tcp", cert: identity.cert, key: identity.key });
-  } catch (err) {
-    const message = (err as Error).message;
-    const why = /No certificates found/.test(message)
-      ? "--tls-cert holds no PEM certificate"
-      : /No keys found/.test(message)
-      ? "--tls-key holds no PEM private key"
-      : /KeyMismatch|not be consistent/.test(message)
-      ? "--tls-key is not the key of the certificate in --tls-cert"
-      : undefined;
-    if (!why) throw explainNetError(err, "listen on", hostname, hostPort(hostname, port));
-    throw new Failure(`Cannot listen on ${hostPort(hostname, port)} with TLS: ${why}`, {
-      cause: err,
-    });
   }
 }
 
@@ -108,32 +83,4 @@ export async function connectTls(
     if (!why) throw explainNetError(err, "connect to", hostname, hostPort(hostname, port));
     throw new Failure(`Cannot connect to ${hostPort(hostname, port)}: ${why}`, { cause: err });
   }
-}
-
-/**
- * A TLS connection's handshake, for `Connections`' `handshake`: bounded by `timeoutMs`, so that
- * a client that never sends its hello holds nothing for long. It runs in the connection's own
- * task, so no one else waits for it; a failure is logged on `log`, and the connection closed.
- */
-export function tlsHandshake(
-  timeoutMs: number,
-  log?: (line: string) => void,
-): (session: Session) => Promise<boolean> {
-  const seconds = timeoutMs / 1000;
-  return async (session) => {
-    session.setDeadline(timeoutMs, `no TLS handshake within ${seconds} s`);
-    try {
-      await (session.conn as Deno.TlsConn).handshake();
-      session.clearDeadline();
-      session.touch(); // the idle clock starts now
-      return true;
-    } catch (err) {
-      if (session.endedFor === null) {
-        const why = explainTlsError(err, "server") ?? (err as Error).message;
-        log?.(`...closing ${session.address}: TLS handshake failed: ${why}`);
-      }
-      session.abort();
-      return false;
-    }
-  };
 }

@@ -9,10 +9,11 @@
  * @module
  */
 
-import type { Session, Stream } from "../connections.ts";
+import type { Session, StreamListener } from "../connections.ts";
 import type { StreamAddress, TlsIdentity } from "../addresses.ts";
 import { attempt, type Runnable, usageError } from "../errors.ts";
-import { connectTls, listenTls, readPem, tlsHandshake } from "./tls.ts";
+import { connectTls, readPem } from "./tls.ts";
+import { listenTls, tlsHandshake } from "./tls_server.ts";
 import { connectUnix, listenUnix } from "./unix.ts";
 
 /** Where a client connects: TCP (TLS, trusting `caCerts` besides the system's), or a path. */
@@ -21,7 +22,7 @@ export type StreamTarget =
   | { path: string };
 
 /** `socket()` + `bind()` + `listen()` at `address`. */
-export async function listenStream(address: StreamAddress): Promise<Deno.Listener<Stream>> {
+export async function listenStream(address: StreamAddress): Promise<StreamListener> {
   if ("path" in address) return await listenUnix(address.path, address.mode);
   const { tls, ...tcp } = address;
   if (tls) return listenTls(tcp, tls);
@@ -29,7 +30,7 @@ export async function listenStream(address: StreamAddress): Promise<Deno.Listene
 }
 
 /** `socket()` + `connect()` to `target`, and for TLS the handshake. */
-export function connectStream(target: StreamTarget): Promise<Stream> {
+export function connectStream(target: StreamTarget): Promise<Deno.Conn> {
   if ("path" in target) return connectUnix(target.path);
   const { hostname, port, tls } = target;
   if (tls) return connectTls(hostname, port, tls.caCerts);
@@ -77,7 +78,7 @@ export function serverAddress(
 
 /** A stream server's listening socket, made as its flags say. */
 export interface Listening {
-  listener: Deno.Listener<Stream>;
+  listener: StreamListener;
   tls: boolean;
   /** What to do first with each connection (`Connections`' `handshake`): TLS's, or nothing. */
   handshake(log?: (line: string) => void): ((session: Session) => Promise<boolean>) | undefined;

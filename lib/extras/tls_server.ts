@@ -1,0 +1,289 @@
+/**
+ * TLS for a server: it accepts plain TCP with `Deno.listen`, and runs TLS over each connection
+ * with Deno's `node:tls`. Why not `Deno.listenTls`: in Deno 2.9.6, closing one of its
+ * connections whose handshake has not finished does not free the socket, so a client that never
+ * says hello would keep a descriptor for as long as it stays connected. Here the TCP connection
+ * is ours, and closing it frees it at once, whatever the handshake is doing.
+ *
+ * @module
+ */
+
+import type { Buffer } from "node:buffer";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { Duplex } from "node:stream";
+import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
+import type { Session, Stream, StreamListener } from "../connections.ts";
+import { attempt, Failure, hostPort } from "../errors.ts";
+import { within } from "../shutdown.ts";
+import { explainTlsError } from "./tls.ts";
+
+/** The most plaintext a TLS record holds: read from TCP this much at a time. */
+const RECORD = 16 * 1024;
+/** Bytes decrypted but not read yet beyond which the client's input waits in TCP. */
+const HIGH_WATER = 64 * 1024;
+/** How long a closing connection waits for TLS's last words (an alert) to go out. */
+const ALERT_MS = 200;
+/**
+ * The alert a TLS server sends a client whose first bytes are not TLS (a fatal
+ * `unexpected_message`), so that a plain client can tell why: `node:tls` sends none.
+ */
+const NOT_TLS_ALERT = new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a]);
+
+/**
+ * `socket()` + `bind()` + `listen()`, with TLS on each connection accepted; the certificate
+ * and key (PEM text) are checked first, so that a bad file fails here, in one sentence.
+ */
+export function listenTls(
+  options: { hostname: string; port: number; reusePort?: boolean },
+  identity: { cert: string; key: string },
+): StreamListener {
+  const context = secureContext(identity, hostPort(options.hostname, options.port));
+  const listener = attempt(
+    "listen on",
+    options,
+    () => Deno.listen({ ...options, transport: "tcp" }),
+  );
+  return {
+    addr: listener.addr,
+    accept: async () => new TlsServerConn(await listener.accept(), context),
+    close: () => listener.close(),
+  };
+}
+
+function secureContext(identity: { cert: string; key: string }, where: string): SecureContext {
+  let why: string | undefined;
+  try {
+    const cert = new X509Certificate(identity.cert);
+    try {
+      if (!cert.checkPrivateKey(createPrivateKey(identity.key))) {
+        why = "--tls-key is not the key of the certificate in --tls-cert";
+      }
+    } catch {
+      why = "--tls-key holds no PEM private key";
+    }
+  } catch {
+    why = "--tls-cert holds no PEM certificate";
+  }
+  if (why) throw new Failure(`Cannot listen on ${where} with TLS: ${why}`);
+  return createSecureContext({ cert: identity.cert, key: identity.key });
+}
+
+/**
+ * A TLS connection a server accepted: read and written like a `Deno.Conn`, over a
+ * `Deno.TcpConn` that {@linkcode close} closes at once, handshake done or not.
+ */
+export class TlsServerConn implements Stream {
+  readonly localAddr: Deno.NetAddr;
+  readonly remoteAddr: Deno.NetAddr;
+  readonly #tcp: Deno.TcpConn;
+  readonly #tls: TLSSocket;
+  readonly #secure: Promise<void>;
+  #input: Buffer[] = []; // decrypted, not read yet
+  #held = 0;
+  #secured = false; // the handshake is done
+  #ended = false; // the client is done sending
+  #closed = false;
+  #failed: Error | undefined;
+  #wake: (() => void) | undefined; // a read() waiting for input
+  #pumpWaits: (() => void) | undefined; // the pump, while TLS or the reader has enough
+  #lastWords: Promise<void> | undefined; // an alert of ours on its way
+
+  constructor(tcp: Deno.TcpConn, context: SecureContext) {
+    this.#tcp = tcp;
+    this.localAddr = tcp.localAddr;
+    this.remoteAddr = tcp.remoteAddr;
+    // The TCP connection as the stream TLS runs over: what TLS writes goes out with
+    // `tcp.write()`; what comes in is pushed to it by #pump(). Closing the TCP connection is
+    // close()'s: TLS ends its stream itself (after a failed handshake, say) before it has
+    // said its last words.
+    const carrier = new Duplex({
+      read: () => this.#wakePump(), // TLS wants more
+      write: (chunk: Uint8Array, _encoding, done) => writeAll(tcp, chunk).then(() => done(), done),
+      final: (done) => tcp.closeWrite().then(() => done(), () => done()),
+    });
+    this.#tls = new TLSSocket(carrier, { isServer: true, secureContext: context });
+    this.#pump(carrier);
+    this.#secure = new Promise((resolve, reject) => {
+      this.#tls.once("secure", () => {
+        this.#secured = true;
+        resolve();
+      });
+      this.#tls.once("close", () => reject(this.#failed ?? new Deno.errors.UnexpectedEof()));
+    });
+    this.#secure.catch(() => {}); // what went wrong is handshake()'s to say, if it is asked
+    this.#tls.on("data", (chunk: Buffer) => {
+      this.#input.push(chunk);
+      this.#held += chunk.length;
+      if (this.#held >= HIGH_WATER) this.#tls.pause(); // TCP holds the rest back
+      this.#wakeReader();
+    });
+    this.#tls.on("end", () => {
+      this.#ended = true;
+      this.#wakeReader();
+    });
+    this.#tls.on("error", (err: Error) => {
+      this.#failed ??= denoError(err);
+      if (!this.#secured && /InvalidContentType/.test(err.message)) {
+        this.#lastWords = writeAll(tcp, NOT_TLS_ALERT).catch(() => {}); // close() waits for it
+      }
+      this.#wakeReader();
+    });
+  }
+
+  /** Resolves once the handshake is done; rejects with why it failed. */
+  handshake(): Promise<void> {
+    return this.#secure;
+  }
+
+  async read(buffer: Uint8Array): Promise<number | null> {
+    while (this.#input.length === 0) {
+      if (this.#closed) throw new Deno.errors.BadResource("the connection is closed");
+      if (this.#failed) throw this.#failed;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    let n = 0;
+    while (n < buffer.length && this.#input.length > 0) {
+      const chunk = this.#input[0];
+      const taken = Math.min(chunk.length, buffer.length - n);
+      buffer.set(taken === chunk.length ? chunk : chunk.subarray(0, taken), n);
+      n += taken;
+      if (taken === chunk.length) this.#input.shift();
+      else this.#input[0] = chunk.subarray(taken);
+    }
+    this.#held -= n;
+    if (this.#held < HIGH_WATER && this.#tls.isPaused()) this.#tls.resume();
+    this.#wakePump();
+    return n;
+  }
+
+  /** Resolves once `data` is encrypted and handed to TCP: a client that never reads stalls it. */
+  write(data: Uint8Array): Promise<number> {
+    if (this.#closed || this.#failed) {
+      return Promise.reject(
+        this.#failed ?? new Deno.errors.BadResource("the connection is closed"),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.#tls.write(data, (err?: Error | null) => {
+        if (!err) resolve(data.length);
+        else reject(this.#closed ? new Deno.errors.BadResource("closed") : denoError(err));
+      });
+    });
+  }
+
+  /** Sends TLS's close_notify, then FIN. */
+  closeWrite(): Promise<void> {
+    return new Promise((resolve) => this.#tls.end(resolve));
+  }
+
+  /** Closes the connection now: the socket is freed, and a pending read or write fails. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#tls.destroy();
+    const closeTcp = () => {
+      try {
+        this.#tcp.close();
+      } catch { /* closed already */ }
+    };
+    if (this.#lastWords) within(this.#lastWords, ALERT_MS).finally(closeTcp);
+    else closeTcp();
+    this.#wakeReader();
+    this.#wakePump();
+  }
+
+  /** `setsockopt(TCP_NODELAY)` on the TCP connection under TLS. */
+  setNoDelay(noDelay = true): void {
+    this.#tcp.setNoDelay(noDelay);
+  }
+
+  /**
+   * Reads the client's bytes from TCP and gives them to TLS, as long as neither TLS's buffers
+   * nor the reader's hold `HIGH_WATER` already: a client that sends and never reads our
+   * replies is held back by TCP itself, as over plain TCP.
+   */
+  async #pump(carrier: Duplex): Promise<void> {
+    try {
+      while (true) {
+        const buffer = new Uint8Array(RECORD);
+        const n = await this.#tcp.read(buffer);
+        if (n === null) break;
+        let wantsMore = carrier.push(buffer.subarray(0, n));
+        while (
+          !this.#closed && (!wantsMore || this.#held + this.#tls.readableLength >= HIGH_WATER)
+        ) {
+          await new Promise<void>((resolve) => this.#pumpWaits = resolve);
+          wantsMore = carrier.readableLength < carrier.readableHighWaterMark;
+        }
+      }
+      carrier.push(null);
+    } catch (err) {
+      carrier.destroy(err as Error); // reset, or closed by close()
+    }
+  }
+
+  #wakePump(): void {
+    const wake = this.#pumpWaits;
+    this.#pumpWaits = undefined;
+    wake?.();
+  }
+
+  #wakeReader(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+async function writeAll(tcp: Deno.TcpConn, data: Uint8Array): Promise<void> {
+  for (let done = 0; done < data.length;) done += await tcp.write(data.subarray(done));
+}
+
+/** The `Deno.errors` class of a `node:tls` error, so that a server tells routine from not. */
+function denoError(err: Error): Error {
+  if (Object.values(Deno.errors).some((kind) => err instanceof kind)) return err;
+  const code = (err as { code?: string }).code ?? "";
+  const Kind = {
+    ECONNRESET: Deno.errors.ConnectionReset,
+    ECONNABORTED: Deno.errors.ConnectionAborted,
+    EPIPE: Deno.errors.BrokenPipe,
+    ECANCELED: Deno.errors.BadResource, // we closed it while a write waited
+    ERR_STREAM_DESTROYED: Deno.errors.BadResource,
+    ERR_STREAM_PREMATURE_CLOSE: Deno.errors.UnexpectedEof,
+  }[code];
+  if (Kind) return new Kind(err.message, { cause: err });
+  // A record that is not TLS, or that does not decrypt: the client broke the protocol.
+  if (/^ERR_SSL_|^ERR_TLS_/.test(code)) {
+    return new Deno.errors.InvalidData(err.message, { cause: err });
+  }
+  return err;
+}
+
+/**
+ * A TLS connection's handshake, for `Connections`' `handshake`: bounded by `timeoutMs`, so that
+ * a client that never sends its hello holds nothing for long. It runs in the connection's own
+ * task, so no one else waits for it; a failure is logged on `log`, and the connection closed.
+ */
+export function tlsHandshake(
+  timeoutMs: number,
+  log?: (line: string) => void,
+): (session: Session) => Promise<boolean> {
+  const seconds = timeoutMs / 1000;
+  return async (session) => {
+    session.setDeadline(timeoutMs, `no TLS handshake within ${seconds} s`);
+    try {
+      await (session.conn as TlsServerConn).handshake();
+      session.clearDeadline();
+      session.touch(); // the idle clock starts now
+      return true;
+    } catch (err) {
+      if (session.endedFor === null) {
+        const why = explainTlsError(err, "server") ?? (err as Error).message;
+        log?.(`...closing ${session.address}: TLS handshake failed: ${why}`);
+      }
+      session.abort();
+      return false;
+    }
+  };
+}
