@@ -203,3 +203,45 @@ Deno.test("accepted() yields connections and ends when the listener closes", asy
   assert.equal(seen.length, 1);
   seen[0].close();
 });
+
+Deno.test("an unexpected error is said with its stack at most once a second, with a count", async () => {
+  using net = loopback();
+  const warned: string[] = [];
+  const connections = new Connections({ warn: (line) => warned.push(line) });
+  const clients: Deno.Conn[] = [];
+  for (let i = 0; i < 20; i++) {
+    const [client, conn] = await net.pair();
+    clients.push(client);
+    connections.serve(conn, () => Promise.reject(new Error(`bug ${i}`)));
+  }
+  await sleep(50);
+  assert.equal(warned.length, 1, warned.join("\n"));
+  assert.match(warned[0], /^unexpected error serving 127\.0\.0\.1:\d+: Error: bug 0\n\s+at /);
+  await sleep(1000);
+  const [client, conn] = await net.pair();
+  clients.push(client);
+  connections.serve(conn, () => Promise.reject(new Error("bug 20")));
+  await sleep(50);
+  assert.equal(warned.length, 2);
+  assert.match(
+    warned[1],
+    /serving 127\.0\.0\.1:\d+ \(and 19 more in the last second\): Error: bug 20/,
+  );
+  await connections.shutdown();
+  for (const client of clients) client.close();
+});
+
+Deno.test("serve() says whether it serves: beyond the cap, it closes the connection at once", async () => {
+  using net = loopback();
+  const warned: string[] = [];
+  const connections = new Connections({ maxConns: 1, warn: (line) => warned.push(line) });
+  const [first, conn] = await net.pair();
+  assert.equal(connections.serve(conn, echo), true);
+  const [second, refused] = await net.pair();
+  assert.equal(connections.serve(refused, echo), false);
+  assert.deepEqual(await readAll(second), new Uint8Array());
+  assert.deepEqual(warned, ["...too many clients (1 at once): closed 1 new connection"]);
+  first.close();
+  second.close();
+  await connections.shutdown();
+});

@@ -78,24 +78,28 @@ Deno.test("a TLS server refuses bad certificate and key files, each in one line"
 });
 
 Deno.test("a TLS client checks the server's certificate: its CA, its name, its dates", async () => {
-  const cases: [string[], string[], RegExp][] = [
+  // What the client says, and what the server logs of it.
+  const cases: [string[], string[], RegExp, RegExp][] = [
     [
       [],
       ["--tls"],
       /^error: Cannot connect to localhost:\d+: the server's certificate is not signed by a CA this machine trusts \(add its CA with --ca FILE\)$/,
+      /: the client refused our certificate \(UnknownCA: does it trust our CA\?\)$/m,
     ],
     [
       ["--tls-cert", otherName, "--tls-key", otherNameKey],
       ["--tls", "--ca", ca],
       /^error: Cannot connect to localhost:\d+: the server's certificate is not valid for the name "localhost" \(only for other\.test\)$/,
+      /: the client refused our certificate \(BadCertificate: is our certificate for the name it asked for\?\)$/m,
     ],
     [
       ["--tls-cert", expired, "--tls-key", expiredKey],
       ["--tls", "--ca", ca],
       /^error: Cannot connect to localhost:\d+: the server's certificate has expired$/,
+      /: the client refused our certificate \(CertificateExpired: is our certificate valid now\?\)$/m,
     ],
   ];
-  for (const [serverArgs, clientArgs, message] of cases) {
+  for (const [serverArgs, clientArgs, message, logged] of cases) {
     const tlsArgs = serverArgs.length > 0 ? serverArgs : TLS.server.args;
     await using server = await startServer("tsTserv.ts", tlsArgs, "127.0.0.1", READ);
     for (const client of ["tsTclnt.ts", "tsTclntSS.ts"]) {
@@ -107,6 +111,7 @@ Deno.test("a TLS client checks the server's certificate: its CA, its name, its d
       );
       assertError(result, message);
     }
+    assert.match((await server.stop()).stdout, logged);
   }
   const result = await runScript("tsTclnt.ts", ["--ca", ca], "hi\n", READ);
   assertError(result, /^error: --ca goes with --tls$/, 2);
@@ -436,4 +441,40 @@ Deno.test("a TLS server frees the descriptor of each client it gives up on: hand
     /connected from: .*\n\.\.\.too many/,
     "a refused client is not 'connected'",
   );
+});
+
+Deno.test("a TLS client that sends a corrupt record is closed, with no stack trace in the log", async () => {
+  await using server = await startServer("tsTserv.ts", ["-q", ...TLS.server.args], "127.0.0.1", {
+    ...TLS.server,
+  });
+  // Ten Python clients: a good handshake and request, then a record that does not decrypt,
+  // written on the TCP socket under TLS.
+  const python = new Proc("python3", [
+    "-c",
+    [
+      "import os, socket, ssl",
+      `ctx = ssl.create_default_context(cafile='${ca}')`,
+      "for _ in range(10):",
+      `    t = ctx.wrap_socket(socket.create_connection(('127.0.0.1', ${server.port})), server_hostname='localhost')`,
+      "    t.sendall(b'hi'); t.recv(1024)",
+      "    raw = socket.socket(fileno=os.dup(t.fileno()))",
+      "    raw.sendall(b'\\x17\\x03\\x03\\x00\\x20' + os.urandom(32))",
+      "    raw.recv(1024); raw.close(); t.close()",
+    ].join("\n"),
+  ]);
+  const result = await python.finish();
+  assert.equal(result.code, 0, result.stderr);
+  const again = await runScript(
+    "tsTclnt.ts",
+    ["-p", String(server.port), ...TLS.client.args],
+    "hi\n",
+    READ,
+  );
+  assert.equal(unstamped(again.stdout), "> [STAMP] hi\n> ", "others are served");
+  // node:tls takes a record that does not decrypt for the end of the stream: the server closes
+  // the connection and has nothing to add. At most a line each, and never a stack.
+  const log = (await server.stop()).stderr;
+  const lines = log.split("\n").filter(Boolean);
+  assert.ok(lines.length <= 10, log);
+  assert.doesNotMatch(log, /unexpected|^\s+at /m);
 });

@@ -27,6 +27,16 @@ export function readPem(path: string, option: string): string {
 /** What a failed TLS handshake means, for a person: a client's view, then a server's. */
 export function explainTlsError(err: unknown, side: "client" | "server"): string | undefined {
   const message = err instanceof Error ? err.message : String(err);
+  const alert = /received fatal alert: (\w+)/.exec(message)?.[1];
+  if (alert && side === "client") return `the server refused the handshake (${alert})`;
+  if (alert) {
+    const ask = {
+      UnknownCA: "does it trust our CA?",
+      BadCertificate: "is our certificate for the name it asked for?",
+      CertificateExpired: "is our certificate valid now?",
+    }[alert];
+    return `the client refused our certificate (${alert}${ask ? `: ${ask}` : ""})`;
+  }
   if (/UnknownIssuer/.test(message)) {
     return "the server's certificate is not signed by a CA this machine trusts " +
       "(add its CA with --ca FILE)";
@@ -39,12 +49,6 @@ export function explainTlsError(err: unknown, side: "client" | "server"): string
   }
   if (/Expired/.test(message)) return "the server's certificate has expired";
   if (/NotValidYet/.test(message)) return "the server's certificate is not valid yet";
-  const alert = /received fatal alert: (\w+)/.exec(message);
-  if (alert) {
-    return side === "server"
-      ? `the client refused our certificate (${alert[1]}: does it trust our CA?)`
-      : `the server refused the handshake (${alert[1]})`;
-  }
   if (/InvalidContentType|corrupt message/.test(message)) {
     return side === "client"
       ? "the server does not speak TLS (is it a plain server? then leave out --tls)"
