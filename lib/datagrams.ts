@@ -57,7 +57,7 @@ export class Replies {
 
   /**
    * Closes the socket once the replies in flight are out (`SHUTDOWN_DEADLINE_MS` at most); a
-   * Unix datagram socket's file, which outlives its socket, is removed.
+   * Unix datagram socket's file, which outlives its socket, is removed if it is still ours.
    */
   close(): Promise<void> {
     return this.#closed ??= (async () => {
@@ -65,7 +65,8 @@ export class Replies {
       if (this.#inFlight > 0) await within(idle, SHUTDOWN_DEADLINE_MS);
       const { addr } = this.socket;
       this.socket.close(); // DatagramConn has no Symbol.dispose for `using`
-      if ("path" in addr && addr.path) await Deno.remove(addr.path).catch(() => {});
+      // The extra that bound it, loaded already, removes the file if it is still ours.
+      if ("path" in addr && addr.path) (await import("./extras/unix.ts")).removeIfOurs(addr.path);
     })();
   }
 }

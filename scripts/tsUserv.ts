@@ -21,7 +21,7 @@
  * to its sender's own socket file: hence leave to write where clients bind (here /tmp):
  *
  * ```sh
- * deno run -N --unstable-net --allow-read=/tmp/tsu.sock --allow-write=/tmp scripts/tsUserv.ts --unix /tmp/tsu.sock
+ * deno run -N --unstable-net --allow-read=/tmp/tsu.sock --allow-write=/tmp --allow-sys scripts/tsUserv.ts --unix /tmp/tsu.sock
  * ```
  *
  * @module

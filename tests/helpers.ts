@@ -212,7 +212,7 @@ const UNIX: Transport = {
   // A Unix socket needs leave to read and write its file, besides the network's.
   server: {
     args: ["--unix", UNIX_PATH],
-    denoFlags: [`--allow-read=${UNIX_PATH}`, `--allow-write=${UNIX_PATH}`],
+    denoFlags: [`--allow-read=${UNIX_PATH}`, `--allow-write=${UNIX_PATH}`, "--allow-sys"],
   },
   client: {
     args: ["--unix", UNIX_PATH],
@@ -289,7 +289,7 @@ export const DATAGRAMS: Datagrams[] = [
     // The server replies to each client's own socket file: leave to write where clients bind.
     server: {
       args: ["--unix", UNIX_DGRAM_PATH],
-      denoFlags: [`--allow-read=${UNIX_DGRAM_PATH}`, "--allow-write=/tmp"],
+      denoFlags: [`--allow-read=${UNIX_DGRAM_PATH}`, "--allow-write=/tmp", "--allow-sys"],
     },
     // The client binds its own socket in a folder it makes under /tmp.
     client: {

@@ -29,7 +29,7 @@ interface Pairing {
 
 /** Over AF_UNIX: the path, and the leave our scripts need (datagram ends reply to a file). */
 const UNIX = "/tmp/ts-deno-test-interop.sock";
-const UNIX_ACCESS = { denoFlags: ["--allow-read=/tmp", "--allow-write=/tmp"] };
+const UNIX_ACCESS = { denoFlags: ["--allow-read=/tmp", "--allow-write=/tmp", "--allow-sys"] };
 
 const PAIRINGS: Pairing[] = [
   {

@@ -60,7 +60,7 @@ for (
 for (const [script, proto] of [["tsTserv.ts", "tcp"], ["tsTservSS.ts", "ss"]]) {
   Deno.test(`tsLoad --unix --proto ${proto} checks every reply from ${script} on a Unix socket`, async () => {
     const path = `/tmp/ts-deno-load-${Deno.pid}.sock`;
-    const access = { denoFlags: [`--allow-read=${path}`, `--allow-write=${path}`] };
+    const access = { denoFlags: [`--allow-read=${path}`, `--allow-write=${path}`, "--allow-sys"] };
     const proc = spawnScript(script, ["-q", "--unix", path], access);
     try {
       await proc.stdout.waitFor(/^waiting for connection on unix:/m);

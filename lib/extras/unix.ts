@@ -1,8 +1,9 @@
 /**
  * Unix domain sockets (`AF_UNIX`), for `--unix PATH`: a socket is a file, so a server takes over
  * a file left by a server that is gone, never one a live server holds nor one that is not a
- * socket, and sets the file's mode (who may connect, or send). Deno needs leave to read and
- * write the path as well as `-N`.
+ * socket; it gives the file its mode (who may connect, or send) as it is made, and removes only
+ * the file it made. Deno needs leave to read and write the path as well as `-N`, and
+ * `--allow-sys` for the umask.
  *
  * @module
  */
@@ -13,34 +14,135 @@ import { attempt, Failure } from "../errors.ts";
 const MAX_UNIX_PATH = 107;
 
 /**
- * `socket(AF_UNIX)` + `bind()` + `listen()` at `path`, its file given `mode`. The mode is set
- * just after the bind: where even that instant matters, put the socket in a folder that only
- * its owner may enter.
+ * `socket(AF_UNIX)` + `bind()` + `listen()` at `path`, its file given `mode` from the start (see
+ * {@linkcode bindAt}). A stop's `close()` removes the file only if it is still the one we made.
  */
 export async function listenUnix(path: string, mode: number): Promise<Deno.UnixListener> {
-  await clearStale(path, "listen on");
-  return await attempt("listen on", { path }, async () => {
-    const listener = Deno.listen({ transport: "unix", path });
-    await Deno.chmod(path, mode);
-    return listener;
-  });
+  const listener = await bindAt(path, mode, () => Deno.listen({ transport: "unix", path }));
+  return new OwnFileListener(listener, path);
 }
 
 /**
  * `socket(AF_UNIX, SOCK_DGRAM)` + `bind()` at `path` (needs `--unstable-net`), with the rules of
- * {@linkcode listenUnix}. Unlike a stream listener's, its file stays after `close()`: remove it.
+ * {@linkcode listenUnix}. Unlike a stream listener's, its file stays after `close()`: remove it
+ * with {@linkcode removeIfOurs}.
  */
-export async function listenUnixDatagram(
-  path: string,
-  mode: number,
-  action: "listen on" | "open a socket on" = "listen on",
-): Promise<Deno.DatagramConn> {
-  await clearStale(path, action);
-  return await attempt(action, { path }, async () => {
-    const socket = Deno.listenDatagram({ transport: "unixpacket", path });
-    await Deno.chmod(path, mode);
+export function listenUnixDatagram(path: string, mode: number): Promise<Deno.DatagramConn> {
+  return bindAt(path, mode, () => Deno.listenDatagram({ transport: "unixpacket", path }));
+}
+
+/** The socket files this process made, by path, as they were made (device and inode). */
+const made = new Map<string, Deno.FileInfo>();
+
+/**
+ * Clears `path` of a stale file, then `bind()`s there under a umask that gives the file `mode`
+ * from its first instant: a `chmod()` after the bind would leave others an instant to connect
+ * (Deno's `umask()` needs `--allow-sys`; it is the process's, restored at once).
+ */
+async function bindAt<T>(path: string, mode: number, bind: () => T): Promise<T> {
+  await clearStale(path, "listen on");
+  let umask: number;
+  try {
+    umask = Deno.umask(0o777 & ~mode);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotCapable)) throw err;
+    throw new Failure(
+      `Cannot listen on unix:${path}: leave to set the umask, so that the socket file has its ` +
+        "mode from the start, was not granted (run with --allow-sys)",
+    );
+  }
+  return await attempt("listen on", { path }, async () => {
+    let socket: T;
+    try {
+      socket = bind();
+    } catch (err) {
+      // Another server bound the path since we looked: it is not a port, so say so.
+      if (err instanceof Deno.errors.AddrInUse) {
+        throw new Failure(`Cannot listen on unix:${path}: it is in use by a running server`);
+      }
+      throw err;
+    } finally {
+      Deno.umask(umask);
+    }
+    made.set(path, await Deno.lstat(path));
     return socket;
   });
+}
+
+/** Whether the file at `path` is still the socket file we made there. */
+function isOurs(path: string): boolean {
+  const ours = made.get(path);
+  try {
+    const now = Deno.lstatSync(path);
+    return ours !== undefined && now.dev === ours.dev && now.ino === ours.ino;
+  } catch {
+    return false; // gone
+  }
+}
+
+/**
+ * Removes the socket file we made at `path`, unless it is no longer ours: another server may
+ * have taken the path over since (its file replaced ours), and its file is not ours to remove.
+ */
+export function removeIfOurs(path: string): void {
+  if (isOurs(path)) Deno.removeSync(path);
+  made.delete(path);
+}
+
+/**
+ * A Unix stream listener whose `close()` spares a file that is not ours. Deno's own `close()`
+ * removes whatever file is at the path by then, another server's too; so when the file is no
+ * longer ours, our socket, which no path reaches any more, is left open and unreferenced until
+ * the process exits (the scripts end with `Deno.exit()`, which removes nothing), and `accept()`
+ * ends as if it had been closed.
+ */
+class OwnFileListener implements Deno.UnixListener {
+  #closed = Promise.withResolvers<never>();
+
+  constructor(readonly listener: Deno.UnixListener, readonly path: string) {
+    this.#closed.promise.catch(() => {}); // it rejects only to end an accept()
+  }
+
+  get addr(): Deno.UnixAddr {
+    return this.listener.addr;
+  }
+
+  accept(): Promise<Deno.UnixConn> {
+    return Promise.race([this.listener.accept(), this.#closed.promise]);
+  }
+
+  close(): void {
+    // Deno removes the file once the accept() in flight has ended, before it reports the end.
+    if (isOurs(this.path)) this.listener.close();
+    else {
+      this.listener.unref();
+      this.#closed.reject(new Deno.errors.BadResource("the listener is closed"));
+    }
+    made.delete(this.path);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterableIterator<Deno.UnixConn> {
+    while (true) {
+      try {
+        yield await this.accept();
+      } catch (err) {
+        if (err instanceof Deno.errors.BadResource) return;
+        throw err;
+      }
+    }
+  }
+
+  ref(): void {
+    this.listener.ref();
+  }
+
+  unref(): void {
+    this.listener.unref();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }
 
 /**
@@ -48,7 +150,7 @@ export async function listenUnixDatagram(
  * (connecting is refused); a file a running server holds, or that is not a socket, or a path
  * too long, is an error.
  */
-async function clearStale(path: string, action: "listen on" | "open a socket on") {
+async function clearStale(path: string, action: "listen on") {
   const fail = (why: string) => new Failure(`Cannot ${action} unix:${path}: ${why}`);
   if (new TextEncoder().encode(path).length > MAX_UNIX_PATH) {
     throw fail(`the path is too long for a Unix socket (at most ${MAX_UNIX_PATH} bytes)`);
@@ -90,7 +192,13 @@ export async function unixDatagramClient(): Promise<
     );
   });
   try {
-    const socket = await listenUnixDatagram(`${dir}/client.sock`, 0o600, "open a socket on");
+    // A folder of our own, that only we may enter: no stale file to clear, no mode to set.
+    const path = `${dir}/client.sock`;
+    const socket = attempt(
+      "open a socket on",
+      { path },
+      () => Deno.listenDatagram({ transport: "unixpacket", path }),
+    );
     return {
       socket,
       async [Symbol.asyncDispose]() {
