@@ -97,6 +97,41 @@ Deno.test("tsTservSS closes a client that streams 64 MiB without a newline; memo
   assertNoBug(result.stderr);
 });
 
+Deno.test("tsTservSS --line-budget bounds what all unfinished lines hold: it cuts the biggest, and gives memory back", async () => {
+  // Each client sends just under --max-line without a newline: alone, each is within bounds.
+  const clients = 600;
+  const partial = new Uint8Array(65_000).fill(0x61);
+  await using server = await startServer("tsTservSS.ts", ["-q", "--line-budget", "4"]);
+  await warmUp(server.port);
+  // As many connections, each with a short partial line, first: the heap's working size.
+  const warming = await Promise.all(Array.from({ length: clients }, () => connect(server.port)));
+  await Promise.all(warming.map((conn) => writeAll(conn, partial.subarray(0, 500))));
+  await sleep(300);
+  for (const conn of warming) conn.close();
+  await sleep(300);
+  const pid = server.proc.child.pid;
+  const before = await memoryKiB(pid, "VmRSS");
+  const conns = await Promise.all(Array.from({ length: clients }, () => connect(server.port)));
+  const sent = await Promise.all(conns.map(async (conn) => {
+    await writeAll(conn, partial).catch(() => {});
+    return conn;
+  }));
+  await sleep(1000); // every byte read by the server, or the connection cut
+  const peak = (await memoryKiB(pid, "VmHWM")) - before;
+  assert.equal(await ask(server.port), "still there?\n", "others are served meanwhile");
+  for (const conn of sent) conn.close();
+  await sleep(1000);
+  const after = (await memoryKiB(pid, "VmRSS")) - before;
+  const result = await server.stop();
+  const figures = `peak +${peak} KiB, after they left +${after} KiB`;
+  console.log(`  ${clients} clients x 65,000 bytes, --line-budget 4: ${figures}`);
+  // Without the budget: +80 MiB at the peak, +125 MiB after they left.
+  assert.ok(peak < 32 * 1024, figures);
+  assert.ok(after < 32 * 1024, figures);
+  assert.match(result.stderr, /^\.\.\.unfinished lines passed their budget \(4 MiB\): closed \d+/m);
+  assertNoBug(result.stderr);
+});
+
 for (const transport of TRANSPORTS) {
   const { name, server: serving } = transport;
   Deno.test(`${name}: tsTserv holds back a client that sends without reading; memory stays flat`, async () => {
