@@ -255,14 +255,37 @@ Deno.test("tsTserv out of file descriptors says so, once a spell, and serves aga
   const clients = await Promise.all(Array.from({ length: 48 }, () => connect(server.port)));
   await server.proc.stderr.waitFor(/accept failed: Too many open files/, 5000);
   for (const client of clients) client.close();
+  assert.equal(await ask(server.port), "still there?\n"); // what shows that it is over
   await server.proc.stderr.waitFor(/accepting connections again/, 5000);
-  assert.equal(await ask(server.port), "still there?\n");
   const result = await server.stop();
   assert.equal(result.code, 0);
   // Once each time it runs out, however many retries that takes; never a line per retry.
   const spells = result.stderr.match(/accept failed/g)?.length ?? 0;
   assert.ok(spells >= 1 && spells <= 3, result.stderr);
   assert.equal(result.stderr.match(/accepting connections again/g)?.length, spells);
+  assertNoBug(result.stderr);
+});
+
+Deno.test("tsTserv at its descriptor limit as clients come and go says so at most once a second, with a count", async () => {
+  await using server = await startServer("tsTserv.ts", ["-q"], "127.0.0.1", { maxFiles: 64 });
+  const held = await Promise.all(Array.from({ length: 64 }, () => connect(server.port)));
+  await server.proc.stderr.waitFor(/accept failed/, 5000);
+  const started = performance.now();
+  for (let i = 0; performance.now() - started < 2500 && i < 2000; i++) {
+    held.shift()!.close(); // one leaves, a queued one gets in, and a new one comes
+    held.push(await connect(server.port));
+    await sleep(20);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  for (const conn of held) conn.close();
+  assert.equal(await ask(server.port), "still there?\n");
+  await sleep(1000); // the line that it is over comes a second after the last that it ran out
+  const result = await server.stop();
+  const failed = result.stderr.match(/accept failed/g)?.length ?? 0;
+  console.log(`  ${failed} "accept failed" lines in ${seconds.toFixed(1)} s of churn`);
+  assert.ok(failed <= Math.ceil(seconds) + 1, result.stderr);
+  assert.equal(result.stderr.match(/accepting connections again/g)?.length, failed);
+  assert.match(result.stderr, /accepting connections again \(ran out \d+ times in \d+\.\d s\)/);
   assertNoBug(result.stderr);
 });
 
