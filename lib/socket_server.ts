@@ -407,10 +407,15 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
     return this.#connections.shutdown(deadlineMs);
   }
 
-  /** A client merely gone is routine: with `quiet`, not worth a line. */
+  /**
+   * A client that went away or sent too long a line is a line of the per-connection log (none
+   * with `quiet`), as in `tsTserv`; anything else concerns the server.
+   */
   override handleError(err: unknown, handler: StreamRequestHandler): void {
-    if (this.options.quiet && isPeerGone(err)) return;
-    super.handleError(err, handler);
+    const client = formatAddress(handler.clientAddress);
+    if (isPeerGone(err)) this.log?.(`...${client} went away: ${(err as Error).message}`);
+    else if (err instanceof LineTooLong) this.log?.(`...closing ${client}: ${err.message}`);
+    else super.handleError(err, handler);
   }
 
   async #process(session: Session): Promise<void> {

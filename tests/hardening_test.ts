@@ -79,7 +79,7 @@ function flood(conn: Deno.Conn, limit: number) {
 }
 
 Deno.test("tsTservSS closes a client that streams 64 MiB without a newline; memory stays flat", async () => {
-  await using server = await startServer("tsTservSS.ts", ["-q"]);
+  await using server = await startServer("tsTservSS.ts");
   await warmUp(server.port);
   const before = await memoryKiB(server.proc.child.pid, "VmRSS");
   using flooder = await connect(server.port);
@@ -93,7 +93,7 @@ Deno.test("tsTservSS closes a client that streams 64 MiB without a newline; memo
   assert.equal(await ask(server.port), "still there?\n");
   const result = await server.stop();
   assert.equal(result.code, 0);
-  assert.match(result.stderr, /^\.\.\.closing 127\.0\.0\.1:\d+: line longer than 65536 bytes$/m);
+  assert.match(result.stdout, /^\.\.\.closing 127\.0\.0\.1:\d+: line longer than 65536 bytes$/m);
   assertNoBug(result.stderr);
 });
 
@@ -399,7 +399,30 @@ Deno.test("tsTclnt says so, exit 1, when its server dies mid-session", async () 
   await client.write("second\n");
   const result = await client.finish();
   assert.equal(result.code, 1);
-  assert.match(result.stderr, /^error: The server (closed|reset) the connection\n$/);
+  assert.match(result.stderr, /^error: The server (closed|reset) the connection( \(.*\))?\n$/);
+});
+
+Deno.test("tsTclnt whose server closed it for idling says the server may have timed it out", async () => {
+  await using server = await startServer("tsTserv.ts", ["-q", "--idle-timeout", "0.3"]);
+  const client = new Proc(Deno.execPath(), [
+    "run",
+    "-N",
+    new URL("../scripts/tsTclnt.ts", import.meta.url).pathname,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(server.port),
+  ], { stdin: true });
+  await client.write("first\n", false);
+  await client.stdout.waitFor(/\] first\n> $/);
+  await sleep(1000); // the user is away: the server ends the idle connection
+  await client.write("second\n");
+  const result = await client.finish();
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    /^error: The server closed the connection \(it may have timed out an idle client\)\n$/,
+  );
 });
 
 Deno.test("tsTclntSS sends a line longer than the server's buffer and prints its reply whole", async () => {
