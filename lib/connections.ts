@@ -19,33 +19,59 @@ const BACKOFF_MS = 100; // before accepting again, out of descriptors
 /**
  * Yields each connection `listener.accept()` gives, until the listener is closed. One that
  * fails before we get it (reset by its client) is skipped. Running out of descriptors is said
- * once on `warn`, and accepting retried every `BACKOFF_MS` (clients wait in the kernel's queue).
+ * on `warn`, and accepting retried every `BACKOFF_MS` (clients wait in the kernel's queue). As
+ * clients come and go at the limit it runs out again and again: so the line that it is over
+ * comes a second after the one that it ran out at the earliest, and says how often it did.
  */
 export async function* accepted<C extends Stream>(
   listener: { accept(): Promise<C> },
   warn = (line: string) => console.error(line),
 ): AsyncGenerator<C> {
-  let starved = false;
-  while (true) {
-    let conn: C;
-    try {
-      conn = await listener.accept();
-    } catch (err) {
-      if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
-        return; // the listener was closed: we are stopping
+  let starved = false; // accept() fails for want of descriptors
+  let spells = 0; // times it ran out since the line that said so
+  let saidAt = 0;
+  let timer: ReturnType<typeof setTimeout> | undefined; // a second after that line
+  const over = () => {
+    const seconds = ((performance.now() - saidAt) / 1000).toFixed(1);
+    warn(
+      `accepting connections again${
+        spells > 1 ? ` (ran out ${spells} times in ${seconds} s)` : ""
+      }`,
+    );
+    spells = 0;
+  };
+  try {
+    while (true) {
+      let conn: C;
+      try {
+        conn = await listener.accept();
+      } catch (err) {
+        if (err instanceof Deno.errors.BadResource || err instanceof Deno.errors.Interrupted) {
+          return; // the listener was closed: we are stopping
+        }
+        const code = (err as { code?: string }).code ?? "";
+        if (ONE_CONNECTION.has(code) || err instanceof Deno.errors.NotConnected) continue;
+        if (!OUT_OF_RESOURCES.has(code)) throw err;
+        if (!starved && spells++ === 0) {
+          warn(`accept failed: ${(err as Error).message}; retrying every ${BACKOFF_MS} ms`);
+          saidAt = performance.now();
+          timer = setTimeout(() => {
+            timer = undefined;
+            if (!starved) over();
+          }, 1000);
+          Deno.unrefTimer(timer);
+        }
+        starved = true;
+        await new Promise((resolve) => setTimeout(resolve, BACKOFF_MS));
+        continue;
       }
-      const code = (err as { code?: string }).code ?? "";
-      if (ONE_CONNECTION.has(code) || err instanceof Deno.errors.NotConnected) continue;
-      if (!OUT_OF_RESOURCES.has(code)) throw err;
-      const why = (err as Error).message;
-      if (!starved) warn(`accept failed: ${why}; retrying every ${BACKOFF_MS} ms`);
-      starved = true;
-      await new Promise((resolve) => setTimeout(resolve, BACKOFF_MS));
-      continue;
+      if (starved && timer === undefined) over(); // else the timer says so
+      starved = false;
+      yield conn;
     }
-    if (starved) warn("accepting connections again");
-    starved = false;
-    yield conn;
+  } finally {
+    clearTimeout(timer);
+    if (timer !== undefined && !starved) over(); // stopping: the last spell was over
   }
 }
 

@@ -182,7 +182,7 @@ export class ReplyReader {
         if (complete > 0) return this.#take(complete);
         throw new Failure(
           this.#end === 0
-            ? "The server closed the connection"
+            ? "The server closed the connection (it may have timed out an idle client)"
             : "The server closed the connection in the middle of a reply",
         );
       }

@@ -6,8 +6,9 @@
  * what both servers do anyway: a handler is not awaited before the next request is taken.
  *
  * Unlike Python's, a stream server bounds a line's length (`maxLine`) and time
- * (`lineTimeoutMs`), ends idle connections, caps connections at once (`maxConns`), and a
- * handler that throws costs only its own request. `tsTservSS.ts` shows it in use.
+ * (`lineTimeoutMs`), and what all unfinished lines hold together (`lineBudget`); it ends idle
+ * connections, caps connections at once (`maxConns`), and a handler that throws costs only its
+ * own request. `tsTservSS.ts` shows it in use.
  *
  * @module
  */
@@ -43,12 +44,100 @@ export class LineTooLong extends Error {
 }
 
 const NEWLINE = 0x0a;
+const MiB = 1 << 20;
 
 /** How a {@linkcode LineReader} reads. */
 export interface LineOptions {
   bufsiz?: number; // bytes per read (1024)
   maxLine?: number; // the longest line taken, its newline included (64 KiB)
   lineTimeoutMs?: number; // from a line's first byte to its newline, 0 for ever (0)
+}
+
+/** The size of the buffer a line longer than a read needs: the longest line, and a read. */
+function longLineBuffer(options: LineOptions): number {
+  return (options.maxLine ?? 64 * 1024) + (options.bufsiz ?? 1024);
+}
+
+/** What a stream server's unfinished lines may hold in all, unless told otherwise. */
+export const LINE_BUDGET = 64 * MiB;
+
+/**
+ * The memory that all of a server's connections may hold in lines not yet whole. `maxLine`
+ * bounds one connection only: 10,000 clients each sending just under it would hold 640 MiB. A
+ * line longer than a read borrows a buffer for a whole line from here, and gives it back once
+ * done; past the budget, the connection holding the most is closed and its buffer lent again.
+ * Buffers given back are kept for the next long line, so an attack leaves no garbage behind.
+ */
+export class LineBudget {
+  /** Who holds a buffer, and how many bytes of a line are in it. */
+  #lent = new Map<Session, number>();
+  #free: Uint8Array[] = [];
+  #waiting: ((buffer: Uint8Array) => void)[] = []; // for the buffer of one closed for them
+  #buffers: number; // the most buffers out at once, or kept
+  #closed = 0; // connections closed since the line that said so
+  #saidAt = -Infinity;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+
+  /** `bytes` for all, in buffers of `size`; a line past the budget is said on `warn`. */
+  constructor(
+    readonly bytes: number,
+    readonly size: number,
+    readonly warn: (line: string) => void = (line) => console.error(line),
+  ) {
+    this.#buffers = Math.max(1, Math.floor(bytes / size));
+  }
+
+  /**
+   * Lends `session` a buffer. If all are out, it closes the session holding the most and waits
+   * for that one's buffer, so that buffers are never more than the budget.
+   */
+  lend(session: Session): Promise<Uint8Array> {
+    if (this.#lent.size < this.#buffers) {
+      this.#lent.set(session, 0);
+      return Promise.resolve(this.#free.pop() ?? new Uint8Array(this.size));
+    }
+    const [biggest] = [...this.#lent].reduce((most, held) => held[1] > most[1] ? held : most);
+    this.#lent.delete(biggest);
+    // No reply is owed for a line not whole: close at once; its read fails, its buffer is ours.
+    biggest.end("unfinished lines passed their budget");
+    biggest.abort();
+    this.#closed++;
+    this.#say();
+    this.#lent.set(session, 0);
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Says how many bytes of a line `session` holds in its buffer. */
+  hold(session: Session, bytes: number): void {
+    if (this.#lent.has(session)) this.#lent.set(session, bytes);
+  }
+
+  /** Takes back the buffer lent to `session`, for the next long line. */
+  giveBack(session: Session, buffer: Uint8Array): void {
+    this.#lent.delete(session);
+    const next = this.#waiting.shift();
+    if (next) next(buffer);
+    else this.#free.push(buffer);
+  }
+
+  /** Says how many were closed: at once after a quiet second, else when the second is up. */
+  #say(): void {
+    if (this.#timer !== undefined) return;
+    const say = () => {
+      const closed = `${this.#closed} connection${this.#closed === 1 ? "" : "s"}`;
+      const budget = `${Math.round(this.bytes / MiB)} MiB`;
+      this.warn(
+        `...unfinished lines passed their budget (${budget}): closed ${closed} holding the most`,
+      );
+      this.#closed = 0;
+      this.#saidAt = performance.now();
+      this.#timer = undefined;
+    };
+    const wait = this.#saidAt + 1000 - performance.now();
+    if (wait <= 0) return say();
+    this.#timer = setTimeout(say, wait);
+    Deno.unrefTimer(this.#timer);
+  }
 }
 
 /**
@@ -61,18 +150,29 @@ export class LineReader {
   #bufsiz: number;
   #maxLine: number;
   #lineTimeoutMs: number;
-  /** Bytes read and not yet returned are `#data[#start, #end)`; it grows as lines need. */
+  #budget: LineBudget;
+  /** Bytes read and not yet returned are `#data[#start, #end)`: `#own`, or a borrowed buffer. */
   #data: Uint8Array;
+  #own: Uint8Array; // a read's worth: most lines fit
   #start = 0;
   #end = 0;
   #lineBegun = false;
 
-  constructor(session: Session, options: LineOptions = {}) {
+  /** A line longer than a read borrows from `budget` (by default, one of its own). */
+  constructor(session: Session, options: LineOptions = {}, budget?: LineBudget) {
     this.#session = session;
     this.#bufsiz = options.bufsiz ?? 1024;
     this.#maxLine = options.maxLine ?? 64 * 1024;
     this.#lineTimeoutMs = options.lineTimeoutMs ?? 0;
-    this.#data = new Uint8Array(this.#bufsiz);
+    this.#budget = budget ?? new LineBudget(Infinity, longLineBuffer(options));
+    this.#data = this.#own = new Uint8Array(this.#bufsiz);
+  }
+
+  /** Gives back a borrowed buffer: call it once the connection is done. */
+  close(): void {
+    if (this.#data !== this.#own) this.#budget.giveBack(this.#session, this.#data);
+    this.#data = this.#own;
+    this.#start = this.#end = 0;
   }
 
   /**
@@ -98,7 +198,7 @@ export class LineReader {
         const seconds = this.#lineTimeoutMs / 1000;
         this.#session.setDeadline(this.#lineTimeoutMs, `no whole line within ${seconds} s`);
       }
-      this.#makeRoom();
+      await this.#makeRoom();
       searched = this.#end; // all that is buffered has been searched
       const n = await this.#session.read(this.#data.subarray(this.#end, this.#end + this.#bufsiz));
       if (n === null) {
@@ -106,31 +206,35 @@ export class LineReader {
         return this.#take(this.#end); // end of input
       }
       this.#end += n;
+      if (this.#data !== this.#own) this.#budget.hold(this.#session, this.#end - this.#start);
     }
   }
 
   #take(lineEnd: number): Uint8Array {
     const line = this.#data.slice(this.#start, lineEnd);
     this.#start = lineEnd;
+    if (this.#data !== this.#own) { // a long line is done: back to a read's worth
+      const rest = this.#data.subarray(lineEnd, this.#end); // less than the read that ended it
+      this.#own.set(rest);
+      this.close();
+      this.#end = rest.length;
+    }
     if (this.#lineBegun) this.#session.clearDeadline();
     this.#lineBegun = false;
     return line;
   }
 
-  /** Makes room for one more read at the end: drops the lines already returned, or grows. */
-  #makeRoom(): void {
-    if (this.#data.length - this.#end >= this.#bufsiz) return;
+  /** Makes room for a read at the end: drops the lines already returned, or borrows. */
+  async #makeRoom(): Promise<void> {
+    const room = this.#data.length - this.#end;
+    if (room >= this.#bufsiz || (room > 0 && this.#start === 0)) return;
     const unread = this.#end - this.#start; // less than maxLine, or readline() has thrown
-    if (this.#data.length - unread >= this.#bufsiz) {
+    if (unread < this.#data.length) {
       this.#data.copyWithin(0, this.#start, this.#end);
-    } else {
-      const size = Math.max(
-        unread + this.#bufsiz,
-        Math.min(2 * this.#data.length, this.#maxLine + this.#bufsiz),
-      );
-      const grown = new Uint8Array(size);
-      grown.set(this.#data.subarray(this.#start, this.#end));
-      this.#data = grown;
+    } else { // #own is full of one line; a borrowed buffer holds maxLine and a read
+      const long = await this.#budget.lend(this.#session);
+      long.set(this.#data);
+      this.#data = long;
     }
     this.#start = 0;
     this.#end = unread;
@@ -166,7 +270,7 @@ export abstract class StreamRequestHandler extends BaseRequestHandler<Stream, St
   constructor(session: Session, server: StreamServer) {
     super(session.conn, session.conn.remoteAddr, server);
     this.#session = session;
-    this.rfile = new LineReader(session, server.options);
+    this.rfile = new LineReader(session, server.options, server.lineBudget);
   }
 
   /** Sends all of `data` to the client, like `wfile.write()`. */
@@ -228,6 +332,7 @@ export interface StreamServerOptions extends LineOptions {
   address: StreamAddress; // all but plain TCP are served by `lib/extras/`
   idleTimeoutMs?: number; // close a connection after this long without a byte moving (0: never)
   maxConns?: number; // the most connections at once; beyond, new ones are closed (10,000)
+  lineBudget?: number; // bytes all unfinished lines may hold; beyond, close the biggest (64 MiB)
   quiet?: boolean; // log no line per connection, nor when a client merely goes away
   console?: Console; // where to write (`console`)
 }
@@ -237,6 +342,8 @@ export interface StreamServerOptions extends LineOptions {
  * every connection with a new handler; the connection is closed after the handler.
  */
 export class StreamServer extends BaseServer<StreamRequestHandler> {
+  /** What this server's unfinished lines may hold, shared by its handlers' readers. */
+  readonly lineBudget: LineBudget;
   #Handler: StreamHandlerClass;
   #connections: Connections;
 
@@ -268,6 +375,8 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
     handshake?: (log?: (line: string) => void) => ConnectionsOptions["handshake"],
   ) {
     super(options);
+    const size = longLineBuffer(options);
+    this.lineBudget = new LineBudget(options.lineBudget ?? LINE_BUDGET, size, this.warn);
     this.#Handler = Handler;
     this.#connections = new Connections({
       ...options,
@@ -299,10 +408,15 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
     return this.#connections.shutdown(deadlineMs);
   }
 
-  /** A client merely gone is routine: with `quiet`, not worth a line. */
+  /**
+   * A client that went away or sent too long a line is a line of the per-connection log (none
+   * with `quiet`), as in `tsTserv`; anything else concerns the server.
+   */
   override handleError(err: unknown, handler: StreamRequestHandler): void {
-    if (this.options.quiet && isPeerGone(err)) return;
-    super.handleError(err, handler);
+    const client = formatAddress(handler.clientAddress);
+    if (isPeerGone(err)) this.log?.(`...${client} went away: ${(err as Error).message}`);
+    else if (err instanceof LineTooLong) this.log?.(`...closing ${client}: ${err.message}`);
+    else super.handleError(err, handler);
   }
 
   async #process(session: Session): Promise<void> {
@@ -318,6 +432,8 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
       // A client that misbehaved or went away: no reply is owed, so close without reading more.
       this.handleError(err, handler);
       session.abort();
+    } finally {
+      handler.rfile.close(); // a buffer it borrowed goes back to the budget
     }
   }
 }

@@ -12,10 +12,11 @@
  * Ctrl-C or SIGTERM stops it cleanly, exit 0.
  *
  * A client cannot make it hold on for ever: a line longer than `--max-line` bytes (64 KiB)
- * closes the connection, so memory stays bounded whatever a client sends; so does a line not
- * whole `--line-timeout` seconds (30) after it began, or a connection idle for
- * `--idle-timeout` seconds (300). Each of these is logged. Beyond `--max-conns` clients at once
- * (10,000), a new connection is closed as soon as it is accepted.
+ * closes the connection; so does a line not whole `--line-timeout` seconds (30) after it began,
+ * or a connection idle for `--idle-timeout` seconds (300). All unfinished lines together may
+ * hold `--line-budget` MiB (64); beyond, the connection holding the most is closed, so memory
+ * stays bounded whatever many clients send. Each of these is logged. Beyond `--max-conns`
+ * clients at once (10,000), a new connection is closed as soon as it is accepted.
  *
  * ```sh
  * deno run -N scripts/tsTservSS.ts
@@ -40,6 +41,7 @@ const BUFSIZ = 1024;
 const MAX_LINE = 64 * 1024; // bytes, its newline included
 const LINE_TIMEOUT = 30; // seconds, from a line's first byte to its newline
 const IDLE_TIMEOUT = 300; // seconds
+const LINE_BUDGET = 64; // MiB, for all connections' unfinished lines together
 
 /** Serves one connection: reads a line, sends it back stamped. The server then closes it. */
 class MyRequestHandler extends StreamRequestHandler {
@@ -71,6 +73,12 @@ export const COMMAND = {
       LINE_TIMEOUT,
       "close a connection whose line takes longer",
       { zero: "never" },
+    ),
+    lineBudget: flag.whole(
+      "line-budget",
+      LINE_BUDGET,
+      "most MiB all unfinished lines may hold; beyond, close the connection holding the most",
+      { max: 65536, value: "MIB" },
     ),
     maxConns: flag.whole("max-conns", MAX_CONNS, "most clients at once; beyond, close new ones", {
       max: 1_000_000,
@@ -113,6 +121,7 @@ export async function main(args: string[]): Promise<number> {
     lineTimeoutMs: options.lineTimeout * 1000,
     idleTimeoutMs: options.idleTimeout * 1000,
     maxConns: options.maxConns,
+    lineBudget: options.lineBudget * (1 << 20),
     quiet: options.quiet,
     console: out,
   }, MyRequestHandler);

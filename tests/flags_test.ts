@@ -35,6 +35,7 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     idleTimeout: 300,
     maxLine: 65536,
     lineTimeout: 30,
+    lineBudget: 64,
     maxConns: 10_000,
     quiet: false,
     ...plainTcp,

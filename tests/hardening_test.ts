@@ -79,7 +79,7 @@ function flood(conn: Deno.Conn, limit: number) {
 }
 
 Deno.test("tsTservSS closes a client that streams 64 MiB without a newline; memory stays flat", async () => {
-  await using server = await startServer("tsTservSS.ts", ["-q"]);
+  await using server = await startServer("tsTservSS.ts");
   await warmUp(server.port);
   const before = await memoryKiB(server.proc.child.pid, "VmRSS");
   using flooder = await connect(server.port);
@@ -93,7 +93,42 @@ Deno.test("tsTservSS closes a client that streams 64 MiB without a newline; memo
   assert.equal(await ask(server.port), "still there?\n");
   const result = await server.stop();
   assert.equal(result.code, 0);
-  assert.match(result.stderr, /^\.\.\.closing 127\.0\.0\.1:\d+: line longer than 65536 bytes$/m);
+  assert.match(result.stdout, /^\.\.\.closing 127\.0\.0\.1:\d+: line longer than 65536 bytes$/m);
+  assertNoBug(result.stderr);
+});
+
+Deno.test("tsTservSS --line-budget bounds what all unfinished lines hold: it cuts the biggest, and gives memory back", async () => {
+  // Each client sends just under --max-line without a newline: alone, each is within bounds.
+  const clients = 600;
+  const partial = new Uint8Array(65_000).fill(0x61);
+  await using server = await startServer("tsTservSS.ts", ["-q", "--line-budget", "4"]);
+  await warmUp(server.port);
+  // As many connections, each with a short partial line, first: the heap's working size.
+  const warming = await Promise.all(Array.from({ length: clients }, () => connect(server.port)));
+  await Promise.all(warming.map((conn) => writeAll(conn, partial.subarray(0, 500))));
+  await sleep(300);
+  for (const conn of warming) conn.close();
+  await sleep(300);
+  const pid = server.proc.child.pid;
+  const before = await memoryKiB(pid, "VmRSS");
+  const conns = await Promise.all(Array.from({ length: clients }, () => connect(server.port)));
+  const sent = await Promise.all(conns.map(async (conn) => {
+    await writeAll(conn, partial).catch(() => {});
+    return conn;
+  }));
+  await sleep(1000); // every byte read by the server, or the connection cut
+  const peak = (await memoryKiB(pid, "VmHWM")) - before;
+  assert.equal(await ask(server.port), "still there?\n", "others are served meanwhile");
+  for (const conn of sent) conn.close();
+  await sleep(1000);
+  const after = (await memoryKiB(pid, "VmRSS")) - before;
+  const result = await server.stop();
+  const figures = `peak +${peak} KiB, after they left +${after} KiB`;
+  console.log(`  ${clients} clients x 65,000 bytes, --line-budget 4: ${figures}`);
+  // Without the budget: +80 MiB at the peak, +125 MiB after they left.
+  assert.ok(peak < 32 * 1024, figures);
+  assert.ok(after < 32 * 1024, figures);
+  assert.match(result.stderr, /^\.\.\.unfinished lines passed their budget \(4 MiB\): closed \d+/m);
   assertNoBug(result.stderr);
 });
 
@@ -227,14 +262,37 @@ Deno.test("tsTserv out of file descriptors says so, once a spell, and serves aga
   const clients = await Promise.all(Array.from({ length: 48 }, () => connect(server.port)));
   await server.proc.stderr.waitFor(/accept failed: Too many open files/, 5000);
   for (const client of clients) client.close();
+  assert.equal(await ask(server.port), "still there?\n"); // what shows that it is over
   await server.proc.stderr.waitFor(/accepting connections again/, 5000);
-  assert.equal(await ask(server.port), "still there?\n");
   const result = await server.stop();
   assert.equal(result.code, 0);
   // Once each time it runs out, however many retries that takes; never a line per retry.
   const spells = result.stderr.match(/accept failed/g)?.length ?? 0;
   assert.ok(spells >= 1 && spells <= 3, result.stderr);
   assert.equal(result.stderr.match(/accepting connections again/g)?.length, spells);
+  assertNoBug(result.stderr);
+});
+
+Deno.test("tsTserv at its descriptor limit as clients come and go says so at most once a second, with a count", async () => {
+  await using server = await startServer("tsTserv.ts", ["-q"], "127.0.0.1", { maxFiles: 64 });
+  const held = await Promise.all(Array.from({ length: 64 }, () => connect(server.port)));
+  await server.proc.stderr.waitFor(/accept failed/, 5000);
+  const started = performance.now();
+  for (let i = 0; performance.now() - started < 2500 && i < 2000; i++) {
+    held.shift()!.close(); // one leaves, a queued one gets in, and a new one comes
+    held.push(await connect(server.port));
+    await sleep(20);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  for (const conn of held) conn.close();
+  assert.equal(await ask(server.port), "still there?\n");
+  await sleep(1000); // the line that it is over comes a second after the last that it ran out
+  const result = await server.stop();
+  const failed = result.stderr.match(/accept failed/g)?.length ?? 0;
+  console.log(`  ${failed} "accept failed" lines in ${seconds.toFixed(1)} s of churn`);
+  assert.ok(failed <= Math.ceil(seconds) + 1, result.stderr);
+  assert.equal(result.stderr.match(/accepting connections again/g)?.length, failed);
+  assert.match(result.stderr, /accepting connections again \(ran out \d+ times in \d+\.\d s\)/);
   assertNoBug(result.stderr);
 });
 
@@ -348,7 +406,30 @@ Deno.test("tsTclnt says so, exit 1, when its server dies mid-session", async () 
   await client.write("second\n");
   const result = await client.finish();
   assert.equal(result.code, 1);
-  assert.match(result.stderr, /^error: The server (closed|reset) the connection\n$/);
+  assert.match(result.stderr, /^error: The server (closed|reset) the connection( \(.*\))?\n$/);
+});
+
+Deno.test("tsTclnt whose server closed it for idling says the server may have timed it out", async () => {
+  await using server = await startServer("tsTserv.ts", ["-q", "--idle-timeout", "0.3"]);
+  const client = new Proc(Deno.execPath(), [
+    "run",
+    "-N",
+    new URL("../scripts/tsTclnt.ts", import.meta.url).pathname,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(server.port),
+  ], { stdin: true });
+  await client.write("first\n", false);
+  await client.stdout.waitFor(/\] first\n> $/);
+  await sleep(1000); // the user is away: the server ends the idle connection
+  await client.write("second\n");
+  const result = await client.finish();
+  assert.equal(result.code, 1);
+  assert.match(
+    result.stderr,
+    /^error: The server closed the connection \(it may have timed out an idle client\)\n$/,
+  );
 });
 
 Deno.test("tsTclntSS sends a line longer than the server's buffer and prints its reply whole", async () => {

@@ -238,12 +238,18 @@ Deno.test("tsLoad says 'the limit was here' only when its own CPU was near a who
 
 Deno.test("tsLoad says what it saw when nothing was answered rightly", async () => {
   await using tcp = await startServer("tsTserv.ts", ["-q"]);
+  await using ss = await startServer("tsTservSS.ts", ["-q"]);
   const port = (() => {
     using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     return probe.addr.port;
   })();
   const cases: [string[], RegExp][] = [
     [["--proto", "ss", "-p", String(tcp.port)], /kept each connection open.*--proto tcp fits/],
+    // A line server waits for a newline that --proto tcp never sends.
+    [
+      ["--proto", "tcp", "-p", String(ss.port)],
+      /line server such as tsTservSS\? then use --proto ss/,
+    ],
     // Without an ICMP "port unreachable" (some systems send none), only silence tells.
     [
       ["--proto", "udp", "-p", String(port)],

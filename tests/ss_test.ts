@@ -77,3 +77,21 @@ Deno.test("tsTclntSS also works with a server that keeps the connection open", a
   assert.equal(unstamped(client.stdout), "> [STAMP] hi\n> [STAMP] there\n> ");
   await server.stop();
 });
+
+Deno.test("tsTservSS logs every per-connection line on stdout, as tsTserv does", async () => {
+  await using server = await startServer("tsTservSS.ts", ["--max-line", "100"]);
+  {
+    using long = await connect(server.port);
+    await writeAll(long, encoder.encode("x".repeat(200) + "\n"));
+    await readToEnd(long);
+  }
+  {
+    using fine = await connect(server.port);
+    await writeAll(fine, encoder.encode("fine\n"));
+    await readToEnd(fine);
+  }
+  const result = await server.stop();
+  assert.equal(result.stderr, "", "nothing of a connection on stderr");
+  assert.match(result.stdout, /^\.\.\.closing 127\.0\.0\.1:\d+: line longer than 100 bytes$/m);
+  assert.equal(result.stdout.match(/^\.\.\.connected from/gm)?.length, 2, result.stdout);
+});

@@ -555,7 +555,13 @@ function hint(options: LoadOptions, run: Run, unended: number): string {
       ? "no reply at all: nothing listens for UDP there"
       : "no reply at all: is a UDP timestamp server listening there?";
   }
-  if (run.errors === 0) return "no reply came: the server accepted, but never answered";
+  if (run.errors === 0) {
+    // A line server (tsTservSS) waits for a newline, which --proto tcp never sends.
+    const line = options.proto === "tcp"
+      ? " (is it a line server such as tsTservSS? then use --proto ss)"
+      : "";
+    return `no reply came: the server accepted, but never answered${line}`;
+  }
   return "no reply was right: see the errors";
 }
 
