@@ -200,6 +200,16 @@ Deno.test("a UDP script, or --workers, copied without deno.json says it needs --
       "0",
     ]);
     assertFailure(await without.finish(), /^error: UDP needs Deno's --unstable-net flag/);
+    const load = new Proc(Deno.execPath(), [
+      "run",
+      "-N",
+      `${dir}/scripts/tsLoad.ts`,
+      ...["--proto", "udp", "-d", "1", "--warmup", "0"],
+    ]);
+    assertFailure(
+      await load.finish(),
+      /^error: UDP needs Deno's --unstable-net flag: deno run -N --unstable-net …$/,
+    );
     const workers = new Proc(Deno.execPath(), [
       "run",
       "-N",
