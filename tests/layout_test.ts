@@ -20,7 +20,7 @@ const LOADED_AT_START: Record<string, { target: number; today?: number }> = {
   "tsUserv.ts": { target: 800 },
   "tsUclnt.ts": { target: 800 },
   "tsTservSS.ts": { target: 1400 },
-  "tsTclntSS.ts": { target: 900 },
+  "tsTclntSS.ts": { target: 900, today: 907 }, // Python's Unicode strip() costs 13
 };
 /** Lines of `lib/`'s top-level files, tests aside: the target, and the most today. */
 const CORE_LINES = { target: 1600, today: 1780 };
