@@ -20,10 +20,10 @@ const LOADED_AT_START: Record<string, { target: number; today?: number }> = {
   "tsUserv.ts": { target: 800 },
   "tsUclnt.ts": { target: 800 },
   "tsTservSS.ts": { target: 1400 },
-  "tsTclntSS.ts": { target: 900, today: 907 }, // Python's Unicode strip() costs 13
+  "tsTclntSS.ts": { target: 900, today: 919 }, // str.strip(), and stdio errors: 25 lines
 };
 /** Lines of `lib/`'s top-level files, tests aside: the target, and the most today. */
-const CORE_LINES = { target: 1600, today: 1780 };
+const CORE_LINES = { target: 1600, today: 1792 };
 
 interface Module {
   specifier: string;
