@@ -72,19 +72,20 @@ export class Replies {
 }
 
 /**
- * The line for a reply that could not be sent to `client`, in words a user can act on. Over
- * AF_UNIX a reply goes to the sender's own socket file, which it must have bound, and which
- * Deno must be let reach and write.
+ * The line for a reply that could not be sent to `client`, in words a user can act on: over UDP,
+ * leave for every client, not Deno's words for one port. Over AF_UNIX a reply goes to the
+ * sender's own socket file, which it must have bound, and which Deno must be let reach and write.
  */
 export function cannotReply(err: unknown, client: Deno.Addr): string {
-  const message = err instanceof Error ? err.message : String(err);
-  let why = message;
+  let why = err instanceof Error ? err.message : String(err);
   if ("path" in client) {
     if (!client.path) why = "it has no address (a Unix datagram client must bind a path)";
     else if (err instanceof Deno.errors.NotCapable) {
       why = "leave to reach its socket was not granted (run with -N, and --allow-write for the " +
         "folder where clients bind, such as /tmp)";
     }
+  } else if (err instanceof Deno.errors.NotCapable) {
+    why = "network access to it was not granted (run with -N to answer every client)";
   }
   return `...cannot reply to ${formatAddress(client)}: ${why}`;
 }

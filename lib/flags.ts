@@ -89,7 +89,7 @@ export function extraAsked<F extends Flags>(command: Command<F>, options: Option
   return given && `--${given[1].name}`;
 }
 
-/** `--port -1` as `--port=-1`: else parseArgs refuses `-1` as "ambiguous", not as a bad value. */
+/** `--port -1` as `--port=-1` (parseArgs finds it "ambiguous"); `--host -h` refused, with a fix. */
 function negativesAsValues(args: string[], flags: Flag<unknown>[]): string[] {
   const valued = new Map<string, string>(); // how a flag that takes a value may be written
   for (const { name, short } of flags.filter((f) => f.value)) {
@@ -98,8 +98,11 @@ function negativesAsValues(args: string[], flags: Flag<unknown>[]): string[] {
   }
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
-    const negative = valued.has(args[i]) && /^-\d/.test(args[i + 1] ?? "");
-    joined.push(negative ? `${valued.get(args[i])}=${args[++i]}` : args[i]);
+    const [given, long, next = ""] = [args[i], valued.get(args[i]), args[i + 1]];
+    if (long && /^-\D/.test(next)) {
+      throw new Error(`${given} ${next}: write ${long}=${next} if "${next}" is its value`);
+    }
+    joined.push(long && /^-\d/.test(next) ? `${long}=${args[++i]}` : given);
   }
   return joined;
 }

@@ -6,6 +6,8 @@
  * @module
  */
 
+import { Failure } from "./errors.ts";
+
 /** Anything with Deno's `write`: a connection, `Deno.stdout`, a file. */
 export interface Writer {
   write(data: Uint8Array): Promise<number>;
@@ -49,6 +51,16 @@ export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator
   if (end > start) yield data.slice(start, end);
 }
 
+/** A failure of standard input or output (a full disk, a folder) as one line, not a stack trace. */
+const failed = (action: string) => (err: Error): never => {
+  if (err instanceof Deno.errors.BrokenPipe) throw err; // its reader left (`| head`): exit 0
+  const why = err.message.replace(/ \(os error \d+\)$/, "");
+  throw new Failure(`Cannot ${action}: ${why[0].toLowerCase()}${why.slice(1)}`, { cause: err });
+};
+const STDOUT: Writer = {
+  write: (data) => Deno.stdout.write(data).catch(failed("write to standard output")),
+};
+
 const PROMPT = new TextEncoder().encode("> ");
 const LINE_END = new TextEncoder().encode("\n");
 
@@ -60,19 +72,19 @@ export async function* promptLines(signal: AbortSignal): AsyncGenerator<Uint8Arr
   const input = lines(Deno.stdin.readable);
   try {
     while (true) {
-      await writeAll(Deno.stdout, PROMPT);
-      const line = await unlessStopped(input.next(), signal);
+      await writeAll(STDOUT, PROMPT);
+      const line = await unlessStopped(input.next().catch(failed("read standard input")), signal);
       if (line === null || line.done || line.value.length === 0) return;
       yield line.value;
     }
   } finally {
-    if (signal.aborted && Deno.stdout.isTerminal()) await writeAll(Deno.stdout, LINE_END);
+    if (signal.aborted && Deno.stdout.isTerminal()) await writeAll(STDOUT, LINE_END);
   }
 }
 
 /** Prints `bytes` and a newline on stdout, as they are, like `print()` of a reply. */
 export function printLine(bytes: Uint8Array): Promise<void> {
-  return writeAll(Deno.stdout, concat(bytes, LINE_END));
+  return writeAll(STDOUT, concat(bytes, LINE_END));
 }
 
 /** `a` followed by `b`, in a new buffer. */

@@ -11,8 +11,8 @@
  *   connections/s.
  *
  * ```sh
- * deno run -N scripts/tsTserv.ts -q                          # in one terminal
- * deno run -N --unstable-net scripts/tsLoad.ts -c 16 -d 10    # in another
+ * deno run -N --no-prompt scripts/tsTserv.ts -q              # in one terminal
+ * deno run -N --unstable-net scripts/tsLoad.ts -c 16 -d 10   # in another
  * deno run -N --unstable-net scripts/tsLoad.ts --proto ss -p 21567 --json
  * ```
  *

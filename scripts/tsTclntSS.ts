@@ -2,12 +2,12 @@
 /**
  * SocketServer timestamp client, after the book's `tsTclntSS.py`. Its server answers one line
  * per connection, so this client makes a new connection for every line: it sends the line plus
- * `\r\n`, prints the reply without its trailing whitespace, and closes. It stops at an empty
- * line or the end of input.
+ * `\r\n`, prints the reply without whitespace at its ends (as the book's `str.strip()`, Unicode
+ * whitespace too), and closes. It stops at an empty line or the end of input.
  *
  * What differs from the book, and why:
  * - It connects after you have typed a line, not before: no connection idles while you type.
- * - It waits for the whole reply, however long, and bytes are never decoded.
+ * - It waits for the whole reply, however long; one not in UTF-8 is printed, not an error.
  * - A refused connection, an unknown host or a server that closes without replying is one
  *   line on stderr, exit 1.
  *
@@ -41,7 +41,8 @@ export const COMMAND = {
   },
 } satisfies Command;
 
-const CRLF = new TextEncoder().encode("\r\n");
+const ENCODER = new TextEncoder();
+const CRLF = ENCODER.encode("\r\n");
 /** Runs the client until an empty line, end of input or Ctrl-C; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const options = parseFlags(args, COMMAND);
@@ -61,18 +62,31 @@ export async function main(args: string[]): Promise<number> {
     const reading = new ReplyReader(conn).request(concat(line, CRLF));
     const reply = await unlessStopped(reading, stop.signal);
     if (reply === null) break;
-    await printLine(trimEnd(reply));
+    await printLine(strip(reply));
   }
   return 0;
 }
 
-/** What Python's `str.strip()` takes for whitespace, in the ASCII range. */
-const WHITESPACE = new Set([0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x1c, 0x1d, 0x1e, 0x1f, 0x20]);
-/** `bytes` without trailing whitespace, as the book's client prints its reply. */
-function trimEnd(bytes: Uint8Array): Uint8Array {
-  let end = bytes.length;
-  while (end > 0 && WHITESPACE.has(bytes[end - 1])) end--;
-  return bytes.subarray(0, end);
+/** What Python's `str.isspace()` takes, and so `strip()`: ASCII's whitespace, and Unicode's. */
+const SPACE = "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005" +
+  "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000";
+const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }); // as Python's decode()
+
+/**
+ * A reply as the book's client prints it, `data.decode('utf-8').strip()`. One that is not
+ * UTF-8, where the book's client would crash, loses only ASCII whitespace at its ends.
+ */
+export function strip(bytes: Uint8Array): Uint8Array {
+  let text: string | undefined;
+  try {
+    text = UTF8.decode(bytes);
+  } catch { /* not UTF-8: each byte is a unit, and none from 0x80 up is whitespace */ }
+  const ascii = (byte: number) => String.fromCharCode(byte < 0x80 ? byte : 0);
+  const space = (i: number) => SPACE.includes(text?.[i] ?? ascii(bytes[i]));
+  let [start, end] = [0, text?.length ?? bytes.length];
+  while (start < end && space(start)) start++;
+  while (end > start && space(end - 1)) end--;
+  return text === undefined ? bytes.subarray(start, end) : ENCODER.encode(text.slice(start, end));
 }
 
 if (import.meta.main) {

@@ -6,8 +6,8 @@
  * To make a client of your own, copy `tsTclnt.ts` (and `lib/`): this file only sets defaults.
  *
  * ```sh
- * deno run -N scripts/tsTservV6.ts          # in one terminal
- * deno run -N scripts/tsTclntV6.ts          # to [::1]:21567
+ * deno run -N --no-prompt scripts/tsTservV6.ts   # in one terminal
+ * deno run -N scripts/tsTclntV6.ts               # to [::1]:21567
  * ```
  *
  * @module

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -N
+#!/usr/bin/env -S deno run -N --no-prompt
 /**
  * TCP timestamp server, after the book's `tsTserv.py` (Core Python Applications Programming,
  * chapter 2). For every read of up to `--bufsiz` (1024) bytes it replies `[` + the time as
@@ -19,8 +19,8 @@
  * Run it, then a client such as `tsTclnt.ts` in another terminal:
  *
  * ```sh
- * deno run -N scripts/tsTserv.ts            # port 21567, all IPv4 interfaces
- * deno run -N scripts/tsTserv.ts --port 0   # any free port; the log says which
+ * deno run -N --no-prompt scripts/tsTserv.ts            # port 21567, all IPv4 interfaces
+ * deno run -N --no-prompt scripts/tsTserv.ts --port 0   # any free port; the log says which
  * ```
  *
  * @module
@@ -42,6 +42,7 @@ const IDLE_TIMEOUT = 300; // seconds
 export const COMMAND = {
   script: "tsTserv.ts",
   about: "TCP timestamp server (the book's tsTserv.py)",
+  run: "-N --no-prompt", // a server must never stop to ask a terminal for leave
   flags: {
     host: flag.host(HOST, "address to listen on"),
     port: flag.port(PORT, "port to listen on, 0 for any free one", 0),

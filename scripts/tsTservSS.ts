@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -N
+#!/usr/bin/env -S deno run -N --no-prompt
 /**
  * SocketServer timestamp server, after the book's `tsTservSS.py`. For each connection it reads
  * one line, replies `[` + the time as `time.ctime()` writes it + `] ` + the line *with* its line
@@ -19,8 +19,8 @@
  * clients at once (10,000), a new connection is closed as soon as it is accepted.
  *
  * ```sh
- * deno run -N scripts/tsTservSS.ts
- * deno run -N scripts/tsTclntSS.ts          # in another terminal
+ * deno run -N --no-prompt scripts/tsTservSS.ts
+ * deno run -N scripts/tsTclntSS.ts               # in another terminal
  * ```
  *
  * @module
@@ -56,6 +56,7 @@ class MyRequestHandler extends StreamRequestHandler {
 export const COMMAND = {
   script: "tsTservSS.ts",
   about: "SocketServer timestamp server: one line per connection (the book's tsTservSS.py)",
+  run: "-N --no-prompt", // a server must never stop to ask a terminal for leave
   flags: {
     host: flag.host(HOST, "address to listen on"),
     port: flag.port(PORT, "port to listen on, 0 for any free one", 0),

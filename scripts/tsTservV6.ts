@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -N
+#!/usr/bin/env -S deno run -N --no-prompt
 /**
  * TCP timestamp server on IPv6, after the book's `tsTservV6.py`. It is `tsTserv.ts` listening on
  * `::` instead of `0.0.0.0`, just as the book's listing changes only the address family. On a
@@ -8,8 +8,8 @@
  * To make a server of your own, copy `tsTserv.ts` (and `lib/`): this file only sets defaults.
  *
  * ```sh
- * deno run -N scripts/tsTservV6.ts          # [::]:21567
- * deno run -N scripts/tsTclntV6.ts          # in another terminal
+ * deno run -N --no-prompt scripts/tsTservV6.ts   # [::]:21567
+ * deno run -N scripts/tsTclntV6.ts               # in another terminal
  * ```
  *
  * @module

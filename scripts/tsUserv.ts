@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -N --unstable-net
+#!/usr/bin/env -S deno run -N --unstable-net --no-prompt
 /**
  * UDP timestamp server, after the book's `tsUserv.py`. Replies to each datagram, to its sender,
  * with `[` + the time as `time.ctime()` writes it + `] ` + the datagram's bytes.
@@ -10,18 +10,20 @@
  * cannot be delivered (its sender has gone) is dropped, and the server goes on. Ctrl-C or
  * SIGTERM stops it after the reply in flight, exit 0.
  *
- * Deno's UDP API is still unstable, hence `--unstable-net`:
+ * Deno's UDP API is still unstable, hence `--unstable-net`; `--no-prompt` because Deno checks
+ * leave for each sender it answers, and without it, at a terminal, one sender that `--allow-net`
+ * does not list would stop the server at Deno's `Allow?` prompt (with it, that one is refused):
  *
  * ```sh
- * deno run -N --unstable-net scripts/tsUserv.ts
- * deno run -N --unstable-net scripts/tsUclnt.ts    # in another terminal
+ * deno run -N --unstable-net --no-prompt scripts/tsUserv.ts
+ * deno run -N --unstable-net scripts/tsUclnt.ts                # in another terminal
  * ```
  *
  * `--unix PATH` serves a Unix datagram socket instead (AF_UNIX, SOCK_DGRAM), where each reply goes
  * to its sender's own socket file: hence leave to write where clients bind (here /tmp):
  *
  * ```sh
- * deno run -N --unstable-net --allow-read=/tmp/tsu.sock --allow-write=/tmp --allow-sys scripts/tsUserv.ts --unix /tmp/tsu.sock
+ * deno run -N --unstable-net --no-prompt --allow-read=/tmp/tsu.sock --allow-write=/tmp --allow-sys scripts/tsUserv.ts --unix /tmp/tsu.sock
  * ```
  *
  * @module
@@ -43,7 +45,7 @@ const MAX_DATAGRAM = 65_507; // the most a UDP datagram over IPv4 can carry
 export const COMMAND = {
   script: "tsUserv.ts",
   about: "UDP timestamp server (the book's tsUserv.py)",
-  run: "-N --unstable-net",
+  run: "-N --unstable-net --no-prompt",
   flags: {
     host: flag.host(HOST, "address to listen on"),
     port: flag.port(PORT, "port to listen on, 0 for any free one", 0),

@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run -N --unstable-net
+#!/usr/bin/env -S deno run -N --unstable-net --no-prompt
 /**
  * SocketServer UDP timestamp server: `tsUserv.ts` written the `socketserver` way. Not one of the
  * book's listings: the book's table names `UDPServer` and `DatagramRequestHandler`, but shows
@@ -12,8 +12,8 @@
  * Python's `ThreadingUDPServer` would; Ctrl-C or SIGTERM stops it after the replies in flight.
  *
  * ```sh
- * deno run -N --unstable-net scripts/tsUservSS.ts
- * deno run -N --unstable-net scripts/tsUclnt.ts    # in another terminal
+ * deno run -N --unstable-net --no-prompt scripts/tsUservSS.ts
+ * deno run -N --unstable-net scripts/tsUclnt.ts                # in another terminal
  * ```
  *
  * @module
@@ -43,7 +43,7 @@ class MyRequestHandler extends DatagramRequestHandler {
 export const COMMAND = {
   script: "tsUservSS.ts",
   about: "SocketServer UDP timestamp server (UDPServer + DatagramRequestHandler)",
-  run: "-N --unstable-net",
+  run: "-N --unstable-net --no-prompt",
   flags: {
     host: flag.host(HOST, "address to listen on"),
     port: flag.port(PORT, "port to listen on, 0 for any free one", 0),

@@ -200,6 +200,16 @@ Deno.test("a UDP script, or --workers, copied without deno.json says it needs --
       "0",
     ]);
     assertFailure(await without.finish(), /^error: UDP needs Deno's --unstable-net flag/);
+    const load = new Proc(Deno.execPath(), [
+      "run",
+      "-N",
+      `${dir}/scripts/tsLoad.ts`,
+      ...["--proto", "udp", "-d", "1", "--warmup", "0"],
+    ]);
+    assertFailure(
+      await load.finish(),
+      /^error: UDP needs Deno's --unstable-net flag: deno run -N --unstable-net …$/,
+    );
     const workers = new Proc(Deno.execPath(), [
       "run",
       "-N",
@@ -238,3 +248,37 @@ Deno.test("a client whose output is closed by its reader (| head) stops quietly"
   assert.equal(result.stderr, "");
   await server.stop();
 });
+
+/** Each client, and the server it goes to. */
+const CLIENTS: [client: string, server: string, host: string][] = [
+  ["tsTclnt.ts", "tsTserv.ts", "127.0.0.1"],
+  ["tsTclntV6.ts", "tsTservV6.ts", "::1"],
+  ["tsTclntSS.ts", "tsTservSS.ts", "127.0.0.1"],
+  ["tsUclnt.ts", "tsUserv.ts", "127.0.0.1"],
+];
+
+for (const [client, server, host] of CLIENTS) {
+  Deno.test(`${client} says so when its output is a full disk, or its input a directory`, async () => {
+    await using serving = await startServer(server, ["-q"], host);
+    const args = ["--host", host, "-p", String(serving.port)];
+    // The shell redirects, as a user would: `> /dev/full` fills at once, `< /` is a folder.
+    const run = (redirect: string) =>
+      new Proc("sh", [
+        "-c",
+        `exec "$@" ${redirect}`,
+        "sh",
+        Deno.execPath(),
+        ...denoArgs(client, args),
+      ]);
+    const full = run("> /dev/full < /dev/null");
+    assertFailure(
+      await full.finish(),
+      /^error: Cannot write to standard output: no space left on device$/,
+    );
+    assertFailure(
+      await run("< /").finish(),
+      /^error: Cannot read standard input: is a directory$/,
+    );
+    await serving.stop();
+  });
+}

@@ -138,6 +138,9 @@ Deno.test("parseFlags() rejects bad values with a usage error", () => {
     [["--max-line", "0"], LINE_SERVER, /--max-line must be a whole number from 1/],
     [["--max-line", "100"], SERVER, /Unknown option '--max-line'/],
     [["--line-timeout", "x"], LINE_SERVER, /not "x"/],
+    // A value that starts with "-" looks like a flag: joined with "=", it is taken as a value.
+    [["--host", "-h"], CLIENT, /^--host -h: write --host=-h if "-h" is its value$/],
+    [["-p", "-x"], CLIENT, /^-p -x: write --port=-x if "-x" is its value$/],
   ];
   for (const [args, command, message] of cases) {
     assert.throws(() => parseFlags(args, command), (err: unknown) => {

@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import {
+  encoder,
   Proc,
   runPeerClient,
   runScript,
@@ -14,8 +15,12 @@ import {
   startServer,
   unstamped,
 } from "./helpers.ts";
+import { strip } from "../scripts/tsTclntSS.ts";
 
-const INPUT = "hello\nwörld, ça va ?\n[not a stamp]\n  spaced  \n\nafter the empty line\n";
+// Lines that end in Unicode whitespace too, which the book's SocketServer client strips (U+3000,
+// the ideographic space; U+00A0, no-break; U+0085, next line; U+2028, line separator).
+const INPUT = "hello\nwörld, ça va ?\n[not a stamp]\n  spaced  \nideographic\u3000\n" +
+  "no-break\u00a0\nnext line\u0085\nline separator\u2028 \u2029\n\nafter the empty line\n";
 
 interface Pairing {
   name: string;
@@ -145,4 +150,26 @@ Deno.test("nc and socat, as plain clients, get stamped replies from tsTservSS an
     const socat = await runTool("socat", ["-t", "1", "-", `UDP:127.0.0.1:${port}`], "datagram");
     assert.equal(unstamped(socat.stdout), "[STAMP] datagram");
   });
+});
+
+Deno.test("tsTclntSS strips a reply exactly as Python's str.strip() does, Unicode whitespace too", async () => {
+  // python3 strips, both ends, each code point str.isspace() takes, and a few it does not
+  // (U+FEFF, which JavaScript's trim() takes; U+200B, U+180E): our strip() must agree.
+  const code = `import json
+cases = [c for c in range(0x110000) if chr(c).isspace()] + [0xfeff, 0x200b, 0x180e, 0x41]
+texts = [chr(c) * 2 + "x" + chr(c) + "y" + chr(c) for c in cases]
+print(json.dumps([[t, t.strip()] for t in texts]))`;
+  const python = await new Proc("python3", ["-c", code]).finish();
+  assert.equal(python.code, 0, python.stderr);
+  const pairs: [string, string][] = JSON.parse(python.stdout);
+  assert.ok(pairs.length > 25, `python3 found ${pairs.length} cases`);
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  for (const [text, stripped] of pairs) {
+    const ours = decoder.decode(strip(encoder.encode(text)));
+    const shown = [...text].map((c) => c.codePointAt(0)!.toString(16)).join(" ");
+    assert.equal(ours, stripped, `U+${shown}`);
+  }
+  // Not UTF-8 (the book's client would crash): ASCII whitespace goes, and no other byte changes.
+  const bytes = Uint8Array.of(0x20, 0xa0, 0xff, 0xe3, 0x80, 0x80, 0x85, 0x0d, 0x0a);
+  assert.deepEqual(strip(bytes), Uint8Array.of(0xa0, 0xff, 0xe3, 0x80, 0x80, 0x85));
 });

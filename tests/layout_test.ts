@@ -16,11 +16,11 @@ const lineCount = (text: string) => text.split("\n").length - 1;
  */
 const LOADED_AT_START: Record<string, { target: number; today?: number }> = {
   "tsTserv.ts": { target: 1000, today: 1075 },
-  "tsTclnt.ts": { target: 900 },
+  "tsTclnt.ts": { target: 900, today: 902 }, // stdio errors and --host -h: 14 lines
   "tsUserv.ts": { target: 800 },
   "tsUclnt.ts": { target: 800 },
   "tsTservSS.ts": { target: 1400, today: 1510 },
-  "tsTclntSS.ts": { target: 900 },
+  "tsTclntSS.ts": { target: 900, today: 922 }, // str.strip(), stdio errors, --host -h: 28
 };
 /** Lines of `lib/`'s top-level files, tests aside: the target, and the most today. */
 const CORE_LINES = { target: 1600, today: 1925 };

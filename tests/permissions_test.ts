@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Proc, type Result, scriptPath } from "./helpers.ts";
+import { encoder, Proc, type Result, scriptPath, udpExchange } from "./helpers.ts";
 
 /** A port with nothing listening on it, for a server that may only listen there. */
 function freePort(): number {
@@ -26,25 +26,33 @@ function assertOneError(result: Result, message: string): void {
   assert.equal(result.stderr, `error: ${message}\n`);
 }
 
+/**
+ * tsUserv's narrowest flags, as the README gives them. It sends each reply to its client's
+ * address, and Deno asks leave for each: these are local; `--no-prompt`, so that a client not
+ * granted is refused at once, not left to a prompt that stops the server.
+ */
+function userverFlags(port: number): string[] {
+  return ["--unstable-net", "--no-prompt", `--allow-net=0.0.0.0:${port},127.0.0.1`];
+}
+
 /** Each pair, with the narrowest flags the README gives for the server and for the client. */
 const PAIRS = [
   {
     server: "tsTserv.ts",
     client: "tsTclnt.ts",
-    serverFlags: (port: number) => [`--allow-net=0.0.0.0:${port}`],
+    serverFlags: (port: number) => ["--no-prompt", `--allow-net=0.0.0.0:${port}`],
     clientFlags: (port: number) => [`--allow-net=localhost:${port}`],
   },
   {
     server: "tsTservSS.ts",
     client: "tsTclntSS.ts",
-    serverFlags: (port: number) => [`--allow-net=0.0.0.0:${port}`],
+    serverFlags: (port: number) => ["--no-prompt", `--allow-net=0.0.0.0:${port}`],
     clientFlags: (port: number) => [`--allow-net=localhost:${port}`],
   },
   {
     server: "tsUserv.ts",
     client: "tsUclnt.ts",
-    // It sends each reply to its client's address, and Deno asks leave for each: these are local.
-    serverFlags: (port: number) => ["--unstable-net", `--allow-net=0.0.0.0:${port},127.0.0.1`],
+    serverFlags: userverFlags,
     clientFlags: (port: number) => [
       "--unstable-net",
       `--allow-net=localhost,0.0.0.0:0,127.0.0.1:${port}`,
@@ -103,5 +111,32 @@ Deno.test("a missing network permission is one line naming it and the flag that 
   ];
   for (const [flags, script, args, message] of cases) {
     assertOneError(await run(flags, script, args, "hello\n").finish(), message);
+  }
+});
+
+/** `word` quoted for `sh`. */
+const quoted = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+
+Deno.test("tsUserv at a terminal, with the README's narrow --allow-net, refuses a client not granted and answers the next", async () => {
+  const port = freePort();
+  const server = [Deno.execPath(), "run", ...userverFlags(port), scriptPath("tsUserv.ts")];
+  // `script` gives the server a terminal, the one place where Deno would ask "Allow?" and wait.
+  const command = [...server, "-p", String(port)].map(quoted).join(" ");
+  const serving = new Proc("script", ["-qfc", command, "/dev/null"]);
+  try {
+    await serving.stdout.waitFor(/waiting for message on 0\.0\.0\.0:\d+\.\.\./);
+    // A datagram from 127.0.0.2, which the flags do not grant (python3: the test may not either).
+    const send = `import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.2", 0)); s.sendto(b"not granted", ("127.0.0.1", ${port}))`;
+    const python = await new Proc("python3", ["-c", send]).finish();
+    assert.equal(python.code, 0, python.stderr);
+    const reply = await udpExchange(port, encoder.encode("granted"), 2000);
+    assert.match(new TextDecoder().decode(reply), /^\[.{24}\] granted$/);
+    await serving.stdout.waitFor(
+      /\.\.\.cannot reply to 127\.0\.0\.2:\d+: network access to it was not granted \(run with -N to answer every client\)\r?\n/,
+    );
+  } finally {
+    serving.kill("SIGTERM");
+    await serving.finish();
   }
 });

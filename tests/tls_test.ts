@@ -47,6 +47,10 @@ Deno.test("a TLS server refuses bad certificate and key files, each in one line"
       /^error: Cannot read --tls-cert .*none\.pem: no such file$/,
     ],
     [
+      ["--tls-cert", dir, "--tls-key", key],
+      /^error: Cannot read --tls-cert .*: it is a directory, not a PEM file$/,
+    ],
+    [
       ["--tls-cert", notPem, "--tls-key", key],
       /^error: Cannot listen on 127\.0\.0\.1:0 with TLS: --tls-cert holds no PEM certificate$/,
     ],
@@ -67,14 +71,14 @@ Deno.test("a TLS server refuses bad certificate and key files, each in one line"
       assertError(result, message, code);
     }
   }
-  // Without leave to read the files, it says which flag to add.
-  const denied = await runScript("tsTserv.ts", ["-p", "0", "--tls-cert", cert, "--tls-key", key]);
-  assertError(
-    denied,
-    new RegExp(
-      `^error: Cannot read --tls-cert ${cert}: reading it was not granted \\(run with --allow-read=${cert}\\)$`,
-    ),
-  );
+  // Without leave to read the files, or with leave for the certificate alone: a flag for both.
+  const tls = ["-p", "0", "--tls-cert", cert, "--tls-key", key];
+  for (const [granted, option, file] of [["", "cert", cert], [cert, "key", key]]) {
+    const denoFlags = granted ? [`--allow-read=${granted}`] : [];
+    const denied = await runScript("tsTserv.ts", tls, undefined, { denoFlags });
+    const why = `reading it was not granted \\(run with --allow-read=${cert},${key}\\)`;
+    assertError(denied, new RegExp(`^error: Cannot read --tls-${option} ${file}: ${why}$`));
+  }
 });
 
 Deno.test("a TLS client checks the server's certificate: its CA, its name, its dates", async () => {

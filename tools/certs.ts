@@ -1,7 +1,8 @@
 /**
- * Throw-away certificates for the TLS tests and the bench, made with `openssl` at test time and never
- * committed: a CA, and leaves it signs for `localhost`, `127.0.0.1` and `::1` (one good, one
- * expired, one for another name), each with `CA:FALSE`, which Deno wants of a leaf.
+ * Throw-away certificates for the TLS tests and the bench, made with `openssl` at test time,
+ * removed when the process ends, and never committed: a CA, and leaves it signs for `localhost`,
+ * `127.0.0.1` and `::1` (one good, one expired, one for another name), each with `CA:FALSE`,
+ * which Deno wants of a leaf.
  *
  * @module
  */
@@ -60,6 +61,15 @@ let made: Promise<Certs> | undefined;
 export function certs(): Promise<Certs> {
   return made ??= (async () => {
     const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: "ts-deno-certs-" });
+    // Throw-away keys are still private keys: gone when the process ends (`deno test` too sends
+    // `unload`, at the end of each test file, whether its tests passed or not).
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch {
+        // removed already
+      }
+    });
     const local = "DNS:localhost,IP:127.0.0.1,IP:::1";
     await ca(dir, "ca");
     await ca(dir, "stranger-ca");

@@ -19,7 +19,7 @@
 
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import process from "node:process";
-import { Failure, hostPort } from "../errors.ts";
+import { explainNetError, Failure, hostPort } from "../errors.ts";
 import { writeAll } from "../io.ts";
 import { udpAddressOf } from "../net.ts";
 import { isStampAt, ReplyMatcher, STAMP_START } from "../reply.ts";
@@ -571,7 +571,11 @@ function openUdpClients(ids: number[], address: NetAddress, options: LoadOptions
     return ids.map((id) => new UdpClient(id, address, options, run));
   } catch (err) {
     for (const socket of run.open) run.untrack(socket);
-    if ((err as { code?: string }).code !== "EMFILE") throw err;
+    if ((err as { code?: string }).code !== "EMFILE") {
+      // Such as a copy run without --unstable-net, where Deno has no listenDatagram.
+      const local = address.hostname.includes(":") ? "::" : "0.0.0.0";
+      throw explainNetError(err, "open a UDP socket on", local, hostPort(local, 0));
+    }
     throw new Failure(
       `Cannot open ${options.conns} UDP sockets: too many open files ` +
         "(raise `ulimit -n`, or ask for fewer --conns)",

@@ -8,15 +8,20 @@
 
 import { explainNetError, Failure, hostPort } from "../errors.ts";
 
-/** Reads a PEM file that the user named with `option`. */
-export function readPem(path: string, option: string): string {
+/**
+ * Reads a PEM file that the user named with `option`. Without leave to read it, the flag it
+ * names lets all of `together` be read (a certificate and its key): one fix, not one a file.
+ */
+export function readPem(path: string, option: string, together = [path]): string {
   try {
     return Deno.readTextFileSync(path);
   } catch (err) {
     const why = err instanceof Deno.errors.NotFound
       ? "no such file"
+      : err instanceof Deno.errors.IsADirectory
+      ? "it is a directory, not a PEM file"
       : err instanceof Deno.errors.NotCapable
-      ? `reading it was not granted (run with --allow-read=${path})`
+      ? `reading it was not granted (run with --allow-read=${together.join(",")})`
       : err instanceof Deno.errors.PermissionDenied
       ? "permission denied"
       : (err as Error).message;

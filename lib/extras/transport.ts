@@ -65,7 +65,9 @@ export function serverAddress(
     if (tlsCert === undefined || tlsKey === undefined) {
       throw usageError(command, "--tls-cert and --tls-key go together: give both, or neither");
     }
-    const [cert, key] = [readPem(tlsCert, "--tls-cert"), readPem(tlsKey, "--tls-key")];
+    const files = [tlsCert, tlsKey]; // without leave to read them, one flag for both
+    const cert = readPem(tlsCert, "--tls-cert", files);
+    const key = readPem(tlsKey, "--tls-key", files);
     tls = { cert, key, handshakeTimeoutMs: options.handshakeTimeout * 1000 };
   }
   if (options.unix === undefined) {
