@@ -202,8 +202,19 @@ async function tlsTransport(): Promise<Transport> {
   };
 }
 
-/** The one Unix socket path the tests use (`deno task test` grants it, and no other). */
-export const UNIX_PATH = "/tmp/ts-deno-test.sock";
+/**
+ * This run's own folder for Unix sockets: `deno task test` makes it, grants its one stream
+ * socket path (`--allow-net=unix:…`, which takes no folder), and removes it at the end. Run
+ * otherwise (with `-N`), the tests make one and remove it when they end.
+ */
+export const SOCKETS = Deno.env.get("TS_DENO_TEST_DIR") ?? await (async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ts-deno-test." });
+  globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+  return dir;
+})();
+
+/** The Unix stream socket path the tests use. */
+export const UNIX_PATH = `${SOCKETS}/stream.sock`;
 
 const UNIX: Transport = {
   name: "unix",
@@ -240,7 +251,7 @@ export interface Datagrams {
 }
 
 /** The Unix datagram socket the tests use; only Python peers send to it from the test. */
-export const UNIX_DGRAM_PATH = "/tmp/ts-deno-test-dgram.sock";
+export const UNIX_DGRAM_PATH = `${SOCKETS}/dgram.sock`;
 
 /**
  * Sends each payload over AF_UNIX from a Python socket bound in a folder of its own (a Unix

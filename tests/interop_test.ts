@@ -13,6 +13,7 @@ import {
   type Server,
   startPeerServer,
   startServer,
+  UNIX_PATH,
   unstamped,
 } from "./helpers.ts";
 import { strip } from "../scripts/tsTclntSS.ts";
@@ -33,7 +34,7 @@ interface Pairing {
 }
 
 /** Over AF_UNIX: the path, and the leave our scripts need (datagram ends reply to a file). */
-const UNIX = "/tmp/ts-deno-test-interop.sock";
+const UNIX = `${UNIX_PATH}.interop`; // in this run's own folder (tests/helpers.ts)
 const UNIX_ACCESS = { denoFlags: ["--allow-read=/tmp", "--allow-write=/tmp", "--allow-sys"] };
 
 const PAIRINGS: Pairing[] = [

@@ -12,6 +12,7 @@ import {
   Proc,
   runScript,
   sleep,
+  SOCKETS,
   type SpawnOptions,
   spawnScript,
   startPeerServer,
@@ -59,7 +60,7 @@ for (
 
 for (const [script, proto] of [["tsTserv.ts", "tcp"], ["tsTservSS.ts", "ss"]]) {
   Deno.test(`tsLoad --unix --proto ${proto} checks every reply from ${script} on a Unix socket`, async () => {
-    const path = `/tmp/ts-deno-load-${Deno.pid}.sock`;
+    const path = `${SOCKETS}/load.sock`;
     const access = { denoFlags: [`--allow-read=${path}`, `--allow-write=${path}`, "--allow-sys"] };
     const proc = spawnScript(script, ["-q", "--unix", path], access);
     try {

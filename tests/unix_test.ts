@@ -12,6 +12,7 @@ import {
   type Result,
   runScript,
   sleep,
+  SOCKETS,
   spawnScript,
   unstamped,
 } from "./helpers.ts";
@@ -19,7 +20,7 @@ import { cpuSeconds } from "../tools/proc.ts";
 
 /** A fresh socket path, and the `deno run` flags that let a script use it. */
 function socketPath(name: string) {
-  const path = `/tmp/ts-deno-unix-${name}-${Deno.pid}.sock`;
+  const path = `${SOCKETS}/${name}.sock`;
   try {
     Deno.removeSync(path);
   } catch {
