@@ -51,7 +51,7 @@ export class Replies {
    */
   async send(data: Uint8Array, client: Deno.Addr): Promise<boolean> {
     if (!("path" in client) || !client.path) {
-      await this.#socket.send(data, client); // UDP's never waits for its receiver
+      await this.#socket.send(data, client); // UDP never waits for its receiver; nor a refusal
       return true;
     }
     const unread = this.#unread.get(client.path);
