@@ -20,7 +20,7 @@ export abstract class DatagramRequestHandler
 
   /** Sends `data` to the datagram's sender, in one datagram, like `sendto()`. */
   async write(data: Uint8Array): Promise<void> {
-    await this.server.socket.send(data, this.clientAddress);
+    await this.server.send(data, this.clientAddress);
   }
 }
 
@@ -43,6 +43,7 @@ export interface DatagramServerOptions {
  */
 export class DatagramServer extends BaseServer<DatagramRequestHandler> {
   #Handler: DatagramHandlerClass;
+  #socket: Deno.DatagramConn;
   #replies?: Replies;
 
   /** `socket()` + `bind()`, then the server: Python's `UDPServer(address, Handler)`. */
@@ -60,12 +61,27 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
 
   /** A server on a socket bound already; handlers answer on `socket`. */
   constructor(
-    readonly socket: Deno.DatagramConn,
+    socket: Deno.DatagramConn,
     readonly options: Readonly<DatagramServerOptions>,
     Handler: DatagramHandlerClass,
   ) {
     super(options);
+    this.#socket = socket;
     this.#Handler = Handler;
+  }
+
+  /** The socket: over AF_UNIX, a new one at the same path once a sender stopped reading. */
+  get socket(): Deno.DatagramConn {
+    return this.#replies?.socket ?? this.#socket;
+  }
+
+  /**
+   * Sends `data` to `client`: `true` if it went out. Over AF_UNIX, dropped (`false`) if `client`
+   * does not read its replies (see `Replies.send` in lib/datagrams.ts).
+   */
+  send(data: Uint8Array, client: Deno.Addr): Promise<boolean> {
+    return this.#replies?.send(data, client) ??
+      this.socket.send(data, client).then(() => true);
   }
 
   /** The bound address; with port 0, this is where to learn the port. */

@@ -10,19 +10,89 @@
 import { formatAddress } from "./net.ts";
 import { SHUTDOWN_DEADLINE_MS, whenStopped, within } from "./shutdown.ts";
 
+/**
+ * How long a reply over AF_UNIX may take to go out. A Unix datagram goes into its receiver's
+ * queue (`net.unix.max_dgram_qlen`, 10 by default); a sender that never reads its replies fills
+ * it, and past that point Deno's `send()` neither ends nor can be cancelled.
+ */
+export const UNREAD_REPLY_MS = 200;
+
 /** The replies a datagram server has in flight on its socket, and how the socket is closed. */
 export class Replies {
+  #socket: Deno.DatagramConn;
+  // Over AF_UNIX, the senders whose reply is stuck in their full queue: their replies are
+  // dropped at once until it goes out or fails (they read, or leave); and when it was said.
+  #unread = new Map<string, { dropped: number; saidAt: number }>();
   #inFlight = 0; // replies begun and not yet ended
   #idle?: () => void; // a stop waiting for them
   #closed?: Promise<void>;
 
   /** At `signal`'s abort, {@linkcode close} starts by itself; `warn` says what concerns a sender. */
   constructor(
-    readonly socket: Deno.DatagramConn,
+    socket: Deno.DatagramConn,
     readonly signal: AbortSignal,
     readonly warn = (line: string) => console.error(line),
   ) {
+    this.#socket = socket;
     whenStopped(signal, () => this.close());
+  }
+
+  /** The socket to receive on: over AF_UNIX, a new one after {@linkcode send} gave one up. */
+  get socket(): Deno.DatagramConn {
+    return this.#socket;
+  }
+
+  /**
+   * Sends `data` to `client`: `true` if it went out. Over AF_UNIX, a reply that is not out
+   * within `UNREAD_REPLY_MS` is dropped (`false`), and so are the next ones to that sender until
+   * that one ends: said at most once a second per sender. Its `send()` keeps the socket busy, so
+   * that it can no longer receive: the socket is given up, and a new one bound at our path.
+   * @throws What `send()` throws: a failure that concerns `client` (see {@linkcode cannotReply}).
+   */
+  async send(data: Uint8Array, client: Deno.Addr): Promise<boolean> {
+    if (!("path" in client) || !client.path) {
+      await this.#socket.send(data, client); // UDP never waits for its receiver; nor a refusal
+      return true;
+    }
+    const unread = this.#unread.get(client.path);
+    if (unread) return this.#dropped(client, unread);
+    const sending = this.#socket.send(data, client);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) =>
+      timer = setTimeout(resolve, UNREAD_REPLY_MS, "late")
+    );
+    try {
+      if (await Promise.race([sending, late]) !== "late") return true;
+    } finally {
+      clearTimeout(timer);
+    }
+    // Stuck: Deno spins on it (a core, at worst) until that client reads or leaves; close()
+    // does not end it. The socket is left to it, and closed: its descriptor goes when it ends.
+    const stuck = { dropped: 0, saidAt: -Infinity };
+    this.#unread.set(client.path, stuck);
+    sending.catch(() => {}).finally(() => this.#unread.delete(client.path));
+    this.#dropped(client, stuck);
+    if (this.signal.aborted) return false; // the stop closes the socket and removes its file
+    const old = this.#socket;
+    const { rebindUnixDatagram } = await import("./extras/unix.ts"); // loaded already
+    this.#socket = await rebindUnixDatagram((old.addr as Deno.UnixAddr).path);
+    old.close();
+    return false;
+  }
+
+  #dropped(client: Deno.UnixAddr, unread: { dropped: number; saidAt: number }): false {
+    unread.dropped++;
+    const now = performance.now();
+    if (now - unread.saidAt >= 1000) {
+      const what = unread.dropped > 1 ? `${unread.dropped} replies` : "a reply";
+      this.warn(
+        `...dropped ${what} to ${formatAddress(client)}: it does not read its replies ` +
+          "(its queue is full)",
+      );
+      unread.dropped = 0;
+      unread.saidAt = now;
+    }
+    return false;
   }
 
   /**
@@ -63,8 +133,8 @@ export class Replies {
     return this.#closed ??= (async () => {
       const idle = new Promise<void>((resolve) => this.#idle = resolve);
       if (this.#inFlight > 0) await within(idle, SHUTDOWN_DEADLINE_MS);
-      const { addr } = this.socket;
-      this.socket.close(); // DatagramConn has no Symbol.dispose for `using`
+      const { addr } = this.#socket;
+      this.#socket.close(); // DatagramConn has no Symbol.dispose for `using`
       // The extra that bound it, loaded already, removes the file if it is still ours.
       if ("path" in addr && addr.path) (await import("./extras/unix.ts")).removeIfOurs(addr.path);
     })();

@@ -77,6 +77,8 @@ export async function main(args: string[]): Promise<number> {
 
   // A stop closes the socket, which ends a receive() that waits, once the reply in flight is
   // out; a failure that concerns one sender is said, and the loop goes on (lib/datagrams.ts).
+  // Over AF_UNIX, a sender that never reads its replies has them dropped, and the socket may
+  // be replaced by a new one at the same path: hence `replies.socket`.
   const replies = new Replies(socket, stop.signal);
 
   // The server's endless loop: recvfrom() a datagram, sendto() its sender the stamped reply.
@@ -87,7 +89,7 @@ export async function main(args: string[]): Promise<number> {
       let data: Uint8Array;
       let client: Deno.Addr;
       try {
-        [data, client] = await socket.receive(buffer);
+        [data, client] = await replies.socket.receive(buffer);
       } catch (err) {
         if (replies.ended(err)) break;
         continue;
@@ -95,8 +97,10 @@ export async function main(args: string[]): Promise<number> {
       if (stop.signal.aborted) break; // the stop closed the socket just as this came
       replies.begin(); // a stop lets this reply go out before it closes the socket
       try {
-        await socket.send(stampReply(data), client); // '[%s] %s' % (ctime(), data)
-        log?.(`...received from and returned to: ${formatAddress(client)}`);
+        // '[%s] %s' % (ctime(), data); over AF_UNIX, dropped if its sender does not read them.
+        if (await replies.send(stampReply(data), client)) {
+          log?.(`...received from and returned to: ${formatAddress(client)}`);
+        }
       } catch (err) {
         // One sender we cannot answer (gone, unreachable) is no reason to stop answering others.
         console.error(cannotReply(err, client));

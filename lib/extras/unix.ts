@@ -31,6 +31,20 @@ export function listenUnixDatagram(path: string, mode: number): Promise<Deno.Dat
   return bindAt(path, mode, () => Deno.listenDatagram({ transport: "unixpacket", path }));
 }
 
+/**
+ * A fresh socket at `path`, with the mode of the file we made there, for a datagram socket that
+ * can no longer be used: our file is removed first, so the old socket no longer receives.
+ * @throws {Failure} If the file at `path` is no longer ours: another server holds the path now.
+ */
+export function rebindUnixDatagram(path: string): Promise<Deno.DatagramConn> {
+  const ours = made.get(path);
+  if (!ours || !isOurs(path)) {
+    throw new Failure(`Cannot listen on unix:${path} again: another server has taken it over`);
+  }
+  removeIfOurs(path);
+  return listenUnixDatagram(path, ours.mode! & 0o777);
+}
+
 /** The socket files this process made, by path, as they were made (device and inode). */
 const made = new Map<string, Deno.FileInfo>();
 
