@@ -60,7 +60,9 @@ const ourServer = (script: string, extra: string[] = [], denoFlags = [readCerts]
 
 // Unix sockets: a path for each server, and Deno's leave to use them.
 const unixPath = (name: string) => `/tmp/ts-deno-bench-${name}-${Deno.pid}.sock`;
-const unixAccess = (path: string) => [`--allow-read=${path}`, `--allow-write=${path}`];
+const unixAccess = (
+  path: string,
+) => [`--allow-read=${path}`, `--allow-write=${path}`, "--allow-sys"];
 const OURS_UNIX = unixPath("ours");
 const NODE_UNIX = unixPath("node");
 const nodeTls = (mode: string) => [

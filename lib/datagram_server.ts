@@ -80,8 +80,8 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
    * does not read its replies (see `Replies.send` in lib/datagrams.ts).
    */
   send(data: Uint8Array, client: Deno.Addr): Promise<boolean> {
-    return this.#replies?.send(data, client) ??
-      this.socket.send(data, client).then(() => true);
+    const sendTo = (socket: Deno.DatagramConn) => socket.send(data, client);
+    return this.#replies?.send(client, sendTo) ?? sendTo(this.socket).then(() => true);
   }
 
   /** The bound address; with port 0, this is where to learn the port. */

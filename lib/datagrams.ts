@@ -43,20 +43,24 @@ export class Replies {
   }
 
   /**
-   * Sends `data` to `client`: `true` if it went out. Over AF_UNIX, a reply that is not out
+   * Sends a reply to `client` with `sendTo(socket)` (`socket.send(data, client)`): `true` if it
+   * went out. Over AF_UNIX, a reply that is not out
    * within `UNREAD_REPLY_MS` is dropped (`false`), and so are the next ones to that sender until
    * that one ends: said at most once a second per sender. Its `send()` keeps the socket busy, so
    * that it can no longer receive: the socket is given up, and a new one bound at our path.
    * @throws What `send()` throws: a failure that concerns `client` (see {@linkcode cannotReply}).
    */
-  async send(data: Uint8Array, client: Deno.Addr): Promise<boolean> {
+  async send(
+    client: Deno.Addr,
+    sendTo: (socket: Deno.DatagramConn) => Promise<number>,
+  ): Promise<boolean> {
     if (!("path" in client) || !client.path) {
-      await this.#socket.send(data, client); // UDP never waits for its receiver; nor a refusal
+      await sendTo(this.#socket); // UDP never waits for its receiver; nor a refusal
       return true;
     }
     const unread = this.#unread.get(client.path);
     if (unread) return this.#dropped(client, unread);
-    const sending = this.#socket.send(data, client);
+    const sending = sendTo(this.#socket);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const late = new Promise<"late">((resolve) =>
       timer = setTimeout(resolve, UNREAD_REPLY_MS, "late")

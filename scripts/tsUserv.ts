@@ -98,7 +98,8 @@ export async function main(args: string[]): Promise<number> {
       replies.begin(); // a stop lets this reply go out before it closes the socket
       try {
         // '[%s] %s' % (ctime(), data); over AF_UNIX, dropped if its sender does not read them.
-        if (await replies.send(stampReply(data), client)) {
+        const reply = stampReply(data);
+        if (await replies.send(client, (socket) => socket.send(reply, client))) {
           log?.(`...received from and returned to: ${formatAddress(client)}`);
         }
       } catch (err) {
