@@ -10,6 +10,7 @@
 
 import { formatAddress } from "./net.ts";
 import { SHUTDOWN_DEADLINE_MS, within } from "./shutdown.ts";
+import { Throttled } from "./throttled.ts";
 
 /** Accept errors that concern one connection, and those that mean we are out of descriptors. */
 const ONE_CONNECTION = new Set(["ECONNABORTED", "ECONNRESET", "ENOTCONN", "EPROTO", "EPERM"]);
@@ -368,27 +369,5 @@ export class Connections {
       }
     }, tickMs);
     Deno.unrefTimer(this.#ticker); // it alone must not keep a stopping server alive
-  }
-}
-
-/**
- * A line said at most once every `ms`, however often what it tells of happens: the line says
- * how many times that was since it was last said. (What happens within the last `ms` before
- * things go quiet is counted in the next line, if there is one.)
- */
-export class Throttled {
-  #count = 0;
-  #saidAt = -Infinity;
-
-  constructor(readonly say: (line: string) => void, readonly ms = 1000) {}
-
-  /** Counts one more time, and says `line(count)` unless it was said less than `ms` ago. */
-  note(line: (count: number) => string): void {
-    this.#count++;
-    const now = performance.now();
-    if (now - this.#saidAt < this.ms) return;
-    this.say(line(this.#count));
-    this.#count = 0;
-    this.#saidAt = now;
   }
 }

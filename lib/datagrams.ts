@@ -10,19 +10,20 @@
 import { formatAddress } from "./net.ts";
 import { SHUTDOWN_DEADLINE_MS, whenStopped, within } from "./shutdown.ts";
 
-/**
- * How long a reply over AF_UNIX may take to go out. A Unix datagram goes into its receiver's
- * queue (`net.unix.max_dgram_qlen`, 10 by default); a sender that never reads its replies fills
- * it, and past that point Deno's `send()` neither ends nor can be cancelled.
- */
-export const UNREAD_REPLY_MS = 200;
+/** Replies to Unix datagram clients that may never read them: `UnreadReplies` in lib/extras/. */
+interface UnreadReplies {
+  send(
+    socket: Deno.DatagramConn,
+    client: Deno.UnixAddr,
+    sendTo: (socket: Deno.DatagramConn) => Promise<number>,
+    stopping: AbortSignal,
+  ): Promise<{ sent: boolean; socket: Deno.DatagramConn }>;
+}
 
 /** The replies a datagram server has in flight on its socket, and how the socket is closed. */
 export class Replies {
   #socket: Deno.DatagramConn;
-  // Over AF_UNIX, the senders whose reply is stuck in their full queue: their replies are
-  // dropped at once until it goes out or fails (they read, or leave); and when it was said.
-  #unread = new Map<string, { dropped: number; saidAt: number }>();
+  #unread?: UnreadReplies; // over AF_UNIX, from lib/extras/unix.ts
   #inFlight = 0; // replies begun and not yet ended
   #idle?: () => void; // a stop waiting for them
   #closed?: Promise<void>;
@@ -44,10 +45,9 @@ export class Replies {
 
   /**
    * Sends a reply to `client` with `sendTo(socket)` (`socket.send(data, client)`): `true` if it
-   * went out. Over AF_UNIX, a reply that is not out
-   * within `UNREAD_REPLY_MS` is dropped (`false`), and so are the next ones to that sender until
-   * that one ends: said at most once a second per sender. Its `send()` keeps the socket busy, so
-   * that it can no longer receive: the socket is given up, and a new one bound at our path.
+   * went out. Over AF_UNIX, a sender that never reads its replies fills its queue, and past that
+   * Deno's `send()` would hold the socket for good: `UnreadReplies` (lib/extras/unix.ts) drops
+   * such a reply (`false`), and gives us a new socket at our path to go on with.
    * @throws What `send()` throws: a failure that concerns `client` (see {@linkcode cannotReply}).
    */
   async send(
@@ -55,48 +55,13 @@ export class Replies {
     sendTo: (socket: Deno.DatagramConn) => Promise<number>,
   ): Promise<boolean> {
     if (!("path" in client) || !client.path) {
-      await sendTo(this.#socket); // UDP never waits for its receiver; nor a refusal
+      await sendTo(this.#socket); // UDP never waits for its receiver; nor does a refusal
       return true;
     }
-    const unread = this.#unread.get(client.path);
-    if (unread) return this.#dropped(client, unread);
-    const sending = sendTo(this.#socket);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<"late">((resolve) =>
-      timer = setTimeout(resolve, UNREAD_REPLY_MS, "late")
-    );
-    try {
-      if (await Promise.race([sending, late]) !== "late") return true;
-    } finally {
-      clearTimeout(timer);
-    }
-    // Stuck: Deno spins on it (a core, at worst) until that client reads or leaves; close()
-    // does not end it. The socket is left to it, and closed: its descriptor goes when it ends.
-    const stuck = { dropped: 0, saidAt: -Infinity };
-    this.#unread.set(client.path, stuck);
-    sending.catch(() => {}).finally(() => this.#unread.delete(client.path));
-    this.#dropped(client, stuck);
-    if (this.signal.aborted) return false; // the stop closes the socket and removes its file
-    const old = this.#socket;
-    const { rebindUnixDatagram } = await import("./extras/unix.ts"); // loaded already
-    this.#socket = await rebindUnixDatagram((old.addr as Deno.UnixAddr).path);
-    old.close();
-    return false;
-  }
-
-  #dropped(client: Deno.UnixAddr, unread: { dropped: number; saidAt: number }): false {
-    unread.dropped++;
-    const now = performance.now();
-    if (now - unread.saidAt >= 1000) {
-      const what = unread.dropped > 1 ? `${unread.dropped} replies` : "a reply";
-      this.warn(
-        `...dropped ${what} to ${formatAddress(client)}: it does not read its replies ` +
-          "(its queue is full)",
-      );
-      unread.dropped = 0;
-      unread.saidAt = now;
-    }
-    return false;
+    this.#unread ??= new (await import("./extras/unix.ts")).UnreadReplies(this.warn); // loaded
+    const { sent, socket } = await this.#unread.send(this.#socket, client, sendTo, this.signal);
+    this.#socket = socket;
+    return sent;
   }
 
   /**

@@ -9,6 +9,8 @@
  */
 
 import { attempt, Failure } from "../errors.ts";
+import { formatAddress } from "../net.ts";
+import { Throttled } from "../throttled.ts";
 
 /** The longest path a Unix socket's address holds on Linux, in bytes (`sun_path`, less a NUL). */
 const MAX_UNIX_PATH = 107;
@@ -223,5 +225,67 @@ export async function unixDatagramClient(): Promise<
   } catch (err) {
     await Deno.remove(dir, { recursive: true });
     throw err;
+  }
+}
+
+/**
+ * How long a reply over AF_UNIX may take to go out. A Unix datagram goes into its receiver's
+ * queue (`net.unix.max_dgram_qlen`, 10 by default); a sender that never reads its replies fills
+ * it, and past that point Deno's `send()` neither ends nor can be cancelled.
+ */
+export const UNREAD_REPLY_MS = 200;
+
+/** Replies to Unix datagram clients that may never read them, for `Replies` (lib/datagrams.ts). */
+export class UnreadReplies {
+  // The senders whose reply is stuck in their full queue: their replies are dropped at once
+  // until it goes out or fails (they read, or leave); said at most once a second each.
+  #stuck = new Map<string, Throttled>();
+
+  constructor(readonly warn: (line: string) => void) {}
+
+  /**
+   * Sends with `sendTo(socket)`: whether the reply went out, and the socket to go on with. A
+   * reply not out within `UNREAD_REPLY_MS` is dropped, and so are the next ones to its sender
+   * until that one ends. Its `send()` keeps our socket busy, so that it can no longer receive:
+   * unless we are stopping, the socket is closed and a new one bound at our path.
+   */
+  async send(
+    socket: Deno.DatagramConn,
+    client: Deno.UnixAddr,
+    sendTo: (socket: Deno.DatagramConn) => Promise<number>,
+    stopping: AbortSignal,
+  ): Promise<{ sent: boolean; socket: Deno.DatagramConn }> {
+    const path = client.path!;
+    const stuck = this.#stuck.get(path);
+    if (stuck) return { sent: this.#dropped(stuck, client), socket };
+    const sending = sendTo(socket);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(resolve, UNREAD_REPLY_MS, "late");
+    });
+    try {
+      if (await Promise.race([sending, late]) !== "late") return { sent: true, socket };
+    } finally {
+      clearTimeout(timer);
+    }
+    // Stuck: Deno spins on it (a core, at worst) until that client reads or leaves; close()
+    // does not end it. The socket is left to it, and closed: its descriptor goes when it ends.
+    const dropping = new Throttled(this.warn);
+    this.#stuck.set(path, dropping);
+    sending.catch(() => {}).finally(() => this.#stuck.delete(path));
+    this.#dropped(dropping, client);
+    if (stopping.aborted) return { sent: false, socket }; // the stop closes it, removes the file
+    const fresh = await rebindUnixDatagram((socket.addr as Deno.UnixAddr).path);
+    socket.close();
+    return { sent: false, socket: fresh };
+  }
+
+  #dropped(dropping: Throttled, client: Deno.UnixAddr): false {
+    dropping.note((count) => {
+      const what = count > 1 ? `${count} replies` : "a reply";
+      return `...dropped ${what} to ${formatAddress(client)}: it does not read its replies ` +
+        "(its queue is full)";
+    });
+    return false;
   }
 }
