@@ -204,12 +204,12 @@ export class TlsServerConn implements Stream {
    * replies is held back by TCP itself, as over plain TCP.
    */
   async #pump(carrier: Duplex): Promise<void> {
+    const buffer = new Uint8Array(RECORD); // read into, then copied: a request is short
     try {
       while (true) {
-        const buffer = new Uint8Array(RECORD);
         const n = await this.#tcp.read(buffer);
         if (n === null) break;
-        let wantsMore = carrier.push(buffer.subarray(0, n));
+        let wantsMore = carrier.push(buffer.slice(0, n));
         while (
           !this.#closed && (!wantsMore || this.#held + this.#tls.readableLength >= HIGH_WATER)
         ) {
