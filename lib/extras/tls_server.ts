@@ -90,6 +90,9 @@ export class TlsServerConn implements Stream {
 
   constructor(tcp: Deno.TcpConn, context: SecureContext) {
     this.#tcp = tcp;
+    // TLS writes whole records, so Nagle's algorithm has nothing to gather; it would hold the
+    // first reply after a handshake back until the client's delayed ACK (40 ms).
+    tcp.setNoDelay(true);
     this.localAddr = tcp.localAddr;
     this.remoteAddr = tcp.remoteAddr;
     // The TCP connection as the stream TLS runs over: what TLS writes goes out with
