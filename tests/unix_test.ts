@@ -14,6 +14,8 @@ import {
   sleep,
   SOCKETS,
   spawnScript,
+  UNIX_DGRAM_PATH,
+  UNIX_PATH,
   unstamped,
 } from "./helpers.ts";
 import { cpuSeconds } from "../tools/proc.ts";
@@ -433,3 +435,15 @@ for (const { script, access } of KINDS) {
     assert.deepEqual(wide.map((mode) => mode.toString(8)), []);
   });
 }
+
+Deno.test("the tests' Unix sockets are in a folder of this run's own, which deno task test removes", async () => {
+  // Two runs on one machine must not share a socket path: each makes its own folder.
+  assert.match(SOCKETS, /^\/tmp\/ts-deno-test\.\w+$/);
+  for (const path of [UNIX_PATH, UNIX_DGRAM_PATH]) assert.ok(path.startsWith(`${SOCKETS}/`), path);
+  assert.ok((await Deno.stat(SOCKETS)).isDirectory);
+  const config = JSON.parse(await Deno.readTextFile(new URL("../deno.json", import.meta.url)));
+  const task: string = config.tasks.test;
+  assert.match(task, /^export TS_DENO_TEST_DIR=\$\(mktemp -d -t ts-deno-test\.XXXXXX\) && /);
+  assert.match(task, /unix:\$TS_DENO_TEST_DIR\/stream\.sock /, "grants only this run's path");
+  assert.match(task, /; status=\$\?; rm -rf \$TS_DENO_TEST_DIR; exit \$status$/);
+});
