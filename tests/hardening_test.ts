@@ -16,6 +16,7 @@ import {
   runScript,
   type Server,
   sleep,
+  spawnScript,
   splitStamp,
   startServer,
   TRANSPORTS,
@@ -388,17 +389,16 @@ Deno.test("tsUserv goes on when its replies meet closed ports (ICMP port unreach
   assertNoBug(result.stderr);
 });
 
+/** tsTclnt on `port` with its standard input open, as when a person types its lines. */
+function typingClient(port: number): Proc {
+  return spawnScript("tsTclnt.ts", ["--host", "127.0.0.1", "--port", String(port)], {
+    stdin: true,
+  });
+}
+
 Deno.test("tsTclnt says so, exit 1, when its server dies mid-session", async () => {
   await using server = await startServer("tsTserv.ts", ["-q"]);
-  const client = new Proc(Deno.execPath(), [
-    "run",
-    "-N",
-    new URL("../scripts/tsTclnt.ts", import.meta.url).pathname,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(server.port),
-  ], { stdin: true });
+  const client = typingClient(server.port);
   await client.write("first\n", false);
   await client.stdout.waitFor(/\] first\n> $/);
   server.proc.kill("SIGKILL");
@@ -411,15 +411,7 @@ Deno.test("tsTclnt says so, exit 1, when its server dies mid-session", async () 
 
 Deno.test("tsTclnt whose server closed it for idling says the server may have timed it out", async () => {
   await using server = await startServer("tsTserv.ts", ["-q", "--idle-timeout", "0.3"]);
-  const client = new Proc(Deno.execPath(), [
-    "run",
-    "-N",
-    new URL("../scripts/tsTclnt.ts", import.meta.url).pathname,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(server.port),
-  ], { stdin: true });
+  const client = typingClient(server.port);
   await client.write("first\n", false);
   await client.stdout.waitFor(/\] first\n> $/);
   await sleep(1000); // the user is away: the server ends the idle connection
