@@ -26,6 +26,7 @@ import { attempt, loadExtra } from "./errors.ts";
 import { formatAddress } from "./net.ts";
 import type { StreamAddress } from "./addresses.ts";
 import { whenStopped } from "./shutdown.ts";
+import { Throttled } from "./throttled.ts";
 
 /** The server ended the connection before a whole line came: no reply is owed. */
 export class Ended extends Error {
@@ -74,9 +75,7 @@ export class LineBudget {
   #free: Uint8Array[] = [];
   #waiting: ((buffer: Uint8Array) => void)[] = []; // for the buffer of one closed for them
   #buffers: number; // the most buffers out at once, or kept
-  #closed = 0; // connections closed since the line that said so
-  #saidAt = -Infinity;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #cut: Throttled; // connections closed over the budget, said at most once a second
 
   /** `bytes` for all, in buffers of `size`; a line past the budget is said on `warn`. */
   constructor(
@@ -85,6 +84,7 @@ export class LineBudget {
     readonly warn: (line: string) => void = (line) => console.error(line),
   ) {
     this.#buffers = Math.max(1, Math.floor(bytes / size));
+    this.#cut = new Throttled(warn);
   }
 
   /**
@@ -101,8 +101,11 @@ export class LineBudget {
     // No reply is owed for a line not whole: close at once; its read fails, its buffer is ours.
     biggest.end("unfinished lines passed their budget");
     biggest.abort();
-    this.#closed++;
-    this.#say();
+    this.#cut.note((count) => {
+      const closed = `${count} connection${count === 1 ? "" : "s"}`;
+      const budget = `${Math.round(this.bytes / MiB)} MiB`;
+      return `...unfinished lines passed their budget (${budget}): closed ${closed} holding the most`;
+    });
     this.#lent.set(session, 0);
     return new Promise((resolve) => this.#waiting.push(resolve));
   }
@@ -118,25 +121,6 @@ export class LineBudget {
     const next = this.#waiting.shift();
     if (next) next(buffer);
     else this.#free.push(buffer);
-  }
-
-  /** Says how many were closed: at once after a quiet second, else when the second is up. */
-  #say(): void {
-    if (this.#timer !== undefined) return;
-    const say = () => {
-      const closed = `${this.#closed} connection${this.#closed === 1 ? "" : "s"}`;
-      const budget = `${Math.round(this.bytes / MiB)} MiB`;
-      this.warn(
-        `...unfinished lines passed their budget (${budget}): closed ${closed} holding the most`,
-      );
-      this.#closed = 0;
-      this.#saidAt = performance.now();
-      this.#timer = undefined;
-    };
-    const wait = this.#saidAt + 1000 - performance.now();
-    if (wait <= 0) return say();
-    this.#timer = setTimeout(say, wait);
-    Deno.unrefTimer(this.#timer);
   }
 }
 

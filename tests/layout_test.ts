@@ -16,16 +16,16 @@ const lineCount = (text: string) => text.split("\n").length - 1;
  */
 const LOADED_AT_START: Record<string, { target: number; today?: number }> = {
   // Issue 16's faults: TLS's and the cap's rules in connections.ts, the once-a-second lines.
-  "tsTserv.ts": { target: 1000, today: 1127 },
+  "tsTserv.ts": { target: 1000, today: 1136 },
   "tsTclnt.ts": { target: 900, today: 902 }, // stdio errors and --host -h: 14 lines
   // the unread-reply rule, cannotReply() for UDP, and throttled.ts
   "tsUserv.ts": { target: 800, today: 831 },
   "tsUclnt.ts": { target: 800 },
-  "tsTservSS.ts": { target: 1400, today: 1562 }, // and --line-budget's LineBudget
+  "tsTservSS.ts": { target: 1400, today: 1555 }, // and --line-budget's LineBudget
   "tsTclntSS.ts": { target: 900, today: 922 }, // str.strip(), stdio errors, --host -h: 28
 };
 /** Lines of `lib/`'s top-level files, tests aside: the target, and the most today. */
-const CORE_LINES = { target: 1600, today: 2046 };
+const CORE_LINES = { target: 1600, today: 2039 };
 
 interface Module {
   specifier: string;
