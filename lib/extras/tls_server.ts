@@ -14,6 +14,7 @@ import { Duplex } from "node:stream";
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
 import type { Session, Stream, StreamListener } from "../connections.ts";
 import { attempt, Failure, hostPort } from "../errors.ts";
+import { writeAll } from "../io.ts";
 import { within } from "../shutdown.ts";
 import { explainTlsError } from "./tls.ts";
 
@@ -34,7 +35,7 @@ const NOT_TLS_ALERT = new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a])
  * and key (PEM text) are checked first, so that a bad file fails here, in one sentence.
  */
 export function listenTls(
-  options: { hostname: string; port: number; reusePort?: boolean },
+  options: { hostname: string; port: number; tcpBacklog?: number; reusePort?: boolean },
   identity: { cert: string; key: string },
 ): StreamListener {
   const context = secureContext(identity, hostPort(options.hostname, options.port));
@@ -237,10 +238,6 @@ export class TlsServerConn implements Stream {
     this.#wake = undefined;
     wake?.();
   }
-}
-
-async function writeAll(tcp: Deno.TcpConn, data: Uint8Array): Promise<void> {
-  for (let done = 0; done < data.length;) done += await tcp.write(data.subarray(done));
 }
 
 /** The `Deno.errors` class of a `node:tls` error, so that a server tells routine from not. */
