@@ -31,7 +31,7 @@ import { attempt, fatal, loadExtra } from "../lib/errors.ts";
 import { type Command, extraAsked, extraFlags, flag, parseFlags } from "../lib/flags.ts";
 import { formatAddress, waitingLine } from "../lib/net.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
-import { stampReply } from "../lib/timestamp.ts";
+import { ReplyBuffer } from "../lib/timestamp.ts";
 
 const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
 const PORT = 21567;
@@ -122,13 +122,15 @@ async function serveClient(client: Session, bufsiz: number, log?: (line: string)
   // back; it would only make a message longer than `bufsiz` wait for the client's delayed ACK
   // between its stamped parts (40 ms each). setsockopt(TCP_NODELAY) turns it off.
   client.conn.setNoDelay?.(true); // (a Unix socket has no Nagle to turn off)
-  const data = new Uint8Array(bufsiz);
+  // One buffer for the connection: the bytes are read in just after room for the stamp, so
+  // each reply is the stamp written in front of them, with nothing made or copied per reply.
+  const reply = new ReplyBuffer(bufsiz);
   try {
     // read() is null at end of input (the client is done), or once the server ends the
     // connection (a stop, an idle client); a reply being written is always finished first.
     let n: number | null;
-    while ((n = await client.read(data)) !== null) {
-      await client.write(stampReply(data.subarray(0, n))); // '[%s] %s' % (ctime(), data)
+    while ((n = await client.read(reply.data)) !== null) {
+      await client.write(reply.stamped(n)); // '[%s] %s' % (ctime(), data)
     }
   } catch (err) {
     if (!isPeerGone(err)) throw err;
