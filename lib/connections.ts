@@ -129,7 +129,7 @@ export class Session {
   #endByReason = "";
   #progress = 0; // reads and writes that moved bytes; the idle check only compares it
   #progressSeen = 0;
-  #quietSince = performance.now();
+  #quietSince = NaN; // set by the first tick: no clock read per connection
 
   constructor(readonly conn: Stream) {}
 
@@ -250,7 +250,7 @@ export class Session {
     if (this.#state !== "open") return undefined;
     let reason: string | undefined;
     if (now >= this.#endBy) reason = this.#endByReason;
-    else if (this.#progress !== this.#progressSeen) {
+    else if (this.#progress !== this.#progressSeen || Number.isNaN(this.#quietSince)) {
       this.#progressSeen = this.#progress;
       this.#quietSince = now;
     } else if (idleMs > 0 && now - this.#quietSince >= idleMs) {
@@ -262,14 +262,13 @@ export class Session {
 
   /** Every change of state, and what it does to the socket, happens here. */
   #moveTo(next: SessionState): void {
-    const now = performance.now();
     if (this.#state === "closed" || this.#state === next) return;
     if (next === "ending") {
       // A reply that never goes out (a client that stopped reading) is cut off after a while.
-      this.#closeBy = now + SHUTDOWN_DEADLINE_MS;
+      this.#closeBy = performance.now() + SHUTDOWN_DEADLINE_MS;
     } else if (next === "lingering") {
       this.conn.closeWrite().catch(() => {}); // FIN; a reset peer: close() follows
-      this.#closeBy = now + LINGER_MS;
+      this.#closeBy = performance.now() + LINGER_MS;
     } else if (next === "closed") {
       try {
         this.conn.close();

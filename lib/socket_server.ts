@@ -46,6 +46,8 @@ export class LineTooLong extends Error {
 
 const NEWLINE = 0x0a;
 const MiB = 1 << 20;
+const MAX_KEPT = 256; // read buffers kept for the next connections
+const NO_BYTES = new Uint8Array(0);
 
 /** How a {@linkcode LineReader} reads. */
 export interface LineOptions {
@@ -74,6 +76,7 @@ export class LineBudget {
   #lent = new Map<Session, number>();
   #free: Uint8Array[] = [];
   #waiting: ((buffer: Uint8Array) => void)[] = []; // for the buffer of one closed for them
+  #reads: Uint8Array[] = []; // a read's worth each, given back by connections that are done
   #buffers: number; // the most buffers out at once, or kept
   #cut: Throttled; // connections closed over the budget, said at most once a second
 
@@ -115,6 +118,19 @@ export class LineBudget {
     if (this.#lent.has(session)) this.#lent.set(session, bytes);
   }
 
+  /**
+   * A buffer of `bytes` for a connection's reads, until it gives it back: kept buffers are lent
+   * again, so a connection per line does not cost a new zeroed buffer each.
+   */
+  readBuffer(bytes: number): Uint8Array {
+    const kept = this.#reads.pop();
+    return kept?.length === bytes ? kept : new Uint8Array(bytes);
+  }
+  /** Takes back a buffer from {@linkcode readBuffer}; past `MAX_KEPT`, it is left to the GC. */
+  giveBackRead(buffer: Uint8Array): void {
+    if (this.#reads.length < MAX_KEPT) this.#reads.push(buffer);
+  }
+
   /** Takes back the buffer lent to `session`, for the next long line. */
   giveBack(session: Session, buffer: Uint8Array): void {
     this.#lent.delete(session);
@@ -149,11 +165,18 @@ export class LineReader {
     this.#maxLine = options.maxLine ?? 64 * 1024;
     this.#lineTimeoutMs = options.lineTimeoutMs ?? 0;
     this.#budget = budget ?? new LineBudget(Infinity, longLineBuffer(options));
-    this.#data = this.#own = new Uint8Array(this.#bufsiz);
+    this.#data = this.#own = this.#budget.readBuffer(this.#bufsiz);
   }
 
-  /** Gives back a borrowed buffer: call it once the connection is done. */
+  /** Gives back its buffers: call it once the connection is done, and read no more. */
   close(): void {
+    this.#release();
+    this.#budget.giveBackRead(this.#own);
+    this.#own = this.#data = NO_BYTES;
+  }
+
+  /** Gives back a borrowed buffer, to read into its own again. */
+  #release(): void {
     if (this.#data !== this.#own) this.#budget.giveBack(this.#session, this.#data);
     this.#data = this.#own;
     this.#start = this.#end = 0;
@@ -200,7 +223,7 @@ export class LineReader {
     if (this.#data !== this.#own) { // a long line is done: back to a read's worth
       const rest = this.#data.subarray(lineEnd, this.#end); // less than the read that ended it
       this.#own.set(rest);
-      this.close();
+      this.#release();
       this.#end = rest.length;
     }
     if (this.#lineBegun) this.#session.clearDeadline();
