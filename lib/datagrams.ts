@@ -20,6 +20,8 @@ interface UnreadReplies {
   ): Promise<{ sent: boolean; socket: Deno.DatagramConn }>;
 }
 
+const SENT = () => true;
+
 /** The replies a datagram server has in flight on its socket, and how the socket is closed. */
 export class Replies {
   #socket: Deno.DatagramConn;
@@ -50,14 +52,19 @@ export class Replies {
    * such a reply (`false`), and gives us a new socket at our path to go on with.
    * @throws What `send()` throws: a failure that concerns `client` (see {@linkcode cannotReply}).
    */
-  async send(
+  send(
     client: Deno.Addr,
     sendTo: (socket: Deno.DatagramConn) => Promise<number>,
   ): Promise<boolean> {
-    if (!("path" in client) || !client.path) {
-      await sendTo(this.#socket); // UDP never waits for its receiver; nor does a refusal
-      return true;
-    }
+    // UDP never waits for its receiver; nor does a refusal. (Not async: the hot path.)
+    if (!("path" in client) || !client.path) return sendTo(this.#socket).then(SENT);
+    return this.#sendUnix(client, sendTo);
+  }
+
+  async #sendUnix(
+    client: Deno.UnixAddr,
+    sendTo: (socket: Deno.DatagramConn) => Promise<number>,
+  ): Promise<boolean> {
     this.#unread ??= new (await import("./extras/unix.ts")).UnreadReplies(this.warn); // loaded
     const { sent, socket } = await this.#unread.send(this.#socket, client, sendTo, this.signal);
     this.#socket = socket;

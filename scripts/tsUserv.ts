@@ -34,7 +34,7 @@ import { attempt, fatal, loadExtra } from "../lib/errors.ts";
 import { type Command, extraFlags, flag, parseFlags } from "../lib/flags.ts";
 import { formatAddress, waitingLine } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
-import { STAMP_LENGTH, stampReply } from "../lib/timestamp.ts";
+import { ReplyBuffer, STAMP_LENGTH } from "../lib/timestamp.ts";
 
 const HOST = "0.0.0.0"; // the book's '': every IPv4 interface
 const PORT = 21567;
@@ -82,14 +82,16 @@ export async function main(args: string[]): Promise<number> {
   const replies = new Replies(socket, stop.signal);
 
   // The server's endless loop: recvfrom() a datagram, sendto() its sender the stamped reply.
-  // Given no buffer, receive() would allocate 64 KiB for every datagram; this one is reused.
-  const buffer = new Uint8Array(options.bufsiz);
+  // Given no buffer, receive() would allocate 64 KiB for every datagram. This one is reused,
+  // and each datagram is received just after room for the stamp, so that the reply is the
+  // stamp written in front of it: nothing is made or copied per reply.
+  const reply = new ReplyBuffer(options.bufsiz);
   try {
     while (!stop.signal.aborted) {
       let data: Uint8Array;
       let client: Deno.Addr;
       try {
-        [data, client] = await replies.socket.receive(buffer);
+        [data, client] = await replies.socket.receive(reply.data);
       } catch (err) {
         if (replies.ended(err)) break;
         continue;
@@ -98,8 +100,8 @@ export async function main(args: string[]): Promise<number> {
       replies.begin(); // a stop lets this reply go out before it closes the socket
       try {
         // '[%s] %s' % (ctime(), data); over AF_UNIX, dropped if its sender does not read them.
-        const reply = stampReply(data);
-        if (await replies.send(client, (socket) => socket.send(reply, client))) {
+        const stamped = reply.stamped(data.length);
+        if (await replies.send(client, (socket) => socket.send(stamped, client))) {
           log?.(`...received from and returned to: ${formatAddress(client)}`);
         }
       } catch (err) {
