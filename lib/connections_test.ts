@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { accepted, Connections, Session } from "./connections.ts";
+import { acceptor, Connections, Session } from "./connections.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -188,11 +188,13 @@ Deno.test("abort() closes at once, and a task's unexpected error closes only its
   client.close();
 });
 
-Deno.test("accepted() yields connections and ends when the listener closes", async () => {
+Deno.test("acceptor()'s accept() gives connections, then null when the listener closes", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const seen: Deno.Conn[] = [];
+  const accept = acceptor(listener);
   const loop = (async () => {
-    for await (const conn of accepted(listener)) seen.push(conn);
+    let conn: Deno.Conn | null;
+    while ((conn = await accept()) !== null) seen.push(conn);
   })();
   using _client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
   for (let tries = 0; seen.length === 0 && tries < 400; tries++) {

@@ -14,7 +14,7 @@
  */
 
 import {
-  accepted,
+  acceptor,
   Connections,
   type ConnectionsOptions,
   isPeerGone,
@@ -401,7 +401,9 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
   /** Accepts and serves connections until `signal` aborts; then it closes the listener. */
   async serveForever(signal: AbortSignal): Promise<void> {
     whenStopped(signal, () => this.listener.close());
-    for await (const conn of accepted(this.listener, this.warn)) {
+    const accept = acceptor(this.listener, this.warn);
+    let conn: Stream | null;
+    while ((conn = await accept()) !== null) {
       if (!this.verifyRequest(conn.remoteAddr)) {
         conn.close();
         continue;

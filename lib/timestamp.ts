@@ -72,24 +72,22 @@ export function stampReply(payload: Uint8Array, now: number = Date.now()): Uint8
 export class ReplyBuffer {
   /** Where to read the bytes to answer. */
   readonly data: Uint8Array;
-  #bytes: Uint8Array;
   #second = NaN; // of the stamp in front
-  #reply: Uint8Array; // the last reply given: a reply as long is the same view again
+  #reply: Uint8Array; // the stamp and the last reply's bytes: as long a reply is the same view
   constructor(size: number) {
-    this.#bytes = new Uint8Array(STAMP_LENGTH + size);
-    this.data = this.#bytes.subarray(STAMP_LENGTH);
-    this.#reply = this.#bytes.subarray(0, STAMP_LENGTH);
+    this.#reply = new Uint8Array(STAMP_LENGTH + size);
+    this.data = this.#reply.subarray(STAMP_LENGTH);
   }
 
   /** The stamp for `now`, then the first `n` bytes of {@linkcode data}: '[%s] %s' % (ctime(), data). */
   stamped(n: number, now: number = Date.now()): Uint8Array {
+    if (this.#reply.length !== STAMP_LENGTH + n) {
+      this.#reply = new Uint8Array(this.data.buffer, 0, STAMP_LENGTH + n);
+    }
     const second = Math.floor(now / 1000);
     if (second !== this.#second) {
-      this.#bytes.set(stampAt(now)); // STAMP_LENGTH bytes, for years 1000 to 9999
+      this.#reply.set(stampAt(now)); // STAMP_LENGTH bytes, for years 1000 to 9999
       this.#second = second;
-    }
-    if (this.#reply.length !== STAMP_LENGTH + n) {
-      this.#reply = this.#bytes.subarray(0, STAMP_LENGTH + n);
     }
     return this.#reply;
   }

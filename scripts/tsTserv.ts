@@ -26,7 +26,14 @@
  * @module
  */
 
-import { accepted, Connections, isPeerGone, MAX_CONNS, type Session } from "../lib/connections.ts";
+import {
+  acceptor,
+  Connections,
+  isPeerGone,
+  MAX_CONNS,
+  type Session,
+  type Stream,
+} from "../lib/connections.ts";
 import { attempt, fatal, loadExtra } from "../lib/errors.ts";
 import { type Command, extraAsked, extraFlags, flag, parseFlags } from "../lib/flags.ts";
 import { formatAddress, waitingLine } from "../lib/net.ts";
@@ -94,7 +101,6 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   out.log(waitingLine(listener.addr, extra?.tls));
   worker?.up();
 
-  // The server's endless loop: accept() a client, and serve it without waiting for it to leave.
   const connections = new Connections({
     idleTimeoutMs: options.idleTimeout * 1000,
     handshake: extra?.handshake(log),
@@ -102,9 +108,16 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
     log,
     warn: (line) => out.error(line),
   });
-  for await (const conn of accepted(listener, (line) => out.error(line))) {
+  const serve = (client: Session) => serveClient(client, options.bufsiz, log);
+  // accept() gives the next client, or null once a stop has closed the listener; it skips one
+  // that left before we got it, and waits while we are out of descriptors (lib/connections.ts).
+  const accept = acceptor(listener, (line) => out.error(line));
+
+  // The server's endless loop: accept() a client, and serve it without waiting for it to leave.
+  let conn: Stream | null;
+  while ((conn = await accept()) !== null) {
     // Beyond --max-conns, serve() closes it at once instead, and says so.
-    if (!connections.serve(conn, (client) => serveClient(client, options.bufsiz, log))) continue;
+    if (!connections.serve(conn, serve)) continue;
     log?.(`...connected from: ${formatAddress(conn.remoteAddr)}`);
   }
 
