@@ -52,6 +52,28 @@ export async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
 }
 
+/**
+ * What one CPU has done so far, from its line in `/proc/stat`, in clock ticks: `busy` (user,
+ * system, and the kernel's interrupt and network work on it), `total` (busy and idle: the time
+ * the CPU was ours), and `steal` (the time a hypervisor gave it to others instead). The busy
+ * share of a core between two readings says whether a program pinned to it was the limit: a
+ * process's own CPU time misses the network work the kernel does for it on that core.
+ *
+ * @throws {Error} If there is no such CPU.
+ */
+export async function cpuTicks(
+  cpu: number | "all",
+): Promise<{ busy: number; total: number; steal: number }> {
+  const { stdout } = await new Deno.Command("cat", { args: ["/proc/stat"] }).output();
+  const name = cpu === "all" ? "cpu " : `cpu${cpu} `;
+  const line = decoder.decode(stdout).split("\n").find((line) => line.startsWith(name));
+  if (!line) throw new Error(`no CPU ${cpu} in /proc/stat`);
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/)
+    .slice(1, 9).map(Number);
+  const busy = user + nice + system + irq + softirq;
+  return { busy, total: busy + idle + iowait, steal };
+}
+
 /** A server that is listening, started by {@linkcode startListening}. */
 export interface Listening {
   child: Deno.ChildProcess;
