@@ -26,14 +26,7 @@
  * @module
  */
 
-import {
-  acceptor,
-  Connections,
-  isPeerGone,
-  MAX_CONNS,
-  type Session,
-  type Stream,
-} from "../lib/connections.ts";
+import { acceptor, Connections, isPeerGone, MAX_CONNS, type Session } from "../lib/connections.ts";
 import { attempt, fatal, loadExtra } from "../lib/errors.ts";
 import { type Command, extraAsked, extraFlags, flag, parseFlags } from "../lib/flags.ts";
 import { formatAddress, waitingLine } from "../lib/net.ts";
@@ -114,7 +107,7 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   const accept = acceptor(listener, (line) => out.error(line));
 
   // The server's endless loop: accept() a client, and serve it without waiting for it to leave.
-  let conn: Stream | null;
+  let conn;
   while ((conn = await accept()) !== null) {
     // Beyond --max-conns, serve() closes it at once instead, and says so.
     if (!connections.serve(conn, serve)) continue;
