@@ -97,6 +97,18 @@ Deno.test("render() gives ratios to Node, bare Deno and C, and says which target
   );
 });
 
+Deno.test("render() judges requests/s by ours and Node's rows: the C server's limit is no excuse", () => {
+  const rows = [
+    row("ss16", "tsTservSS", 12_000, 80),
+    row("ss16", "nodeSS", 7_000, 130),
+    row("ss16", "cSS", 14_000, 45, { anchor: "c", loadCpu: 0.99 }),
+  ];
+  const { targets } = render(MACHINE, [{ id: "ss16", title: "per line", conns: 16 }], rows, []);
+  const rate = targets.find((t) => t.target.startsWith("A connection per line: connections/s"))!;
+  assert.equal(rate.met, true);
+  assert.equal(rate.figure, "1.71×");
+});
+
 Deno.test("render() says a --quick run is a smoke run", () => {
   const { markdown } = render({ ...MACHINE, quick: true }, SCENARIOS, ROWS, MEMORY);
   assert.match(markdown, /^\*\*A smoke run\*\* \(`deno task bench --quick`/);
