@@ -6,8 +6,8 @@
  * prints figures, and writes them with `--out`.
  *
  * ```sh
- * deno task bench                       # about 16 minutes
- * deno task bench --quick               # about 2 minutes: a smoke run, fewer rows
+ * deno task bench                       # about 25 minutes
+ * deno task bench --quick               # 2 to 3 minutes: a smoke run, fewer rows
  * deno task bench --out bench/results   # also write results.md, results.json and chart.svg
  * ```
  *
