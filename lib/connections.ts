@@ -336,10 +336,10 @@ export class Connections {
     const session = new Session(conn);
     if (this.#stopping) session.end("the server is stopping");
     // While the task runs, a connection holds only this one pair of handlers here, not an
-    // async function's frame: it is most of what an idle connection costs beyond Deno's own.
+    // async function's frame: less memory for each idle connection.
     const served = this.#start(session, task).then(
       (ran) => this.#finish(session, ran !== false),
-      (err) => this.#finish(session, false, err),
+      (err) => this.#finish(session, false, { err }),
     );
     this.#open.set(session, served);
     this.#startTicking();
@@ -354,9 +354,9 @@ export class Connections {
   }
 
   /** After the task: closes politely, or says why not; then the connection is forgotten. */
-  async #finish(session: Session, served: boolean, err?: unknown): Promise<void> {
+  async #finish(session: Session, served: boolean, failed?: { err: unknown }): Promise<void> {
     try {
-      if (err !== undefined) throw err;
+      if (failed) throw failed.err;
       if (served) await session.close();
     } catch (err) {
       session.abort();

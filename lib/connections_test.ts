@@ -244,3 +244,16 @@ Deno.test("serve() says whether it serves: beyond the cap, it closes the connect
   second.close();
   await connections.shutdown();
 });
+
+Deno.test("a task that fails with no error at all still has its connection closed and said", async () => {
+  using net = loopback();
+  const warned: string[] = [];
+  const connections = new Connections({ warn: (line) => warned.push(line) });
+  const [client, conn] = await net.pair();
+  connections.serve(conn, () => Promise.reject(undefined));
+  assert.deepEqual(await readAll(client), new Uint8Array()); // closed, not left open
+  assert.equal(connections.size, 0);
+  assert.match(warned[0], /^unexpected error serving 127\.0\.0\.1:\d+: undefined$/);
+  client.close();
+  await connections.shutdown();
+});
