@@ -629,10 +629,8 @@ if (flags.quick) {
       "the full run's figures are the ones to quote",
   );
 }
-for (const [name, program] of [["the load generator", loadC], ["the C server", serverC]]) {
-  if ("missing" in (program as Built)) {
-    console.log(`${name} could not be built (${(program as { missing: string }).missing})`);
-  }
+for (const [name, program] of [["the load generator", loadC], ["the C server", serverC]] as const) {
+  if ("missing" in program) console.log(`${name} could not be built (${program.missing})`);
 }
 
 const rows: Row[] = [];
