@@ -66,6 +66,12 @@ async function load(args: string[]): Promise<{ code: number; result: LoadResult;
   return { code: out.code, result, ms };
 }
 
+/** load.c's flags for `conns` clients of `proto` for `seconds`, then `rest` (where, and more). */
+const flags = (proto: string, conns: number, seconds: number, ...rest: string[]) => [
+  ...["--proto", proto, "-c", `${conns}`, "-d", `${seconds}`],
+  ...rest,
+];
+
 /** The fields of tsLoad's LoadResult (but `hint`, which load.c leaves out), of their types. */
 function assertShape(result: LoadResult): void {
   const fields = [
@@ -138,16 +144,7 @@ for (
     ignore: !hasCc,
     async fn() {
       await using server = await serve(ourServer(script));
-      const { code, result } = await load([
-        "--proto",
-        proto,
-        "-c",
-        "4",
-        "-d",
-        "1",
-        "-p",
-        `${server.port}`,
-      ]);
+      const { code, result } = await load(flags(proto, 4, 1, "-p", `${server.port}`));
       assertAllRight(code, result, 4);
       assert.equal(result.proto, proto);
       assert.equal(result.server, `127.0.0.1:${server.port}`);
@@ -185,16 +182,7 @@ for (const proto of ["tcp", "ss"]) {
       const { server: binary, dir } = await build();
       const path = `${dir}/${proto}.sock`;
       await using _server = await serve([binary, proto, path]);
-      const { code, result } = await load([
-        "--proto",
-        proto,
-        "-c",
-        "4",
-        "-d",
-        "0.5",
-        "--unix",
-        path,
-      ]);
+      const { code, result } = await load(flags(proto, 4, 0.5, "--unix", path));
       assertAllRight(code, result, 4);
       assert.equal(result.server, `unix:${path}`);
     },
@@ -294,38 +282,13 @@ function tcpServer(handle: (conn: Deno.Conn) => Promise<void>) {
   };
 }
 
-Deno.test({
-  name: "load.c counts an echo without a stamp as wrong replies",
-  ignore: !hasCc,
-  async fn() {
-    await using echo = tcpServer(async (conn) => {
-      const buffer = new Uint8Array(4096);
-      for (let n; (n = await conn.read(buffer)) !== null;) {
-        await writeAll(conn, buffer.subarray(0, n));
-      }
-    });
-    const { code, result } = await load([
-      "--proto",
-      "tcp",
-      "-c",
-      "2",
-      "-d",
-      "0.5",
-      "-p",
-      `${echo.port}`,
-    ]);
-    assert.equal(result.requests, 0);
-    assert.ok(result.errors > 0);
-    assert.deepEqual(Object.keys(result.errorKinds), [
-      "a reply that is not a stamp and the payload",
-    ]);
-    assert.equal(result.connsServed, 0);
-    assert.equal(code, 1);
-  },
-});
-
 for (
   const [what, answer, kind] of [
+    [
+      "an echo without a stamp",
+      (bytes: Uint8Array) => bytes.slice(),
+      "a reply that is not a stamp and the payload",
+    ],
     // A stamp, and the payload with one byte changed (its last: the first are the number).
     ["a stamped reply with one byte wrong", (bytes: Uint8Array) => {
       const wrong = bytes.slice();
@@ -342,7 +305,7 @@ for (
   ] as const
 ) {
   Deno.test({
-    name: `load.c counts ${what} as an error`,
+    name: `load.c counts ${what} as wrong replies`,
     ignore: !hasCc,
     async fn() {
       await using wrong = tcpServer(async (conn) => {
@@ -351,19 +314,11 @@ for (
           await writeAll(conn, answer(buffer.subarray(0, n)));
         }
       });
-      const { code, result } = await load([
-        "--proto",
-        "tcp",
-        "-c",
-        "2",
-        "-d",
-        "0.5",
-        "-p",
-        `${wrong.port}`,
-      ]);
+      const { code, result } = await load(flags("tcp", 2, 0.5, "-p", `${wrong.port}`));
       assert.equal(result.requests, 0);
       assert.ok(result.errors > 0);
       assert.deepEqual(Object.keys(result.errorKinds), [kind]);
+      assert.equal(result.connsServed, 0);
       assert.equal(code, 1);
     },
   });
@@ -379,16 +334,7 @@ Deno.test({
       const buffer = new Uint8Array(4096);
       while ((await conn.read(buffer)) !== null);
     });
-    const { code, result } = await load([
-      "--proto",
-      "tcp",
-      "-c",
-      "2",
-      "-d",
-      "0.5",
-      "-p",
-      `${closer.port}`,
-    ]);
+    const { code, result } = await load(flags("tcp", 2, 0.5, "-p", `${closer.port}`));
     assert.equal(result.requests, 0);
     assert.ok(result.errors > 2, `${result.errors} errors: retried after each?`);
     assert.deepEqual(Object.keys(result.errorKinds), ["the server closed the connection"]);
@@ -404,16 +350,7 @@ Deno.test({
       const buffer = new Uint8Array(4096);
       while ((await conn.read(buffer)) !== null);
     });
-    const { code, result, ms } = await load([
-      "--proto",
-      "ss",
-      "-c",
-      "4",
-      "-d",
-      "0.5",
-      "-p",
-      `${silent.port}`,
-    ]);
+    const { code, result, ms } = await load(flags("ss", 4, 0.5, "-p", `${silent.port}`));
     assert.equal(result.requests, 0);
     assert.equal(result.errors, 0, "cut off by load.c: not the server's fault");
     assert.ok(ms < 0.5 * 1000 + 1000, `${ms} ms: the grace for replies in flight is 0.5 s`);
@@ -436,18 +373,7 @@ Deno.test({
     })();
     try {
       const port = (socket.addr as Deno.NetAddr).port;
-      const { result } = await load([
-        "--proto",
-        "udp",
-        "-c",
-        "3",
-        "-d",
-        "0.5",
-        "--timeout",
-        "0.1",
-        "-p",
-        `${port}`,
-      ]);
+      const { result } = await load(flags("udp", 3, 0.5, "--timeout", "0.1", "-p", `${port}`));
       assert.equal(result.requests, 0);
       assert.equal(result.errors, 0);
       // Each client's request is lost every 0.1 s (checked every 25 ms), and once at the end.
