@@ -230,6 +230,8 @@ export const extraFlags = {
   unixClient: { unix: UNIX },
   /** A server's Unix socket: its path, and its file's mode (who may connect, or send). */
   unixServer: { unix: UNIX, unixMode: UNIX_MODE },
+  /** `--trace` (lib/extras/trace.ts). Not marked `extra()`: it asks for no other transport. */
+  trace: flag.onOff("trace", "show each socket call on stderr, in the book's words and Deno's"),
   /** `--workers N`: N threads sharing the port. */
   workers: extra(flag.whole(
     "workers",

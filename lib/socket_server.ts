@@ -278,6 +278,8 @@ export abstract class StreamRequestHandler extends BaseRequestHandler<Stream, St
     super(session.conn, session.conn.remoteAddr, server);
     this.#session = session;
     this.rfile = new LineReader(session, server.options, server.lineBudget);
+    // --trace: the trace shows handle(), rfile.readline() and wfile.write() too (an extra).
+    (session.conn as { traceHandler?(handler: StreamRequestHandler): void }).traceHandler?.(this);
   }
 
   /** Sends all of `data` to the client, like `wfile.write()`. */

@@ -23,7 +23,7 @@
  * @module
  */
 
-import { fatal, usageError } from "../lib/errors.ts";
+import { fatal, loadExtra, usageError } from "../lib/errors.ts";
 import { type Command, extraFlags, type Flag, flag, parseFlags } from "../lib/flags.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
 import { type LoadResult, type Progress, type Proto, PROTOS, runLoad } from "../lib/extras/load.ts";
@@ -71,6 +71,7 @@ export const COMMAND = {
     json: flag.onOff("json", "print the results as one JSON object"),
     ...extraFlags.tlsClient, // --tls, --ca: tcp and ss over TLS
     ...extraFlags.unixClient, // --unix: tcp and ss over a Unix socket
+    trace: extraFlags.trace, // --trace: each socket call, as it happens (a line per request!)
   },
 } satisfies Command;
 
@@ -82,6 +83,10 @@ export async function main(args: string[]): Promise<number> {
   if (options.tls && options.proto === "udp") throw usageError(COMMAND, "--tls is for tcp and ss");
   if (options.unix !== undefined && (options.tls || options.proto === "udp")) {
     throw usageError(COMMAND, "--unix is for tcp and ss, without TLS");
+  }
+  // --trace: each socket call from here on, on stderr (an extra: lib/extras/trace.ts).
+  if (options.trace) {
+    (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls();
   }
   using stop = trapStopSignals(); // Ctrl-C ends the run early, with the figures so far
 

@@ -37,6 +37,7 @@ export const COMMAND = {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
     // The extras, in lib/extras/: loaded only when one of these is given.
+    trace: extraFlags.trace, // --trace: each socket call, as it happens
     ...extraFlags.tlsClient, // --tls, --ca
     ...extraFlags.unixClient, // --unix
   },
@@ -46,6 +47,10 @@ export const COMMAND = {
 export async function main(args: string[], command = COMMAND): Promise<number> {
   const options = parseFlags(args, command);
   if (!options) return 0;
+  // --trace: each socket call from here on, on stderr (an extra: lib/extras/trace.ts).
+  if (options.trace) {
+    (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls();
+  }
   using stop = trapStopSignals();
 
   // socket() + connect(), over TCP; TLS and a Unix socket are extras (lib/extras/transport.ts).

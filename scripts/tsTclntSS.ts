@@ -36,6 +36,7 @@ export const COMMAND = {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
     // The extras, in lib/extras/: loaded only when one of these is given.
+    trace: extraFlags.trace, // --trace: each socket call, as it happens
     ...extraFlags.tlsClient, // --tls, --ca
     ...extraFlags.unixClient, // --unix
   },
@@ -47,6 +48,10 @@ const CRLF = ENCODER.encode("\r\n");
 export async function main(args: string[]): Promise<number> {
   const options = parseFlags(args, COMMAND);
   if (!options) return 0;
+  // --trace: each socket call from here on, on stderr (an extra: lib/extras/trace.ts).
+  if (options.trace) {
+    (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls();
+  }
   using stop = trapStopSignals();
   // TLS and a Unix socket are extras (lib/extras/transport.ts), loaded only when asked.
   const asked = extraAsked(COMMAND, options);

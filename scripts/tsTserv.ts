@@ -58,6 +58,7 @@ export const COMMAND = {
     }),
     quiet: flag.quiet(),
     // The extras, in lib/extras/: loaded only when one of these is given.
+    trace: extraFlags.trace, // --trace: each socket call, as it happens
     ...extraFlags.tlsServer, // --tls-cert, --tls-key, --handshake-timeout
     ...extraFlags.unixServer, // --unix, --unix-mode
     workers: extraFlags.workers, // --workers N: threads sharing the port
@@ -73,8 +74,12 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
     ? await loadExtra("--workers", () => import("../lib/extras/workers.ts"))
     : undefined;
   const worker = workers?.WORKER;
-  if (workers && !worker) return await workers.runWorkers(options, command);
   const out = worker?.console ?? console; // a worker's lines say which worker it is
+  // --trace: each socket call from here on, on stderr (an extra: lib/extras/trace.ts).
+  if (options.trace) {
+    (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls(out);
+  }
+  if (workers && !worker) return await workers.runWorkers(options, command);
   // With --quiet, `log?.(…)` does nothing, and does not even build its line.
   const log = options.quiet ? undefined : (line: string) => out.log(line);
 

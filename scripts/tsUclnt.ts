@@ -48,6 +48,7 @@ export const COMMAND = {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
     timeout: flag.seconds("timeout", TIMEOUT, "how long to wait for each reply"),
+    trace: extraFlags.trace, // --trace: each socket call, as it happens (an extra)
     ...extraFlags.unixClient, // --unix: to a Unix datagram socket (an extra) instead
   },
 } satisfies Command;
@@ -59,6 +60,10 @@ const MAX_DATAGRAM = 65535;
 export async function main(args: string[]): Promise<number> {
   const options = parseFlags(args, COMMAND);
   if (!options) return 0;
+  // --trace: each socket call from here on, on stderr (an extra: lib/extras/trace.ts).
+  if (options.trace) {
+    (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls();
+  }
   using stop = trapStopSignals();
 
   if (options.unix !== undefined) {

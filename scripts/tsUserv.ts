@@ -53,6 +53,7 @@ export const COMMAND = {
       max: MAX_DATAGRAM - STAMP_LENGTH, // so that a reply fits in one datagram
     }),
     quiet: flag.quiet(),
+    trace: extraFlags.trace, // --trace: each socket call, as it happens (an extra)
     ...extraFlags.unixServer, // --unix, --unix-mode: a Unix datagram socket (an extra) instead
   },
 } satisfies Command;
@@ -61,6 +62,10 @@ export const COMMAND = {
 export async function main(args: string[]): Promise<number> {
   const options = parseFlags(args, COMMAND);
   if (!options) return 0;
+  // --trace: each socket call from here on, on stderr (an extra: lib/extras/trace.ts).
+  if (options.trace) {
+    (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls();
+  }
   // With --quiet, `log?.(…)` does nothing, and does not even build its line.
   const log = options.quiet ? undefined : console.log;
 

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { fatal } from "../lib/errors.ts";
+import { fatal, loadExtra } from "../lib/errors.ts";
 import { type Command, extraFlags, flag, parseFlags } from "../lib/flags.ts";
 import { formatAddress, waitingLine } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
@@ -51,6 +51,7 @@ export const COMMAND = {
       max: MAX_DATAGRAM - STAMP_LENGTH, // so that a reply fits in one datagram
     }),
     quiet: flag.quiet(),
+    trace: extraFlags.trace, // --trace: each socket call, as it happens (an extra)
     ...extraFlags.unixServer, // --unix, --unix-mode: a Unix datagram socket (an extra) instead
   },
 } satisfies Command;
@@ -59,6 +60,10 @@ export const COMMAND = {
 export async function main(args: string[]): Promise<number> {
   const options = parseFlags(args, COMMAND);
   if (!options) return 0;
+  // --trace: each socket call from here on, on stderr (an extra: lib/extras/trace.ts).
+  if (options.trace) {
+    (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls();
+  }
 
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = trapStopSignals();

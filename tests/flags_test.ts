@@ -18,6 +18,7 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     unix: undefined,
     unixMode: 0o600,
     workers: 1,
+    trace: false,
   };
   assert.deepEqual(parseFlags([], SERVER), {
     host: "0.0.0.0",
@@ -45,10 +46,11 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     port: 21567,
     bufsiz: 1024,
     quiet: false,
+    trace: false,
     unix: undefined,
     unixMode: 0o600,
   });
-  const plain = { tls: false, ca: undefined, unix: undefined };
+  const plain = { tls: false, ca: undefined, unix: undefined, trace: false };
   assert.deepEqual(parseFlags([], CLIENT), { host: "localhost", port: 21567, ...plain });
   assert.deepEqual(parseFlags([], COMMANDS["tsTclntV6.ts"]), {
     host: "::1",
@@ -60,8 +62,13 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     host: "localhost",
     port: 21567,
     timeout: 2,
+    trace: false,
     unix: undefined,
   });
+  // Every script takes --trace, off unless given.
+  for (const command of Object.values(COMMANDS)) {
+    assert.equal(parseFlags(["--trace"], command)?.trace, true, command.script);
+  }
 });
 
 Deno.test("parseFlags() reads the load generator's flags, within bounds", () => {

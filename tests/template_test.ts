@@ -67,6 +67,13 @@ Deno.test("a copy of tsTserv.ts and lib/'s top-level files serves plain TCP; --t
       `error: --tls-cert needs ${dir}/lib/extras/transport.ts, which this copy lacks ` +
         "(copy lib/extras/ beside lib/'s files)\n",
     );
+    const traced = await new Proc(Deno.execPath(), [...args, "--trace"]).finish();
+    assert.equal(traced.code, 1);
+    assert.equal(
+      traced.stderr,
+      `error: --trace needs ${dir}/lib/extras/trace.ts, which this copy lacks ` +
+        "(copy lib/extras/ beside lib/'s files)\n",
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -132,6 +132,8 @@ export class TlsServerConn implements Stream {
       }
       this.#wakeReader();
     });
+    // --trace: from here on, the trace shows this connection's plaintext, not TCP's records.
+    (tcp as { traceTls?(tls: TlsServerConn): void }).traceTls?.(this);
   }
 
   /** Resolves once the handshake is done; rejects with why it failed. */

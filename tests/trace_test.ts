@@ -1,0 +1,272 @@
+/**
+ * `--trace`: the README's transcripts are what the scripts show, the diagrams are drawn from
+ * them, every transport's calls are shown in the book's words, and bytes as Python writes them.
+ */
+
+import assert from "node:assert/strict";
+import { pyBytes } from "../lib/extras/trace.ts";
+import {
+  DATAGRAMS,
+  Proc,
+  runScript,
+  type SpawnOptions,
+  startServer,
+  TRANSPORTS,
+} from "./helpers.ts";
+import { DEMOS, normalise, readBlock, sequenceDiagram } from "./trace_demo.ts";
+
+const README = new URL("../README.md", import.meta.url);
+const REWRITE = "if the change is meant, `deno task trace-demo` writes the README's from a new run";
+
+for (const [name, demo] of Object.entries(DEMOS)) {
+  Deno.test(`--trace, ${name}: each terminal shows the README's transcript, times, ports and stamps aside`, async () => {
+    const terminals = await demo();
+    const readme = await Deno.readTextFile(README);
+    const titles = Object.keys(terminals);
+    const ran = normalise(titles.map((title) => terminals[title].transcript));
+    const shown = normalise(titles.map((title) => readBlock(readme, `${name} ${title}`)));
+    titles.forEach((title, i) => assert.equal(ran[i], shown[i], `${name} ${title}: ${REWRITE}`));
+  });
+}
+
+Deno.test("the README's sequence diagrams are drawn from its transcripts of the servers", async () => {
+  const readme = await Deno.readTextFile(README);
+  for (const [demo, server] of [["tcp", "tsTserv.ts"], ["ss", "tsTservSS.ts"]]) {
+    const drawn = sequenceDiagram(demo, readBlock(readme, `${demo} ${server}`));
+    assert.equal(readBlock(readme, `${demo} diagram`), drawn, `${demo}: ${REWRITE}`);
+    assert.match(drawn, /->>S: b'hello/, "a diagram shows the bytes that cross");
+  }
+});
+
+/** Asserts that each of `patterns` matches `text`, each after the one before it. */
+function assertInOrder(text: string, patterns: RegExp[], what: string): void {
+  let from = 0;
+  for (const pattern of patterns) {
+    const found = new RegExp(pattern.source, "m").exec(text.slice(from));
+    assert.ok(found, `${what}: no ${pattern} after what came before it, in:\n${text}`);
+    from += found.index + found[0].length;
+  }
+}
+
+const STAMPED = (payload: string) =>
+  `b'\\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \\d]\\d [\\d:]{8} \\d{4}\\] ${payload}'`;
+
+for (const transport of TRANSPORTS) {
+  const { name, server: serving, client: talking } = transport;
+  const unix = name === "unix";
+  const tls = name === "tls";
+  const bound = unix
+    ? "socket\\(AF_UNIX, SOCK_STREAM\\) bind\\('[^']*stream\\.sock'\\)"
+    : "socket\\(AF_INET, SOCK_STREAM\\) bind\\(\\('127\\.0\\.0\\.1', 0\\)\\)";
+  const connected = unix
+    ? "socket\\(AF_UNIX, SOCK_STREAM\\) connect\\('[^']*stream\\.sock'\\)"
+    : "socket\\(AF_INET, SOCK_STREAM\\) connect\\(\\('localhost', \\d+\\)\\)";
+  const handshake = (side: string) =>
+    tls
+      ? [
+        new RegExp(`^\\S+ \\[1\\] context\\.wrap_socket\\(${side}`),
+        /^\S+ \[1\] do_handshake\(\) -> done/,
+      ]
+      : [];
+
+  Deno.test(`${name}: tsTserv and tsTclnt with --trace show each socket call in the book's words`, async () => {
+    await using server = await startServer(
+      "tsTserv.ts",
+      [...serving.args, "--trace"],
+      "127.0.0.1",
+      serving,
+    );
+    const port = server.port > 0 ? ["--port", String(server.port)] : [];
+    const client = await runScript(
+      "tsTclnt.ts",
+      [...port, ...talking.args, "--trace"],
+      "hello\n",
+      talking,
+    );
+    assert.equal(client.code, 0, client.stderr);
+    assertInOrder(client.stderr, [
+      new RegExp(`^\\S+ \\[1\\] ${connected}.*  Deno\\.connect\\(\\{ `),
+      ...(tls
+        ? [
+          /^\S+ \[1\] context\.wrap_socket\(sock, server_hostname='localhost'\) +Deno\.startTls\(conn, /,
+        ]
+        : []),
+      ...handshake("sock").slice(1),
+      /^\S+ \[1\] send\(b'hello'\) +conn\.write\(data\)$/,
+      new RegExp(
+        `^\\S+ \\[1\\] recv\\(65536\\) -> 32 bytes ${STAMPED("hello")} +conn\\.read\\(buffer\\)$`,
+      ),
+      /^\S+ \[1\] close\(\) +conn\[Symbol\.dispose\]\(\)/,
+      /^\S+ {5}sys\.exit\(0\) +Deno\.exit\(0\)$/,
+    ], `${name} client`);
+    const stopped = await server.stop();
+    assertInOrder(stopped.stderr, [
+      new RegExp(`^\\+0\\.\\d{3} {5}${bound} listen\\(\\).*  Deno\\.listen\\(\\{ `),
+      /^\S+ \[1\] accept\(\) -> (?:\('[\d.]+', \d+\)|'') +listener\.accept\(\)$/,
+      ...handshake("conn, server_side=True"),
+      /^\S+ \[1\] recv\(1024\) -> 5 bytes b'hello' +conn\.read\(buffer\)$/,
+      new RegExp(`^\\S+ \\[1\\] send\\(${STAMPED("hello")}\\) +conn\\.write\\(data\\)$`),
+      /^\S+ \[1\] recv\(1024\) -> b'' \(end of input\) +conn\.read\(buffer\)$/,
+      /^\S+ \[1\] close\(\) +conn\.close\(\)$/,
+      /^\S+ {5}SIGINT received/,
+      /^\S+ {5}close\(\) +listener\.close\(\)$/,
+      /^\S+ {5}sys\.exit\(0\) +Deno\.exit\(0\)$/,
+    ], `${name} server`);
+    // Under TLS, the trace shows the plaintext, not TCP's records (16 KiB reads).
+    assert.doesNotMatch(stopped.stderr, /recv\(16384\)/);
+  });
+
+  Deno.test(`${name}: tsTservSS and tsTclntSS with --trace show the handler's rfile and wfile`, async () => {
+    await using server = await startServer(
+      "tsTservSS.ts",
+      [...serving.args, "--trace"],
+      "127.0.0.1",
+      serving,
+    );
+    const port = server.port > 0 ? ["--port", String(server.port)] : [];
+    const client = await runScript(
+      "tsTclntSS.ts",
+      [...port, ...talking.args, "--trace"],
+      "one\ntwo\n",
+      talking,
+    );
+    assert.equal(client.code, 0, client.stderr);
+    // Each connection's calls in order: the server may close one as the client opens the next.
+    const on = (n: number, text: string) =>
+      text.split("\n").filter((line) => line.includes(` [${n}] `)).join("\n");
+    for (const n of [1, 2]) {
+      assertInOrder(on(n, client.stderr), [
+        new RegExp(`^\\S+ \\[${n}\\] ${connected}`),
+        new RegExp(`^\\S+ \\[${n}\\] send\\(b'${n === 1 ? "one" : "two"}\\\\r\\\\n'\\)`),
+        new RegExp(`^\\S+ \\[${n}\\] close\\(\\)`),
+      ], `${name} client`);
+    }
+    const stopped = await server.stop();
+    for (const n of [1, 2]) {
+      assertInOrder(on(n, stopped.stderr), [
+        new RegExp(`^\\S+ \\[${n}\\] accept\\(\\) -> `),
+        ...(tls ? [new RegExp(`^\\S+ \\[${n}\\] do_handshake\\(\\) -> done`)] : []),
+        new RegExp(
+          `^\\S+ \\[${n}\\] MyRequestHandler\\(request, (?:\\('[\\d.]+', \\d+\\)|''), server\\)\\.handle\\(\\)`,
+        ),
+        new RegExp(
+          `^\\S+ \\[${n}\\] rfile\\.readline\\(\\) -> b'${n === 1 ? "one" : "two"}\\\\r\\\\n'`,
+        ),
+        new RegExp(
+          `^\\S+ \\[${n}\\] wfile\\.write\\(${
+            STAMPED(n === 1 ? "one" : "two").slice(0, -1)
+          }\\\\r\\\\n'\\)`,
+        ),
+        new RegExp(`^\\S+ \\[${n}\\] shutdown\\(SHUT_WR\\)`),
+        new RegExp(`^\\S+ \\[${n}\\] close\\(\\)`),
+      ], `${name} server`);
+    }
+  });
+}
+
+for (const { name, server: serving, client: talking } of DATAGRAMS) {
+  Deno.test(`${name}: tsUserv and tsUclnt with --trace show recvfrom() and sendto()`, async () => {
+    await using server = await startServer(
+      "tsUserv.ts",
+      [...serving.args, "--trace"],
+      "127.0.0.1",
+      serving,
+    );
+    const port = server.port > 0 ? ["--port", String(server.port)] : [];
+    const client = await runScript(
+      "tsUclnt.ts",
+      [...port, ...talking.args, "--trace"],
+      "hello\n",
+      talking,
+    );
+    assert.equal(client.code, 0, client.stderr);
+    const family = name === "unix" ? "AF_UNIX" : "AF_INET";
+    const sender = name === "unix"
+      ? "'/tmp/tsUclnt-\\w+/client\\.sock'"
+      : "\\('127\\.0\\.0\\.1', \\d+\\)";
+    assertInOrder(client.stderr, [
+      new RegExp(`^\\S+ {5}socket\\(${family}, SOCK_DGRAM\\) bind\\(`),
+      /^\S+ {5}sendto\(b'hello', (?:\('127\.0\.0\.1', \d+\)|'[^']*')\) +socket\.send\(data, address\)$/,
+      new RegExp(`^\\S+ {5}recvfrom\\(65535\\) -> 32 bytes ${STAMPED("hello")} from `),
+      /^\S+ {5}close\(\) +socket\.close\(\)$/,
+    ], `${name} client`);
+    const stopped = await server.stop();
+    assertInOrder(stopped.stderr, [
+      new RegExp(
+        `^\\S+ {5}socket\\(${family}, SOCK_DGRAM\\) bind\\(.*  Deno\\.listenDatagram\\(\\{ `,
+      ),
+      new RegExp(
+        `^\\S+ {5}recvfrom\\(1024\\) -> 5 bytes b'hello' from ${sender} +socket\\.receive\\(buffer\\)$`,
+      ),
+      new RegExp(
+        `^\\S+ {5}sendto\\(${STAMPED("hello")}, ${sender}\\) +socket\\.send\\(data, address\\)$`,
+      ),
+      /^\S+ {5}SIGINT received/,
+      /^\S+ {5}close\(\) +socket\.close\(\)$/,
+    ], `${name} server`);
+  });
+}
+
+Deno.test("tsTservV6 and tsTclntV6 with --trace show AF_INET6", async () => {
+  await using server = await startServer("tsTservV6.ts", ["--trace"], "::1");
+  const client = await runScript(
+    "tsTclntV6.ts",
+    ["--port", String(server.port), "--trace"],
+    "hi\n",
+  );
+  assert.equal(client.code, 0, client.stderr);
+  assert.match(
+    client.stderr,
+    /^\S+ \[1\] socket\(AF_INET6, SOCK_STREAM\) connect\(\('::1', \d+\)\)/m,
+  );
+  const stopped = await server.stop();
+  assert.match(
+    stopped.stderr,
+    /^\S+ {5}socket\(AF_INET6, SOCK_STREAM\) bind\(\('::1', 0\)\) listen\(\)/m,
+  );
+  assert.match(stopped.stderr, /^\S+ \[1\] accept\(\) -> \('::1', \d+\)/m);
+});
+
+Deno.test("without --trace, nothing is traced: a server's standard error stays empty", async () => {
+  await using server = await startServer("tsTserv.ts");
+  const client = await runScript("tsTclnt.ts", ["--port", String(server.port)], "hello\n");
+  assert.equal(client.stderr, "");
+  assert.equal((await server.stop()).stderr, "");
+});
+
+Deno.test("a refused connect() shows as Python's ConnectionRefusedError", async () => {
+  using spare = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = spare.addr;
+  spare.close(); // a port nothing listens on now
+  const client = await runScript("tsTclnt.ts", [
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--trace",
+  ], "hi\n");
+  assert.equal(client.code, 1);
+  assert.match(
+    client.stderr,
+    /^\S+ {5}socket\(\) connect\(\('127\.0\.0\.1', \d+\)\) -> ConnectionRefusedError +Deno\.connect\(.*\) threw Deno\.errors\.ConnectionRefused$/m,
+  );
+  assert.match(client.stderr, /sys\.exit\(1\)/);
+});
+
+Deno.test("pyBytes() writes bytes as Python's repr() does", async () => {
+  const cases = [
+    Uint8Array.from({ length: 256 }, (_, i) => i),
+    new TextEncoder().encode("it's"),
+    new TextEncoder().encode('say "hi"'),
+    new TextEncoder().encode(`both ' and " \\ here`),
+    new TextEncoder().encode("[Thu Jun  4 19:56:18 2020] hello\r\n"),
+    new Uint8Array(0),
+  ];
+  const python = "import json, sys\nfor c in json.load(sys.stdin): print(repr(bytes(c)))";
+  const proc = new Proc("python3", ["-c", python], { stdin: true } satisfies SpawnOptions);
+  await proc.write(JSON.stringify(cases.map((c) => [...c])));
+  const result = await proc.finish();
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(cases.map((c) => pyBytes(c, Infinity)), result.stdout.trimEnd().split("\n"));
+  assert.equal(pyBytes(new Uint8Array(100).fill(0x61)), `b'${"a".repeat(48)}'... (100 bytes)`);
+});
