@@ -54,8 +54,8 @@ let started = false;
 
 /**
  * Shows every socket call from now on, on `out.error` (a worker's console says which worker
- * it is): wraps Deno's socket functions, `Deno.exit`, and in the main thread listens for the
- * stop signals, so that a stop shows too.
+ * it is): wraps Deno's socket functions, and says the exit and, in the main thread, the stop
+ * signals, so that a stop shows too. Calling it again does nothing.
  */
 export function traceSocketCalls(out: Console = console): void {
   if (started) return;
