@@ -2,8 +2,8 @@
  * Before and after, side by side: our servers as they are in this folder, beside the same
  * servers at an earlier commit (`--baseline`, checked out into a temporary git worktree), under
  * the same loads from `bench/load.c`. Both servers run at once on CPU 0, the load generator on
- * CPU 1, and their runs alternate (before, after; then after, before), so that a slow spell of
- * this shared machine falls on both. What counts is each pair's ratio, and their median: how a
+ * CPU 1, and their runs alternate (before, after, before, …), so that a slow spell of this
+ * shared machine falls on both. What counts is each pair's ratio, and their median: how a
  * change moved the server's CPU time per request. For "this costs nothing when off".
  *
  * ```sh
@@ -69,6 +69,17 @@ await git("worktree", "add", "--detach", before, commit);
 const after = flags.after === undefined ? root.replace(/\/$/, "") : `${temp}/after`;
 const afterCommit = flags.after && await git("rev-parse", "--short", flags.after);
 if (afterCommit) await git("worktree", "add", "--detach", after, afterCommit);
+// Ctrl-C still stops the servers and removes the worktrees.
+const live = new Set<Listening>();
+const cleanUp = async () => {
+  for (const server of live) server.child.kill("SIGKILL");
+  await git("worktree", "remove", "--force", before).catch(() => {});
+  if (afterCommit) await git("worktree", "remove", "--force", after).catch(() => {});
+  await Deno.remove(temp, { recursive: true }).catch(() => {});
+};
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  Deno.addSignalListener(signal, () => cleanUp().finally(() => Deno.exit(130)));
+}
 try {
   const load = await buildC(`${root}bench/load.c`, `${temp}/load`);
   if (!("path" in load)) throw new Error(load.missing);
@@ -97,6 +108,7 @@ try {
       return startListening(["taskset", "-c", "0", Deno.execPath(), run, ...script], folder);
     };
     const servers = { before: await start(before), after: await start(after) };
+    for (const server of Object.values(servers)) live.add(server);
     const samples = { before: [] as Sample[], after: [] as Sample[] };
     try {
       // A first run each, not counted: V8 compiles the hot path while it runs.
@@ -104,8 +116,9 @@ try {
         await fairly(servers[side], scenario, load.path);
       }
       for (let round = 0; round < flags.rounds; round++) {
-        const order = round % 2 ? ["after", "before"] as const : ["before", "after"] as const;
-        for (const side of order) {
+        // Strictly alternate, so that each run follows the other server's: a server that runs
+        // twice in a row finds the caches warm, and its second run would look faster.
+        for (const side of ["before", "after"] as const) {
           samples[side].push(await fairly(servers[side], scenario, load.path));
         }
       }
@@ -113,6 +126,7 @@ try {
       for (const server of Object.values(servers)) {
         server.child.kill("SIGTERM");
         await server.child.status;
+        live.delete(server);
       }
     }
     const cpu = samples.after.map((after, i) => after.cpu / samples.before[i].cpu);
@@ -128,10 +142,9 @@ try {
     );
   }
 } finally {
-  await git("worktree", "remove", "--force", before);
-  if (afterCommit) await git("worktree", "remove", "--force", after);
-  await Deno.remove(temp, { recursive: true });
+  await cleanUp();
 }
+Deno.exit(0); // the signal listeners would keep it alive
 
 function where(server: Listening): string[] {
   return ["--host", "127.0.0.1", "-p", String(server.port)];
