@@ -78,7 +78,7 @@ const sent = (id: string, text: string) =>
 const connected = (n: number) => new RegExp(`(connected from: [^\\n]*\\n[^]*){${n}}`);
 
 /** Starts `script` as a server on a free port: its terminal, and the port. */
-async function server(script: string): Promise<[Terminal, string]> {
+async function startServer(script: string): Promise<[Terminal, string]> {
   const terminal = new Terminal(script, ["--trace", "--port", "0"]);
   const [, port] = await terminal.waitFor(/waiting for \w+ on [^\n]*:(\d+)\.\.\.\n/);
   return [terminal, port];
@@ -89,7 +89,7 @@ async function server(script: string): Promise<[Terminal, string]> {
  * more, the server is stopped (Ctrl-C) with A still connected, and A leaves.
  */
 export async function tcpDemo(): Promise<Demo> {
-  const [s, port] = await server("tsTserv.ts");
+  const [s, port] = await startServer("tsTserv.ts");
   const a = new Terminal("tsTclnt.ts", ["--trace", "--port", port]);
   let b: Terminal | undefined;
   try {
@@ -115,17 +115,20 @@ export async function tcpDemo(): Promise<Demo> {
   return { "tsTserv.ts": s, "tsTclnt.ts (A)": a, "tsTclnt.ts (B)": b! };
 }
 
-/** UDP: `tsUserv` and `tsUclnt`, two lines, then Ctrl-C. */
-export async function udpDemo(): Promise<Demo> {
-  const [s, port] = await server("tsUserv.ts");
-  const c = new Terminal("tsUclnt.ts", ["--trace", "--port", port]);
+/**
+ * A server and one client: `talk` types into the client; then an empty line ends it, and
+ * Ctrl-C the server.
+ */
+async function oneClient(
+  server: string,
+  client: string,
+  talk: (client: Terminal, server: Terminal) => Promise<void>,
+): Promise<Demo> {
+  const [s, port] = await startServer(server);
+  const c = new Terminal(client, ["--trace", "--port", port]);
   try {
     await c.waitFor(PROMPT);
-    for (const line of ["hello", "world"]) {
-      await c.type(line);
-      const returned = new RegExp(`(returned to: [^\\n]*\\n[^]*){${line === "hello" ? 1 : 2}}`);
-      await Promise.all([c.waitFor(new RegExp(`${line}\\n> $`)), s.waitFor(returned)]);
-    }
+    await talk(c, s);
     await c.type("");
     await c.finish();
     s.kill("SIGINT");
@@ -134,15 +137,24 @@ export async function udpDemo(): Promise<Demo> {
     for (const terminal of [s, c]) terminal.kill("SIGKILL"); // if a step failed
     await Promise.all([s.finish(), c.finish()]);
   }
-  return { "tsUserv.ts": s, "tsUclnt.ts": c };
+  return { [server]: s, [client]: c };
 }
 
+/** UDP: `tsUserv` and `tsUclnt`, two lines. */
+export const udpDemo = () =>
+  oneClient("tsUserv.ts", "tsUclnt.ts", async (c, s) => {
+    for (const [n, line] of [[1, "hello"], [2, "world"]] as const) {
+      await c.type(line);
+      await Promise.all([
+        c.waitFor(new RegExp(`${line}\\n> $`)),
+        s.waitFor(new RegExp(`(returned to: [^\\n]*\\n[^]*){${n}}`)),
+      ]);
+    }
+  });
+
 /** SocketServer: `tsTservSS` and `tsTclntSS`, a connection for each of two lines. */
-export async function ssDemo(): Promise<Demo> {
-  const [s, port] = await server("tsTservSS.ts");
-  const c = new Terminal("tsTclntSS.ts", ["--trace", "--port", port]);
-  try {
-    await c.waitFor(PROMPT);
+export const ssDemo = () =>
+  oneClient("tsTservSS.ts", "tsTclntSS.ts", async (c, s) => {
     for (const [n, line] of [[1, "hello"], [2, "world"]] as const) {
       await c.type(line);
       await Promise.all([
@@ -150,16 +162,7 @@ export async function ssDemo(): Promise<Demo> {
         s.waitFor(new RegExp(`\\[${n}\\] close\\(\\)`)),
       ]);
     }
-    await c.type("");
-    await c.finish();
-    s.kill("SIGINT");
-    await s.finish();
-  } finally {
-    for (const terminal of [s, c]) terminal.kill("SIGKILL"); // if a step failed
-    await Promise.all([s.finish(), c.finish()]);
-  }
-  return { "tsTservSS.ts": s, "tsTclntSS.ts": c };
-}
+  });
 
 /** The demos, by the name the README's markers give them. */
 export const DEMOS: Record<string, () => Promise<Demo>> = {

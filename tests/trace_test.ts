@@ -51,8 +51,31 @@ function assertInOrder(text: string, patterns: RegExp[], what: string): void {
 const STAMPED = (payload: string) =>
   `b'\\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \\d]\\d [\\d:]{8} \\d{4}\\] ${payload}'`;
 
+/**
+ * Runs `server` and `client` (both with `--trace`) over a transport, `input` typed into the
+ * client: what each wrote on standard error, the server's once it has stopped.
+ */
+async function traced(
+  server: string,
+  client: string,
+  { server: serving, client: talking }: { server: TransportSide; client: TransportSide },
+  input: string,
+): Promise<{ client: string; server: string }> {
+  await using started = await startServer(
+    server,
+    [...serving.args, "--trace"],
+    "127.0.0.1",
+    serving,
+  );
+  const port = started.port > 0 ? ["--port", String(started.port)] : [];
+  const talked = await runScript(client, [...port, ...talking.args, "--trace"], input, talking);
+  assert.equal(talked.code, 0, talked.stderr);
+  return { client: talked.stderr, server: (await started.stop()).stderr };
+}
+type TransportSide = SpawnOptions & { args: string[] };
+
 for (const transport of TRANSPORTS) {
-  const { name, server: serving, client: talking } = transport;
+  const { name } = transport;
   const unix = name === "unix";
   const tls = name === "tls";
   const bound = unix
@@ -70,21 +93,8 @@ for (const transport of TRANSPORTS) {
       : [];
 
   Deno.test(`${name}: tsTserv and tsTclnt with --trace show each socket call in the book's words`, async () => {
-    await using server = await startServer(
-      "tsTserv.ts",
-      [...serving.args, "--trace"],
-      "127.0.0.1",
-      serving,
-    );
-    const port = server.port > 0 ? ["--port", String(server.port)] : [];
-    const client = await runScript(
-      "tsTclnt.ts",
-      [...port, ...talking.args, "--trace"],
-      "hello\n",
-      talking,
-    );
-    assert.equal(client.code, 0, client.stderr);
-    assertInOrder(client.stderr, [
+    const trace = await traced("tsTserv.ts", "tsTclnt.ts", transport, "hello\n");
+    assertInOrder(trace.client, [
       new RegExp(`^\\S+ \\[1\\] ${connected}.*  Deno\\.connect\\(\\{ `),
       ...(tls
         ? [
@@ -99,8 +109,7 @@ for (const transport of TRANSPORTS) {
       /^\S+ \[1\] close\(\) +conn\[Symbol\.dispose\]\(\)/,
       /^\S+ {5}sys\.exit\(0\) +Deno\.exit\(0\)$/,
     ], `${name} client`);
-    const stopped = await server.stop();
-    assertInOrder(stopped.stderr, [
+    assertInOrder(trace.server, [
       new RegExp(`^\\+0\\.\\d{3} {5}${bound} listen\\(\\).*  Deno\\.listen\\(\\{ `),
       /^\S+ \[1\] accept\(\) -> (?:\('[\d.]+', \d+\)|'') +listener\.accept\(\)$/,
       ...handshake("conn, server_side=True"),
@@ -113,37 +122,23 @@ for (const transport of TRANSPORTS) {
       /^\S+ {5}sys\.exit\(0\) +Deno\.exit\(0\)$/,
     ], `${name} server`);
     // Under TLS, the trace shows the plaintext, not TCP's records (16 KiB reads).
-    assert.doesNotMatch(stopped.stderr, /recv\(16384\)/);
+    assert.doesNotMatch(trace.server, /recv\(16384\)/);
   });
 
   Deno.test(`${name}: tsTservSS and tsTclntSS with --trace show the handler's rfile and wfile`, async () => {
-    await using server = await startServer(
-      "tsTservSS.ts",
-      [...serving.args, "--trace"],
-      "127.0.0.1",
-      serving,
-    );
-    const port = server.port > 0 ? ["--port", String(server.port)] : [];
-    const client = await runScript(
-      "tsTclntSS.ts",
-      [...port, ...talking.args, "--trace"],
-      "one\ntwo\n",
-      talking,
-    );
-    assert.equal(client.code, 0, client.stderr);
+    const trace = await traced("tsTservSS.ts", "tsTclntSS.ts", transport, "one\ntwo\n");
     // Each connection's calls in order: the server may close one as the client opens the next.
     const on = (n: number, text: string) =>
       text.split("\n").filter((line) => line.includes(` [${n}] `)).join("\n");
     for (const n of [1, 2]) {
-      assertInOrder(on(n, client.stderr), [
+      assertInOrder(on(n, trace.client), [
         new RegExp(`^\\S+ \\[${n}\\] ${connected}`),
         new RegExp(`^\\S+ \\[${n}\\] send\\(b'${n === 1 ? "one" : "two"}\\\\r\\\\n'\\)`),
         new RegExp(`^\\S+ \\[${n}\\] close\\(\\)`),
       ], `${name} client`);
     }
-    const stopped = await server.stop();
     for (const n of [1, 2]) {
-      assertInOrder(on(n, stopped.stderr), [
+      assertInOrder(on(n, trace.server), [
         new RegExp(`^\\S+ \\[${n}\\] accept\\(\\) -> `),
         ...(tls ? [new RegExp(`^\\S+ \\[${n}\\] do_handshake\\(\\) -> done`)] : []),
         new RegExp(
@@ -164,34 +159,21 @@ for (const transport of TRANSPORTS) {
   });
 }
 
-for (const { name, server: serving, client: talking } of DATAGRAMS) {
+for (const transport of DATAGRAMS) {
+  const { name } = transport;
   Deno.test(`${name}: tsUserv and tsUclnt with --trace show recvfrom() and sendto()`, async () => {
-    await using server = await startServer(
-      "tsUserv.ts",
-      [...serving.args, "--trace"],
-      "127.0.0.1",
-      serving,
-    );
-    const port = server.port > 0 ? ["--port", String(server.port)] : [];
-    const client = await runScript(
-      "tsUclnt.ts",
-      [...port, ...talking.args, "--trace"],
-      "hello\n",
-      talking,
-    );
-    assert.equal(client.code, 0, client.stderr);
+    const trace = await traced("tsUserv.ts", "tsUclnt.ts", transport, "hello\n");
     const family = name === "unix" ? "AF_UNIX" : "AF_INET";
     const sender = name === "unix"
       ? "'/tmp/tsUclnt-\\w+/client\\.sock'"
       : "\\('127\\.0\\.0\\.1', \\d+\\)";
-    assertInOrder(client.stderr, [
+    assertInOrder(trace.client, [
       new RegExp(`^\\S+ {5}socket\\(${family}, SOCK_DGRAM\\) bind\\(`),
       /^\S+ {5}sendto\(b'hello', (?:\('127\.0\.0\.1', \d+\)|'[^']*')\) +socket\.send\(data, address\)$/,
       new RegExp(`^\\S+ {5}recvfrom\\(65535\\) -> 32 bytes ${STAMPED("hello")} from `),
       /^\S+ {5}close\(\) +socket\.close\(\)$/,
     ], `${name} client`);
-    const stopped = await server.stop();
-    assertInOrder(stopped.stderr, [
+    assertInOrder(trace.server, [
       new RegExp(
         `^\\S+ {5}socket\\(${family}, SOCK_DGRAM\\) bind\\(.*  Deno\\.listenDatagram\\(\\{ `,
       ),
