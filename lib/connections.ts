@@ -8,7 +8,7 @@
  * @module
  */
 
-import { formatAddress } from "./net.ts";
+import { formatPeer } from "./net.ts";
 import { SHUTDOWN_DEADLINE_MS, within } from "./shutdown.ts";
 import { Throttled } from "./throttled.ts";
 
@@ -99,7 +99,7 @@ export function isPeerGone(err: unknown): boolean {
  */
 export type Stream =
   & Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close" | "localAddr" | "remoteAddr">
-  & { setNoDelay?(noDelay?: boolean): void };
+  & { setNoDelay?(noDelay?: boolean): void; readonly via?: Deno.Addr }; // `via`: see formatPeer()
 
 /** What a stream server accepts connections from: a `Deno.Listener`, or TLS's. */
 export interface StreamListener {
@@ -134,6 +134,7 @@ export class Session {
   #closeBy = Infinity; // when to close regardless: a stalled reply, a client slow to close
   #endBy = Infinity; // when to end the connection regardless, and why (`setDeadline()`)
   #endByReason = "";
+  #endAfterReply: string | undefined; // a stop that came before the first request (see stop())
   #progress = 0; // reads and writes that moved bytes; the idle check only compares it
   #progressSeen = 0;
   #quietSince = NaN; // set by the first tick: no clock read per connection
@@ -148,9 +149,9 @@ export class Session {
   get endedFor(): string | null {
     return this.#endedFor;
   }
-  /** The client's address, `host:port`. */
+  /** The client's address, `host:port` (and the balancer it came through, if any). */
   get address(): string {
-    return formatAddress(this.conn.remoteAddr);
+    return formatPeer(this.conn);
   }
 
   /**
@@ -196,6 +197,7 @@ export class Session {
   #written(): void {
     this.#writing = false;
     if (this.#state === "ending") this.#moveTo("lingering"); // the reply in flight is out
+    else if (this.#endAfterReply !== undefined) this.end(this.#endAfterReply);
   }
 
   /**
@@ -206,6 +208,18 @@ export class Session {
     if (this.#state !== "open") return;
     this.#endedFor = reason;
     this.#moveTo(this.#writing ? "ending" : "lingering");
+  }
+
+  /**
+   * Ends the connection for a stop: as {@linkcode end} does, unless a balancer sent it here
+   * (`via`) and nothing has come on it yet. Its first request is then on its way, so it is
+   * answered first, and the connection ends once that reply is out, as Go's `Server.Shutdown`
+   * waits for a new connection; the stop's deadline bounds the wait.
+   */
+  stop(reason: string): void {
+    const fresh = this.#progress === 0 && this.conn.via !== undefined;
+    if (fresh && this.#state === "open") this.#endAfterReply = reason;
+    else this.end(reason);
   }
 
   /** Ends the connection with `reason` unless cleared within `ms`: bounds a slow request. */
@@ -334,7 +348,7 @@ export class Connections {
       return false;
     }
     const session = new Session(conn);
-    if (this.#stopping) session.end("the server is stopping");
+    if (this.#stopping) session.stop("the server is stopping");
     // While the task runs, a connection holds only this one pair of handlers here, not an
     // async function's frame: less memory for each idle connection.
     const served = this.#start(session, task).then(
@@ -381,7 +395,7 @@ export class Connections {
    */
   async shutdown(deadlineMs: number = SHUTDOWN_DEADLINE_MS): Promise<void> {
     this.#stopping = true;
-    for (const session of this.#open.keys()) session.end("the server is stopping");
+    for (const session of this.#open.keys()) session.stop("the server is stopping");
     await within(Promise.all(this.#open.values()), deadlineMs);
     for (const session of this.#open.keys()) session.abort();
     await Promise.all(this.#open.values());

@@ -230,6 +230,19 @@ export const extraFlags = {
   unixClient: { unix: UNIX },
   /** A server's Unix socket: its path, and its file's mode (who may connect, or send). */
   unixServer: { unix: UNIX, unixMode: UNIX_MODE },
+  /** A stream server behind a load balancer: `--proxy-protocol`, and whom to take it from. */
+  proxy: {
+    proxyProtocol: extra(flag.onOff(
+      "proxy-protocol",
+      "each connection starts with a PROXY protocol header (v1 or v2): the client's address",
+    )),
+    proxyFrom: extra({
+      ...flag.file("proxy-from", "with --proxy-protocol, the balancers to take it from: CIDRs"),
+      value: "LIST",
+      default: "127.0.0.0/8,::1",
+      parse: (raw: string) => raw,
+    }),
+  },
   /** `--trace` (lib/extras/trace.ts). Not marked `extra()`: it asks for no other transport. */
   trace: flag.onOff("trace", "show each socket call on stderr, in the book's words and Deno's"),
   /** `--workers N`: N threads sharing the port. */

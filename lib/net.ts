@@ -16,6 +16,19 @@ export function formatAddress(addr: Deno.Addr): string {
   return "path" in addr ? `unix:${addr.path ?? ""}` : addr.transport; // a client's end: `unix:`
 }
 
+/**
+ * A connection's client, as {@linkcode formatAddress} shows it; behind a load balancer, whose
+ * PROXY protocol header said who the client is, the balancer too: `203.0.113.7:51034 via
+ * 127.0.0.1:40112`, or `127.0.0.1:40112 (the balancer itself)` for its own health check.
+ */
+export function formatPeer(conn: { readonly remoteAddr: Deno.Addr; readonly via?: Deno.Addr }) {
+  const client = formatAddress(conn.remoteAddr);
+  if (conn.via === undefined) return client;
+  return conn.via === conn.remoteAddr
+    ? `${client} (the balancer itself)`
+    : `${client} via ${formatAddress(conn.via)}`;
+}
+
 /** Whether two addresses are the same one, however each is written. */
 export function sameAddress(a: Deno.Addr, b: Deno.Addr): boolean {
   return formatAddress(a) === formatAddress(b);

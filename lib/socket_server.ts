@@ -362,14 +362,21 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
     Handler: StreamHandlerClass,
   ): Promise<StreamServer> {
     const { address } = options;
-    if (!("path" in address) && !address.tls && !address.reusePort) {
+    if (!("path" in address) && !address.tls && !address.reusePort && !address.proxy) {
       const listener = attempt("listen on", address, () => Deno.listen(address));
       return new StreamServer(listener, options, Handler);
     }
-    // TLS, a Unix socket, a shared port: the extras.
-    const asked = "path" in address ? "--unix" : address.tls ? "--tls-cert" : "--workers";
+    // TLS, a Unix socket, a shared port, a balancer in front: the extras.
+    const asked = "path" in address
+      ? "--unix"
+      : address.tls
+      ? "--tls-cert"
+      : address.proxy
+      ? "--proxy-protocol"
+      : "--workers";
     const extras = await loadExtra(asked, () => import("./extras/transport.ts"));
-    const { listener, handshake } = await extras.listenAt(address);
+    const warn = (line: string) => (options.console ?? console).error(line);
+    const { listener, handshake } = await extras.listenAt(address, warn);
     return new StreamServer(listener, options, Handler, handshake);
   }
 

@@ -29,6 +29,13 @@ export class Throttled {
     Deno.unrefTimer(this.#timer); // it alone must not keep a stopping server alive
   }
 
+  /** Says now the line that waits for its time, if one does: at a stop, so that none is lost. */
+  flush(): void {
+    if (this.#timer === undefined) return;
+    clearTimeout(this.#timer);
+    this.#sayNow();
+  }
+
   #sayNow(): void {
     this.#timer = undefined;
     this.say(this.#line!(this.#count));

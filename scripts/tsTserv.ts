@@ -29,7 +29,7 @@
 import { acceptor, Connections, isPeerGone, MAX_CONNS, type Session } from "../lib/connections.ts";
 import { attempt, fatal, loadExtra } from "../lib/errors.ts";
 import { type Command, extraAsked, extraFlags, flag, parseFlags } from "../lib/flags.ts";
-import { formatAddress, waitingLine } from "../lib/net.ts";
+import { formatPeer, waitingLine } from "../lib/net.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
 import { ReplyBuffer } from "../lib/timestamp.ts";
 
@@ -61,6 +61,7 @@ export const COMMAND = {
     trace: extraFlags.trace, // --trace: each socket call, as it happens
     ...extraFlags.tlsServer, // --tls-cert, --tls-key, --handshake-timeout
     ...extraFlags.unixServer, // --unix, --unix-mode
+    ...extraFlags.proxy, // --proxy-protocol, --proxy-from: behind a load balancer
     workers: extraFlags.workers, // --workers N: threads sharing the port
   },
 } satisfies Command;
@@ -91,7 +92,7 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   const asked = extraAsked(command, options);
   const extra = asked
     ? await (await loadExtra(asked, () => import("../lib/extras/transport.ts")))
-      .listenFor(options, command, worker)
+      .listenFor(options, command, worker, (line) => out.error(line))
     : undefined;
   const address = { hostname: options.host, port: options.port };
   const listener = extra?.listener ?? attempt("listen on", address, () => Deno.listen(address));
@@ -116,7 +117,7 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   while ((conn = await accept()) !== null) {
     // Beyond --max-conns, serve() closes it at once instead, and says so.
     if (!connections.serve(conn, serve)) continue;
-    log?.(`...connected from: ${formatAddress(conn.remoteAddr)}`);
+    log?.(`...connected from: ${formatPeer(conn)}`); // behind a balancer: "… via" it
   }
 
   // Stopping: end every connection once its reply in flight is out, then close what is left.

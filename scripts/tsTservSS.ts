@@ -29,7 +29,7 @@
 import { MAX_CONNS } from "../lib/connections.ts";
 import { fatal, loadExtra } from "../lib/errors.ts";
 import { type Command, extraAsked, extraFlags, flag, parseFlags } from "../lib/flags.ts";
-import { formatAddress, waitingLine } from "../lib/net.ts";
+import { formatPeer, waitingLine } from "../lib/net.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
 import type { StreamAddress } from "../lib/addresses.ts";
 import { StreamRequestHandler, StreamServer } from "../lib/socket_server.ts";
@@ -46,7 +46,7 @@ const LINE_BUDGET = 64; // MiB, for all connections' unfinished lines together
 /** Serves one connection: reads a line, sends it back stamped. The server then closes it. */
 class MyRequestHandler extends StreamRequestHandler {
   override async handle(): Promise<void> {
-    this.server.log?.(`...connected from: ${formatAddress(this.clientAddress)}`);
+    this.server.log?.(`...connected from: ${formatPeer(this.request)}`);
     const line = await this.rfile.readline();
     await this.write(stampReply(line)); // '[%s] %s' % (ctime(), line)
   }
@@ -90,6 +90,7 @@ export const COMMAND = {
     trace: extraFlags.trace, // --trace: each socket call, as it happens
     ...extraFlags.tlsServer, // --tls-cert, --tls-key, --handshake-timeout
     ...extraFlags.unixServer, // --unix, --unix-mode
+    ...extraFlags.proxy, // --proxy-protocol, --proxy-from: behind a load balancer
     workers: extraFlags.workers, // --workers N: threads sharing the port
   },
 } satisfies Command;

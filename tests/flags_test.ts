@@ -19,6 +19,8 @@ Deno.test("parseFlags() gives each script the book's defaults", () => {
     unixMode: 0o600,
     workers: 1,
     trace: false,
+    proxyProtocol: false,
+    proxyFrom: "127.0.0.0/8,::1",
   };
   assert.deepEqual(parseFlags([], SERVER), {
     host: "0.0.0.0",

@@ -46,6 +46,20 @@ export interface Transport {
 
   /** A test's own connection to a server on loopback. */
   connect(port: number, hostname?: string): Promise<Deno.Conn>;
+  /**
+   * The same, but `first` goes out in the clear before the transport speaks (a PROXY protocol
+   * header, which comes before TLS's handshake).
+   */
+  connectAfter(port: number, first: Uint8Array): Promise<Deno.Conn>;
+}
+
+/** Connects over plain TCP (or to `path`), and sends `first`. */
+async function connectSending(first: Uint8Array, port: number, path?: string) {
+  const conn = path === undefined
+    ? await Deno.connect({ hostname: "127.0.0.1", port })
+    : await Deno.connect({ transport: "unix", path });
+  await writeAll(conn, first);
+  return conn;
 }
 
 const TCP: Transport = {
@@ -55,6 +69,7 @@ const TCP: Transport = {
   server: { args: [] },
   client: { args: [] },
   connect: (port, hostname = "127.0.0.1") => Deno.connect({ hostname, port }),
+  connectAfter: (port, first) => connectSending(first, port),
 };
 
 async function tlsTransport(): Promise<Transport> {
@@ -68,6 +83,12 @@ async function tlsTransport(): Promise<Transport> {
     client: { args: ["--tls", "--ca", ca], denoFlags: read },
     async connect(port, hostname = "127.0.0.1") {
       const conn = await Deno.connectTls({ hostname, port, caCerts: [caPem] });
+      await conn.handshake();
+      return conn;
+    },
+    async connectAfter(port, first) {
+      const tcp = await connectSending(first, port) as Deno.TcpConn;
+      const conn = await Deno.startTls(tcp, { hostname: "localhost", caCerts: [caPem] });
       await conn.handshake();
       return conn;
     },
@@ -102,6 +123,7 @@ const UNIX: Transport = {
     denoFlags: [`--allow-read=${UNIX_PATH}`, `--allow-write=${UNIX_PATH}`],
   },
   connect: () => Deno.connect({ transport: "unix", path: UNIX_PATH }),
+  connectAfter: (_port, first) => connectSending(first, 0, UNIX_PATH),
 };
 
 /** Every transport the stream tests run over. */

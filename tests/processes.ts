@@ -140,3 +140,18 @@ export interface Result {
   /** From spawn to exit. */
   ms: number;
 }
+
+const ROOT = new URL("..", import.meta.url);
+
+/**
+ * Starts a command line as a README writes it (`deno run -N scripts/tsTserv.ts --port 0`,
+ * `haproxy -db -f haproxy.cfg`): words split at spaces ('quoted' ones kept whole), `deno` this
+ * Deno, and scripts' paths from the root.
+ */
+export function runCommandLine(line: string, options: SpawnOptions = {}): Proc {
+  // Words, or 'quoted words' as one (no more of a shell than that).
+  const [command, ...args] = [...line.matchAll(/'([^']*)'|(\S+)/g)].map(([, quoted, word]) =>
+    quoted ?? (word.startsWith("scripts/") ? new URL(word, ROOT).pathname : word)
+  );
+  return new Proc(command === "deno" ? Deno.execPath() : command, args, options);
+}

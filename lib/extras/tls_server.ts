@@ -37,19 +37,23 @@ const NOT_TLS_ALERT = new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a])
 export function listenTls(
   options: { hostname: string; port: number; tcpBacklog?: number; reusePort?: boolean },
   identity: { cert: string; key: string },
+  around: (tcp: Deno.TcpListener) => StreamListener = (tcp) => tcp, // a PROXY header's reader
 ): StreamListener {
   const context = secureContext(identity, hostPort(options.hostname, options.port));
-  const listener = attempt(
+  const listener = around(attempt(
     "listen on",
     options,
     () => Deno.listen({ ...options, transport: "tcp" }),
-  );
+  ));
   return {
     addr: listener.addr,
-    accept: async () => new TlsServerConn(await listener.accept(), context),
+    accept: async () => new TlsServerConn(await listener.accept() as Carrier, context),
     close: () => listener.close(),
   };
 }
+
+/** What TLS runs over: a TCP connection (behind a balancer, after the PROXY header). */
+type Carrier = Stream & { setNoDelay(noDelay?: boolean): void };
 
 function secureContext(identity: { cert: string; key: string }, where: string): SecureContext {
   let why: string | undefined;
@@ -74,9 +78,10 @@ function secureContext(identity: { cert: string; key: string }, where: string): 
  * `Deno.TcpConn` that {@linkcode close} closes at once, handshake done or not.
  */
 export class TlsServerConn implements Stream {
-  readonly localAddr: Deno.NetAddr;
-  readonly remoteAddr: Deno.NetAddr;
-  readonly #tcp: Deno.TcpConn;
+  readonly localAddr: Deno.Addr;
+  readonly remoteAddr: Deno.Addr;
+  readonly via?: Deno.Addr; // the balancer, behind one (see formatPeer())
+  readonly #tcp: Carrier;
   readonly #tls: TLSSocket;
   readonly #secure: Promise<void>;
   #input: Buffer[] = []; // decrypted, not read yet
@@ -89,13 +94,14 @@ export class TlsServerConn implements Stream {
   #pumpWaits: (() => void) | undefined; // the pump, while TLS or the reader has enough
   #lastWords: Promise<void> | undefined; // an alert of ours on its way
 
-  constructor(tcp: Deno.TcpConn, context: SecureContext) {
+  constructor(tcp: Carrier, context: SecureContext) {
     this.#tcp = tcp;
     // TLS writes whole records, so Nagle's algorithm has nothing to gather; it would hold the
     // first reply after a handshake back until the client's delayed ACK (40 ms).
     tcp.setNoDelay(true);
     this.localAddr = tcp.localAddr;
     this.remoteAddr = tcp.remoteAddr;
+    this.via = tcp.via;
     // The TCP connection as the stream TLS runs over: what TLS writes goes out with
     // `tcp.write()`; what comes in is pushed to it by #pump(). Closing the TCP connection is
     // close()'s: TLS ends its stream itself (after a failed handshake, say) before it has

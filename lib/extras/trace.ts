@@ -212,7 +212,9 @@ class Tracer {
     conn.write = (data) => {
       show(`send(${pyBytes(data)})`, "conn.write(data)");
       return write(data).then((n) => {
-        if (n < data.length) show(`send() -> ${n} of ${data.length} bytes`, `conn.write(data) -> ${n}`);
+        if (n < data.length) {
+          show(`send() -> ${n} of ${data.length} bytes`, `conn.write(data) -> ${n}`);
+        }
         return n;
       }, (err) => {
         show(`send() -> ${pyError(err)}`, `conn.write(data) threw ${denoError(err)}`);

@@ -10,23 +10,34 @@
  */
 
 import type { Session, StreamListener } from "../connections.ts";
-import type { StreamAddress, TlsIdentity } from "../addresses.ts";
+import type { ProxyTrust, StreamAddress, TlsIdentity } from "../addresses.ts";
 import { attempt, type Runnable, usageError } from "../errors.ts";
 import { connectTls, readPem } from "./tls.ts";
 import { listenTls, tlsHandshake } from "./tls_server.ts";
 import { connectUnix, listenUnix } from "./unix.ts";
+import { parseNetworks, proxyListener } from "./proxy_listener.ts";
+import { extraFlags } from "../flags.ts";
 
 /** Where a client connects: TCP (TLS, trusting `caCerts` besides the system's), or a path. */
 export type StreamTarget =
   | { hostname: string; port: number; tls?: { caCerts?: string[] } }
   | { path: string };
 
-/** `socket()` + `bind()` + `listen()` at `address`. */
-export async function listenStream(address: StreamAddress): Promise<StreamListener> {
-  if ("path" in address) return await listenUnix(address.path, address.mode);
-  const { tls, ...tcp } = address;
-  if (tls) return listenTls(tcp, tls);
-  return attempt("listen on", tcp, () => Deno.listen({ ...tcp, transport: "tcp" }));
+/**
+ * `socket()` + `bind()` + `listen()` at `address`; behind a balancer, each connection's PROXY
+ * header is read first (and a connection refused is said on `warn`).
+ */
+export async function listenStream(
+  address: StreamAddress,
+  warn: (line: string) => void = (line) => console.error(line),
+): Promise<StreamListener> {
+  const { proxy } = address;
+  const behind = (listener: StreamListener) =>
+    proxy ? proxyListener(listener, proxy, warn) : listener;
+  if ("path" in address) return behind(await listenUnix(address.path, address.mode));
+  const { tls, proxy: _, ...tcp } = address;
+  if (tls) return listenTls(tcp, tls, behind);
+  return behind(attempt("listen on", tcp, () => Deno.listen({ ...tcp, transport: "tcp" })));
 }
 
 /** `socket()` + `connect()` to `target`, and for TLS the handshake. */
@@ -46,13 +57,16 @@ export interface ServerFlags {
   unix?: string;
   unixMode: number;
   handshakeTimeout: number;
+  proxyProtocol: boolean;
+  proxyFrom?: string;
 }
 
 /**
  * Where a stream server's flags say to listen: `--unix`, or `--host` and `--port` (a worker's
  * shared `port`, with `reusePort`), with TLS for `--tls-cert` and `--tls-key`, read here.
  *
- * @throws {UsageError} For one of the TLS flags without the other, or TLS with `--unix`.
+ * @throws {UsageError} For one of the TLS flags without the other, TLS with `--unix`, or a bad
+ * `--proxy-from`.
  */
 export function serverAddress(
   options: ServerFlags,
@@ -70,12 +84,30 @@ export function serverAddress(
     const key = readPem(tlsKey, "--tls-key", files);
     tls = { cert, key, handshakeTimeoutMs: options.handshakeTimeout * 1000 };
   }
+  const proxy = proxyTrust(options, command);
   if (options.unix === undefined) {
     const port = shared?.port ?? options.port;
-    return { hostname: options.host, port, tls, reusePort: shared !== undefined };
+    return { hostname: options.host, port, tls, reusePort: shared !== undefined, proxy };
   }
   if (tls) throw usageError(command, "TLS is for TCP, not --unix");
-  return { path: options.unix, mode: options.unixMode };
+  return { path: options.unix, mode: options.unixMode, proxy };
+}
+
+/** `--proxy-protocol`: whom to take the header from (`--proxy-from`, checked), and how long. */
+function proxyTrust(options: ServerFlags, command: Runnable): ProxyTrust | undefined {
+  const loopback = extraFlags.proxy.proxyFrom.default as string; // the default
+  const given = options.proxyFrom ?? loopback;
+  if (!options.proxyProtocol) {
+    if (given === loopback) return undefined;
+    throw usageError(command, "--proxy-from goes with --proxy-protocol");
+  }
+  const from = given.split(",");
+  try {
+    parseNetworks(from);
+  } catch (err) {
+    throw usageError(command, `--proxy-from: ${(err as Error).message}`);
+  }
+  return { from, timeoutMs: options.handshakeTimeout * 1000 };
 }
 
 /** A stream server's listening socket, made as its flags say. */
@@ -91,15 +123,19 @@ export function listenFor(
   options: ServerFlags,
   command: Runnable,
   shared?: { port: number },
+  warn?: (line: string) => void,
 ): Promise<Listening> {
-  return listenAt(serverAddress(options, command, shared));
+  return listenAt(serverAddress(options, command, shared), warn);
 }
 
 /** {@linkcode listenStream} at `address`, and what to do first with each connection. */
-export async function listenAt(address: StreamAddress): Promise<Listening> {
+export async function listenAt(
+  address: StreamAddress,
+  warn?: (line: string) => void,
+): Promise<Listening> {
   const tls = "tls" in address ? address.tls : undefined;
   return {
-    listener: await listenStream(address),
+    listener: await listenStream(address, warn),
     tls: tls !== undefined,
     handshake: (log) => tls && tlsHandshake(tls.handshakeTimeoutMs, log),
   };

@@ -1,0 +1,175 @@
+/**
+ * Past one machine: two of our servers behind a real HAProxy, run with the README's own
+ * configuration and commands ("Past one machine"), on free ports and a socket of this run's.
+ * Skipped, with a line, where `haproxy` is not installed.
+ */
+
+import assert from "node:assert/strict";
+import { Proc, sleep, SOCKETS } from "./helpers.ts";
+import type { LoadResult } from "../lib/extras/load.ts";
+import { runCommandLine } from "./processes.ts";
+
+const README = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+const HAVE_HAPROXY = await new Deno.Command("haproxy", { args: ["-v"], stdout: "null" })
+  .output().then((out) => out.success, () => false);
+if (!HAVE_HAPROXY) console.log("haproxy_test.ts: skipped, haproxy is not installed");
+
+/** The README's block after `<!-- haproxy-demo KEY -->`. */
+function block(key: string): string {
+  const marker = README.indexOf(`<!-- haproxy-demo ${key} -->`);
+  assert.ok(marker !== -1, `README.md has no <!-- haproxy-demo ${key} --> block`);
+  const start = README.indexOf("\n", README.indexOf("```", marker)) + 1;
+  return README.slice(start, README.indexOf("\n```", start));
+}
+
+/** A free port on loopback (free a moment ago: HAProxy's configuration needs them ahead). */
+function freePort(): number {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return listener.addr.port;
+}
+
+/** The README's demo with this run's ports and socket: its lines, its commands, and the rest. */
+class Demo implements AsyncDisposable {
+  readonly ports = { 21567: freePort(), 21568: freePort(), 21569: freePort() };
+  readonly admin = `${SOCKETS}/haproxy-${Deno.pid}-${Math.random().toString(36).slice(2)}.sock`;
+  readonly servers: Proc[] = [];
+  haproxy?: Proc;
+  #config?: string;
+
+  /** `text`, with the README's ports and socket made this run's. */
+  ours(text: string): string {
+    return text.replace(/\b2156[789]\b/g, (port) => String(this.ports[port as "21567"]))
+      .replaceAll("/tmp/ts-haproxy.sock", this.admin);
+  }
+
+  /** Starts the README's two servers (as `script`, for tsTserv) and HAProxy. */
+  async start(script = "tsTservSS.ts"): Promise<void> {
+    const [first, second, haproxy] = block("run").split("\n").map((line) => this.ours(line));
+    for (const line of [first, second]) {
+      const server = runCommandLine(line.replace("tsTservSS.ts", script));
+      this.servers.push(server);
+      await server.stdout.waitFor(/waiting for connection on /);
+    }
+    this.#config = await Deno.makeTempFile({ prefix: "haproxy-", suffix: ".cfg" });
+    await Deno.writeTextFile(this.#config, this.ours(block("config")) + "\n");
+    this.haproxy = runCommandLine(haproxy.replace("haproxy.cfg", this.#config));
+    // Up once the frontend answers; HAProxy's servers start up until a check says otherwise.
+    for (let tries = 0;; tries++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: this.ports[21567] })).close();
+        return;
+      } catch (err) {
+        if (tries === 50) throw err;
+        await sleep(100);
+      }
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const proc of [...this.servers, this.haproxy]) {
+      try {
+        proc?.kill("SIGKILL");
+      } catch { /* it has exited */ }
+      await proc?.finish().catch(() => {});
+    }
+    if (this.#config) await Deno.remove(this.#config);
+    await Deno.remove(this.admin).catch(() => {});
+  }
+}
+
+/** Runs `tsLoad --proto ss` through HAProxy for `seconds`, calling `midway` 1.5 s in. */
+async function loadThrough(demo: Demo, seconds: number, midway: () => unknown) {
+  const load = runCommandLine(
+    `deno run -N --unstable-net scripts/tsLoad.ts --proto ss -c 8 -d ${seconds} --warmup 0 ` +
+      `--json -p ${demo.ports[21567]}`,
+  );
+  await sleep(1500);
+  await midway();
+  const { stdout, stderr } = await load.finish(seconds * 1000 + 10_000);
+  assert.ok(stdout.startsWith("{"), stderr);
+  return JSON.parse(stdout) as LoadResult;
+}
+
+/** The server's lines about clients: each names a load client via HAProxy, or HAProxy itself. */
+function assertClientsNamed(log: string): number {
+  const lines = log.split("\n").filter((line) => line.includes("connected from"));
+  let viaBalancer = 0;
+  for (const line of lines) {
+    if (/^\.\.\.connected from: 127\.0\.0\.1:\d+ via 127\.0\.0\.2:\d+$/.test(line)) viaBalancer++;
+    else assert.match(line, /^\.\.\.connected from: 127\.0\.0\.2:\d+ \(the balancer itself\)$/);
+  }
+  return viaBalancer;
+}
+
+Deno.test({
+  name:
+    "two tsTservSS behind HAProxy: one stopped mid-load, no reply wrong or cut, the clients' own addresses",
+  ignore: !HAVE_HAPROXY,
+  async fn() {
+    await using demo = new Demo();
+    await demo.start();
+    const [s1, s2] = demo.servers;
+    const result = await loadThrough(demo, 4, () => s1.kill("SIGTERM"));
+    const { [`the server closed the connection`]: lost = 0, ...others } = result.errorKinds;
+    assert.deepEqual(others, {}, "a wrong or cut reply");
+    assert.ok(lost <= 25, `${lost} requests lost: more than the few HAProxy cannot retry`);
+    assert.ok(result.requests > 500, `only ${result.requests} requests answered`);
+    const stopped = await s1.finish();
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.ok(assertClientsNamed(stopped.stdout) > 0, "the stopped server served no one");
+    s2.kill("SIGTERM");
+    const other = await s2.finish();
+    assert.ok(assertClientsNamed(other.stdout) > assertClientsNamed(stopped.stdout));
+    assert.equal(other.stderr, "", "a server said something was wrong");
+  },
+});
+
+Deno.test({
+  name: "behind HAProxy, a server drained first, then stopped, loses no request",
+  ignore: !HAVE_HAPROXY,
+  async fn() {
+    await using demo = new Demo();
+    await demo.start();
+    const [drain, stop] = block("drain").split("\n").map((line) => demo.ours(line));
+    assert.match(drain, /^echo "set server servers\/s1 state drain" \| socat stdio \S+$/);
+    assert.match(stop, /^pkill -TERM -f 'tsTservSS\.ts --port \d+'$/);
+    const result = await loadThrough(demo, 4, async () => {
+      const said = await new Deno.Command("sh", { args: ["-c", drain], stderr: "inherit" })
+        .output();
+      assert.ok(said.success, "socat could not reach HAProxy's admin socket");
+      await sleep(300); // the connections it has are short: a line each
+      const stopped = await runCommandLine(stop).finish();
+      assert.equal(stopped.code, 0, "the README's pkill found no server");
+    });
+    assert.deepEqual(result.errorKinds, {});
+    assert.equal(result.errors, 0);
+    assert.equal((await demo.servers[0].finish()).code, 0);
+  },
+});
+
+Deno.test({
+  name: "tsTserv behind HAProxy answers the book's client byte for byte, and logs who it is",
+  ignore: !HAVE_HAPROXY,
+  async fn() {
+    await using demo = new Demo();
+    await demo.start("tsTserv.ts");
+    const peers = new URL("./peers/book_peers.py", import.meta.url).pathname;
+    const client = new Proc("python3", [peers, "tcp-client", String(demo.ports[21567])], {
+      stdin: true,
+    });
+    await client.write("hello\nwörld, and more\n\n");
+    const { code, stdout, stderr } = await client.finish();
+    assert.equal(code, 0, stderr);
+    const replies = stdout.split("\n").filter((line) => line.includes("["));
+    assert.equal(replies.length, 2, stdout);
+    assert.match(replies[0], /\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\] hello$/);
+    assert.match(replies[1], /\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\] wörld, and more$/);
+    let served = 0;
+    for (const server of demo.servers) {
+      server.kill("SIGTERM");
+      served += assertClientsNamed((await server.finish()).stdout);
+    }
+    // The book's client, and the probe that saw HAProxy up.
+    assert.ok(served >= 1, "no one came through HAProxy");
+  },
+});

@@ -1,0 +1,210 @@
+/**
+ * `--proxy-protocol`, end to end without a balancer: the test sends the PROXY protocol header
+ * itself, over every stream transport, and misbehaves as a balancer or a stranger might.
+ */
+
+import assert from "node:assert/strict";
+import {
+  encoder,
+  readBytes,
+  runScript,
+  sleep,
+  splitStamp,
+  startServer,
+  TRANSPORTS,
+  writeAll,
+} from "./helpers.ts";
+
+const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
+
+/** A v1 header: the client `source`:`port` came to the balancer's 127.0.0.1:21567. */
+function v1(source: string, port: number): Uint8Array {
+  const family = source.includes(":") ? "TCP6" : "TCP4";
+  const front = source.includes(":") ? "::1" : "127.0.0.1";
+  return encoder.encode(`PROXY ${family} ${source} ${front} ${port} 21567\r\n`);
+}
+
+/** A v2 header from the IPv6 client 2001:db8::7, `port`, with a TLV after the addresses. */
+function v2(port: number): Uint8Array {
+  const source = [0x20, 0x01, 0x0d, 0xb8, ...Array(11).fill(0), 0x07];
+  const destination = [...Array(15).fill(0), 0x01];
+  const tlv = [0x04, 0x00, 0x02, 0xab, 0xcd]; // PP2_TYPE_NOOP, 2 bytes
+  const block = [...source, ...destination, port >> 8, port & 0xff, 0x53, 0xa7, ...tlv];
+  return Uint8Array.from([...SIGNATURE, 0x21, 0x21, block.length >> 8, block.length, ...block]);
+}
+
+/** v2 LOCAL: a balancer's health check, with no address. */
+const LOCAL = Uint8Array.from([...SIGNATURE, 0x20, 0x00, 0x00, 0x00]);
+
+/** Sends `payload` and reads back its stamped reply. */
+async function assertAnswers(conn: Deno.Conn, payload: string): Promise<void> {
+  await writeAll(conn, encoder.encode(payload));
+  const body = splitStamp(await readBytes(conn, 27 + payload.length));
+  assert.equal(new TextDecoder().decode(body), payload);
+}
+
+for (const transport of TRANSPORTS) {
+  const { name, server: serving } = transport;
+  const via = name === "unix" ? "unix:" : "127\\.0\\.0\\.1:\\d+";
+
+  Deno.test(`${name}: tsTserv --proxy-protocol shows the client a v1 or v2 header names, via the balancer`, async () => {
+    await using server = await startServer(
+      "tsTserv.ts",
+      [...serving.args, "--proxy-protocol"],
+      "127.0.0.1",
+      serving,
+    );
+    for (const header of [v1("203.0.113.7", 51034), v2(4242), v1("2001:db8::9", 9)]) {
+      using conn = await transport.connectAfter(server.port, header);
+      await assertAnswers(conn, "hello");
+      await assertAnswers(conn, "and more");
+    }
+    // The bytes that follow the header in the same write are the client's: answered too.
+    if (name !== "tls") {
+      using conn = await transport.connectAfter(
+        server.port,
+        Uint8Array.from([...v1("198.51.100.1", 1), ...encoder.encode("right after")]),
+      );
+      const body = splitStamp(await readBytes(conn, 27 + 11));
+      assert.equal(new TextDecoder().decode(body), "right after");
+    }
+    using local = await transport.connectAfter(server.port, LOCAL);
+    await assertAnswers(local, "health check");
+    const log = (await server.stop()).stdout;
+    for (
+      const client of ["203\\.0\\.113\\.7:51034", "\\[2001:db8::7\\]:4242", "\\[2001:db8::9\\]:9"]
+    ) {
+      assert.match(log, new RegExp(`^\\.\\.\\.connected from: ${client} via ${via}$`, "m"));
+    }
+    assert.match(
+      log,
+      new RegExp(`^\\.\\.\\.connected from: ${via} \\(the balancer itself\\)$`, "m"),
+    );
+  });
+}
+
+Deno.test("tsTservSS --proxy-protocol: the handler's client is the one the header names", async () => {
+  await using server = await startServer("tsTservSS.ts", ["--proxy-protocol"]);
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await writeAll(conn, Uint8Array.from([...v2(4242), ...encoder.encode("a line\r\n")]));
+  const body = splitStamp(await readBytes(conn, 27 + 8));
+  assert.equal(new TextDecoder().decode(body), "a line\r\n");
+  const log = (await server.stop()).stdout;
+  assert.match(log, /^\.\.\.connected from: \[2001:db8::7\]:4242 via 127\.0\.0\.1:\d+$/m);
+});
+
+/** Whether the server closed `conn` (end of input, or a reset) within 5 s. */
+async function closedByServer(conn: Deno.Conn): Promise<boolean> {
+  const buffer = new Uint8Array(1024);
+  const deadline = Date.now() + 5000;
+  try {
+    while (Date.now() < deadline) {
+      const n = await Promise.race([conn.read(buffer), sleep(5000).then(() => 0 as const)]);
+      if (n === null) return true;
+      if (n === 0) return false;
+    }
+  } catch (err) {
+    return err instanceof Deno.errors.ConnectionReset;
+  }
+  return false;
+}
+
+Deno.test("--proxy-protocol closes, with a line, a stranger, a bad header and a silent client", async () => {
+  const cases: [string, string[], string | undefined, RegExp][] = [
+    // A good header, from a host --proxy-from does not list.
+    [
+      "a stranger",
+      ["--proxy-from", "10.0.0.0/8,192.0.2.1"],
+      "PROXY TCP4 203.0.113.7 127.0.0.1 1 2\r\n",
+      /: not a balancer --proxy-from trusts$/,
+    ],
+    [
+      "not a header",
+      [],
+      "GET / HTTP/1.0\r\n\r\n",
+      /: bad PROXY protocol header: .*not a PROXY protocol header/,
+    ],
+    [
+      "a bad address",
+      [],
+      "PROXY TCP4 999.0.0.1 127.0.0.1 1 2\r\n",
+      /: bad PROXY protocol header: .*999\.0\.0\.1/,
+    ],
+    [
+      "silence",
+      ["--handshake-timeout", "0.5"],
+      undefined,
+      /: no PROXY protocol header within 0\.5 s$/,
+    ],
+  ];
+  for (const [what, args, sent, said] of cases) {
+    await using server = await startServer("tsTserv.ts", ["--proxy-protocol", ...args]);
+    using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    if (sent !== undefined) await writeAll(conn, encoder.encode(sent));
+    const started = Date.now();
+    assert.ok(await closedByServer(conn), `${what}: not closed`);
+    if (sent === undefined) assert.ok(Date.now() - started >= 400, "closed before the deadline");
+    const { stdout, stderr } = await server.stop();
+    assert.doesNotMatch(stdout, /connected from/, what);
+    const lines = stderr.trim().split("\n");
+    assert.equal(lines.length, 1, `${what}: ${stderr}`);
+    assert.match(lines[0], /^\.\.\.closing 127\.0\.0\.1:\d+: /, what);
+    assert.match(lines[0], said, what);
+  }
+});
+
+Deno.test("--proxy-protocol: a flood of bad headers is a line a second, and the server goes on", async () => {
+  await using server = await startServer("tsTserv.ts", ["--proxy-protocol"]);
+  for (let i = 0; i < 50; i++) {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    await writeAll(conn, encoder.encode("not a header\r\n")).catch(() => {});
+    conn.close();
+  }
+  await sleep(100);
+  using good = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  await writeAll(good, v1("203.0.113.7", 7));
+  await assertAnswers(good, "still here");
+  const { stderr } = await server.stop();
+  const lines = stderr.trim().split("\n");
+  assert.ok(lines.length <= 3, `${lines.length} lines for 50 bad headers:\n${stderr}`);
+  assert.match(stderr, /closed \d+ connections without a PROXY protocol header we take/);
+});
+
+Deno.test("--proxy-from goes with --proxy-protocol, and takes addresses and CIDRs only", async () => {
+  for (
+    const [args, message] of [
+      [["--proxy-from", "10.0.0.0/8"], /--proxy-from goes with --proxy-protocol/],
+      [["--proxy-protocol", "--proxy-from", "10.0.0.0/33"], /"10\.0\.0\.0\/33" is not an address/],
+      [["--proxy-protocol", "--proxy-from", "localhost"], /"localhost" is not an address or CIDR/],
+    ] as const
+  ) {
+    const { code, stderr } = await runScript("tsTserv.ts", ["--port", "0", ...args]);
+    assert.equal(code, 2, stderr);
+    assert.match(stderr, message);
+  }
+});
+
+Deno.test("without --proxy-protocol, a PROXY header is only bytes, answered like any", async () => {
+  await using server = await startServer("tsTserv.ts");
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  const header = v1("203.0.113.7", 1);
+  await writeAll(conn, header);
+  const body = splitStamp(await readBytes(conn, 27 + header.length));
+  assert.deepEqual(body, header);
+});
+
+Deno.test("a stop answers the request a balancer's new connection is bringing, then ends it", async () => {
+  for (const script of ["tsTservSS.ts", "tsTserv.ts"]) {
+    await using server = await startServer(script, ["--proxy-protocol"]);
+    using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    await writeAll(conn, v1("203.0.113.7", 7)); // the header, and the request not yet
+    await sleep(200); // accepted, its header read: a new connection
+    server.proc.kill("SIGTERM");
+    await sleep(200); // the stop has begun: the listener is closed
+    await writeAll(conn, encoder.encode("late line\n"));
+    const body = splitStamp(await readBytes(conn, 27 + 10));
+    assert.equal(new TextDecoder().decode(body), "late line\n", script);
+    assert.ok(await closedByServer(conn), `${script}: not ended after its reply`);
+    assert.equal((await server.proc.finish()).code, 0);
+  }
+});
