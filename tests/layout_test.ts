@@ -19,21 +19,21 @@ const LOADED_AT_START: Record<string, { target: number; today?: number }> = {
   // Issue 18's hot path: ReplyBuffer, and acceptor() and Session without async frames (84).
   // Issue 17's --trace, in every script: its flag, and the lines that load it when given (7).
   // Issue 19's --proxy-protocol: its flags (14), formatPeer() (13), a stop that answers a new
-  // connection first (Session.stop(), 11), Throttled.flush() (7): in all the scripts but the V6.
-  "tsTserv.ts": { target: 1000, today: 1274 },
+  // connection first (Session.stop(), 12), Throttled.flush() (7): in all the scripts but the V6.
+  "tsTserv.ts": { target: 1000, today: 1275 },
   "tsTclnt.ts": { target: 900, today: 922 }, // stdio errors, --host -h: 14; --trace 7; flags 13
   // the unread-reply rule, cannotReply() for UDP, throttled.ts; issue 18's ReplyBuffer (54)
   "tsUserv.ts": { target: 800, today: 918 },
   "tsUclnt.ts": { target: 800 },
   // --line-budget's LineBudget; issue 18: kept read buffers, acceptor(), Session (101);
   // --trace's 7, and the hook that shows a handler's rfile and wfile (2)
-  "tsTservSS.ts": { target: 1400, today: 1719 },
+  "tsTservSS.ts": { target: 1400, today: 1720 },
   "tsTclntSS.ts": { target: 900, today: 942 }, // str.strip(), stdio errors, --host -h: 28
 };
 /** Lines of `lib/`'s top-level files, tests aside: the target, and the most today. */
 // issue 18's hot path: 108 of them; issue 17's --trace flag and handler hook: 4; issue 19's
-// --proxy-protocol flags, formatPeer(), Session.stop(), Throttled.flush(), its types: 67
-const CORE_LINES = { target: 1600, today: 2218 };
+// --proxy-protocol flags, formatPeer(), Session.stop(), Throttled.flush(), its types: 68
+const CORE_LINES = { target: 1600, today: 2219 };
 
 interface Module {
   specifier: string;
