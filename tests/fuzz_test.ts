@@ -11,6 +11,7 @@ import { parseFlags } from "../lib/flags.ts";
 import { isWholeReply } from "../lib/reply.ts";
 import { ctime, STAMP_LENGTH } from "../lib/timestamp.ts";
 import { COMMANDS } from "../tools/scripts.ts";
+import { random } from "./random.ts";
 import {
   assertReplyTo,
   concat,
@@ -35,33 +36,6 @@ const SERVERS = new Set([
   "tsUserv.ts",
   "tsUservSS.ts",
 ]);
-
-/** A seeded generator (mulberry32), so that a failing case can be run again. */
-function random(seed = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 1_000_000)) {
-  let state = seed;
-  const next = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const below = (n: number) => Math.floor(next() * n);
-  const pick = <T>(items: readonly T[]): T => items[below(items.length)];
-  const bytes = (length: number, except?: number) =>
-    Uint8Array.from({ length }, () => {
-      let byte: number;
-      do byte = below(256); while (byte === except);
-      return byte;
-    });
-  /** `data` cut at random points. */
-  const split = (data: Uint8Array) => {
-    const cuts = Array.from({ length: below(6) }, () => below(data.length + 1)).sort((a, b) =>
-      a - b
-    );
-    return [0, ...cuts].map((cut, i, all) => data.subarray(cut, all[i + 1] ?? data.length));
-  };
-  return { seed, next, below, pick, bytes, split };
-}
 
 const NEWLINE = 0x0a;
 const everyByte = Uint8Array.from({ length: 256 }, (_, i) => i);

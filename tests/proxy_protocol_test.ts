@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import { isIP } from "node:net";
+import { random } from "./random.ts";
 import {
   MAX_V1_LENGTH,
   MAX_V2_LENGTH,
@@ -231,20 +232,6 @@ Deno.test("parseProxyHeader() refuses each break of the protocol as soon as it s
     assertRefused(bytes.subarray(0, at), /./, `${what}: at ${at} bytes`);
   }
 });
-
-/** A seeded generator (mulberry32), so that a failing case can be run again. */
-function random(seed: number) {
-  let state = seed;
-  const next = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const below = (n: number) => Math.floor(next() * n);
-  const pick = <T>(items: ArrayLike<T>): T => items[below(items.length)];
-  return { next, below, pick };
-}
 
 const SEED = Number(Deno.env.get("FUZZ_SEED") ?? Date.now() % 1_000_000);
 // Bytes the grammar cares about, so that mutations reach past the first check.
