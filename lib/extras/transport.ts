@@ -1,7 +1,8 @@
 /**
  * The one place a stream's transport is chosen, from a script's flags or from an address: TCP,
- * TLS over TCP (`--tls-cert` and `--tls-key`; a client's `--tls`) or a Unix socket (`--unix`).
- * The scripts make the plain TCP calls themselves; they, the SocketServer classes and the load
+ * TLS over TCP (`--tls-cert` and `--tls-key`; a client's `--tls`) or a Unix socket (`--unix`);
+ * for a server behind a balancer, with each connection's PROXY header read first
+ * (`--proxy-protocol`, `proxy_listener.ts`). The scripts make the plain TCP calls themselves; they, the SocketServer classes and the load
  * engine come here for the rest. (Datagrams have two kinds only: plain UDP, which the scripts
  * and `DatagramServer` bind themselves, and a Unix datagram socket, `listenUnixDatagram()` in
  * `unix.ts`.)
