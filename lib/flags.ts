@@ -237,7 +237,7 @@ export const extraFlags = {
       "each connection starts with a PROXY protocol header (v1 or v2): the client's address",
     )),
     proxyFrom: extra({
-      ...flag.file("proxy-from", "with --proxy-protocol, the balancers to take it from: CIDRs"),
+      ...flag.file("proxy-from", "with --proxy-protocol, the balancers to trust: addresses, CIDRs"),
       value: "LIST",
       default: "127.0.0.0/8,::1",
       parse: (raw: string) => raw,
