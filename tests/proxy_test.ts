@@ -14,6 +14,7 @@ import {
   TRANSPORTS,
   writeAll,
 } from "./helpers.ts";
+import { isTrusted, parseNetworks } from "../lib/extras/proxy_listener.ts";
 
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
 
@@ -206,5 +207,25 @@ Deno.test("a stop answers the request a balancer's new connection is bringing, t
     assert.equal(new TextDecoder().decode(body), "late line\n", script);
     assert.ok(await closedByServer(conn), `${script}: not ended after its reply`);
     assert.equal((await server.proc.finish()).code, 0);
+  }
+});
+
+Deno.test("--proxy-from's networks: CIDRs and addresses, IPv4 and IPv6, mapped IPv4 as IPv4", () => {
+  const networks = parseNetworks(["127.0.0.0/8", "::1", "2001:db8::/32", "192.0.2.1"]);
+  const cases: [string, boolean][] = [
+    ["127.9.9.9", true],
+    ["::ffff:127.0.0.1", true], // a dual-stack listener's IPv4 client
+    ["::1", true],
+    ["::2", false],
+    ["2001:db8:ffff::1", true],
+    ["2001:db9::1", false],
+    ["192.0.2.1", true],
+    ["192.0.2.2", false],
+    ["10.0.0.1", false],
+  ];
+  for (const [host, trusted] of cases) assert.equal(isTrusted(host, networks), trusted, host);
+  assert.ok(isTrusted("8.8.8.8", parseNetworks(["0.0.0.0/0"])));
+  for (const bad of ["10.0.0.0/33", "::/129", "10.0.0/8", "1.2.3.4/", "example.com"]) {
+    assert.throws(() => parseNetworks([bad]), RangeError, bad);
   }
 });

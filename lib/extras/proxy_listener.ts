@@ -17,6 +17,7 @@ import { formatAddress } from "../net.ts";
 import { SHUTDOWN_DEADLINE_MS } from "../shutdown.ts";
 import { Throttled } from "../throttled.ts";
 import {
+  ipBytes,
   MAX_V2_LENGTH,
   parseProxyHeader,
   type ProxyHeader,
@@ -62,35 +63,6 @@ export function isTrusted(hostname: string, networks: Network[]): boolean {
     }
     return true;
   });
-}
-
-/** An IPv4 (4 bytes) or IPv6 (16 bytes) address's bytes; `undefined` if it is neither. */
-function ipBytes(text: string): Uint8Array | undefined {
-  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(text);
-  if (v4) {
-    const parts = v4.slice(1).map(Number);
-    return parts.every((part) => part <= 255) ? Uint8Array.from(parts) : undefined;
-  }
-  if (!/^[\da-f:.]+$/i.test(text) || text.split("::").length > 2) return undefined;
-  // An IPv4 tail (::ffff:1.2.3.4) is two groups; `::` stands for as many zero groups as missing.
-  const tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)?.[1];
-  const tailBytes = tail === undefined ? undefined : ipBytes(tail);
-  if (tail !== undefined && !tailBytes) return undefined;
-  const head = tail === undefined ? text : text.slice(0, -tail.length) + "0:0";
-  const [left, right = undefined] = head.split("::");
-  const groups = (part: string | undefined) => part ? part.split(":") : [];
-  const [before, after] = [groups(left), groups(right)];
-  const missing = 8 - before.length - after.length;
-  if (right === undefined ? missing !== 0 : missing < 1) return undefined;
-  const all = [...before, ...Array(right === undefined ? 0 : missing).fill("0"), ...after];
-  if (!all.every((group) => /^[\da-f]{1,4}$/i.test(group))) return undefined;
-  const bytes = new Uint8Array(16);
-  all.forEach((group, i) => {
-    bytes[2 * i] = parseInt(group, 16) >> 8;
-    bytes[2 * i + 1] = parseInt(group, 16) & 0xff;
-  });
-  if (tailBytes) bytes.set(tailBytes, 12);
-  return bytes;
 }
 
 /**

@@ -177,6 +177,16 @@ function v2(bytes: Uint8Array): ProxyHeader | undefined {
   };
 }
 
+/**
+ * An address's bytes, as `inet_pton()` reads it: 4 for IPv4, 16 for IPv6; `undefined` if it is
+ * neither. (`--proxy-from`'s networks are read with it too.)
+ */
+export function ipBytes(text: string): Uint8Array | undefined {
+  if (isIPv4(text)) return Uint8Array.from(text.split(".").map(Number));
+  const words = parseIPv6(text);
+  return words && Uint8Array.from(words.flatMap((word) => [word >> 8, word & 0xff]));
+}
+
 /** Whether field `i` of a v1 TCP line is good, or with `partial` may still become good. */
 function isV1Field(field: string, i: number, ipv6: boolean, partial: boolean): boolean {
   if (i >= 2) return (partial && field === "") || isDecimal(field, 0xffff);
