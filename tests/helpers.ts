@@ -53,6 +53,12 @@ export interface Transport {
   connectAfter(port: number, first: Uint8Array): Promise<Deno.Conn>;
 }
 
+/** A PROXY protocol v1 header: the client `source`:`port` came to a balancer's port 21567. */
+export function proxyV1(source: string, port: number): Uint8Array {
+  const [family, front] = source.includes(":") ? ["TCP6", "::1"] : ["TCP4", "127.0.0.1"];
+  return encoder.encode(`PROXY ${family} ${source} ${front} ${port} 21567\r\n`);
+}
+
 /** Connects over plain TCP (or to `path`), and sends `first`. */
 async function connectSending(first: Uint8Array, port: number, path?: string) {
   const conn = path === undefined

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import {
   encoder,
+  proxyV1,
   readBytes,
   runScript,
   sleep,
@@ -17,13 +18,6 @@ import {
 import { isTrusted, parseNetworks } from "../lib/extras/proxy_listener.ts";
 
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
-
-/** A v1 header: the client `source`:`port` came to the balancer's 127.0.0.1:21567. */
-function v1(source: string, port: number): Uint8Array {
-  const family = source.includes(":") ? "TCP6" : "TCP4";
-  const front = source.includes(":") ? "::1" : "127.0.0.1";
-  return encoder.encode(`PROXY ${family} ${source} ${front} ${port} 21567\r\n`);
-}
 
 /** A v2 header from the IPv6 client 2001:db8::7, `port`, with a TLV after the addresses. */
 function v2(port: number): Uint8Array {
@@ -55,7 +49,7 @@ for (const transport of TRANSPORTS) {
       "127.0.0.1",
       serving,
     );
-    for (const header of [v1("203.0.113.7", 51034), v2(4242), v1("2001:db8::9", 9)]) {
+    for (const header of [proxyV1("203.0.113.7", 51034), v2(4242), proxyV1("2001:db8::9", 9)]) {
       using conn = await transport.connectAfter(server.port, header);
       await assertAnswers(conn, "hello");
       await assertAnswers(conn, "and more");
@@ -64,7 +58,7 @@ for (const transport of TRANSPORTS) {
     if (name !== "tls") {
       using conn = await transport.connectAfter(
         server.port,
-        Uint8Array.from([...v1("198.51.100.1", 1), ...encoder.encode("right after")]),
+        Uint8Array.from([...proxyV1("198.51.100.1", 1), ...encoder.encode("right after")]),
       );
       const body = splitStamp(await readBytes(conn, 27 + 11));
       assert.equal(new TextDecoder().decode(body), "right after");
@@ -163,7 +157,7 @@ Deno.test("--proxy-protocol: a flood of bad headers is a line a second, and the 
   }
   await sleep(100);
   using good = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-  await writeAll(good, v1("203.0.113.7", 7));
+  await writeAll(good, proxyV1("203.0.113.7", 7));
   await assertAnswers(good, "still here");
   const { stderr } = await server.stop();
   const lines = stderr.trim().split("\n");
@@ -188,7 +182,7 @@ Deno.test("--proxy-from goes with --proxy-protocol, and takes addresses and CIDR
 Deno.test("without --proxy-protocol, a PROXY header is only bytes, answered like any", async () => {
   await using server = await startServer("tsTserv.ts");
   using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-  const header = v1("203.0.113.7", 1);
+  const header = proxyV1("203.0.113.7", 1);
   await writeAll(conn, header);
   const body = splitStamp(await readBytes(conn, 27 + header.length));
   assert.deepEqual(body, header);
@@ -198,7 +192,7 @@ Deno.test("a stop answers the request a balancer's new connection is bringing, t
   for (const script of ["tsTservSS.ts", "tsTserv.ts"]) {
     await using server = await startServer(script, ["--proxy-protocol"]);
     using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-    await writeAll(conn, v1("203.0.113.7", 7)); // the header, and the request not yet
+    await writeAll(conn, proxyV1("203.0.113.7", 7)); // the header, and the request not yet
     await sleep(200); // accepted, its header read: a new connection
     server.proc.kill("SIGTERM");
     await sleep(200); // the stop has begun: the listener is closed

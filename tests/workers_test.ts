@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import {
   encoder,
   Proc,
+  proxyV1,
   readBytes,
   runScript,
   sleep,
@@ -21,30 +22,38 @@ const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 /** What `--workers` needs beyond a script's own flags. */
 const WORKER_FLAGS = ["--unstable-net", `--allow-read=${ROOT}`];
 
+// Each over TCP and TLS, and behind a balancer (--proxy-protocol: the test sends the header).
 const CASES = ["tsTserv.ts", "tsTservSS.ts"].flatMap((script) =>
-  TRANSPORTS.filter(({ name }) => name !== "unix").map((transport) => ({ script, transport }))
+  TRANSPORTS.filter(({ name }) => name !== "unix").flatMap((transport) =>
+    [false, true].map((proxied) => ({ script, transport, proxied }))
+  )
 );
 
-for (const { script, transport } of CASES) {
-  Deno.test(`${transport.name}: ${script} --workers 2 serves from both workers, and one stop ends both`, async () => {
+for (const { script, transport, proxied } of CASES) {
+  const behind = proxied ? ", behind a balancer," : "";
+  Deno.test(`${transport.name}: ${script} --workers 2${behind} serves from both workers, and one stop ends both`, async () => {
     const { server: serving } = transport;
     await using server = await startServer(
       script,
-      [...serving.args, "--workers", "2"],
+      [...serving.args, "--workers", "2", ...(proxied ? ["--proxy-protocol"] : [])],
       "127.0.0.1",
       { denoFlags: [...(serving.denoFlags ?? []), ...WORKER_FLAGS] },
     );
+    const connect = () =>
+      proxied
+        ? transport.connectAfter(server.port, proxyV1("203.0.113.7", 51034))
+        : transport.connect(server.port);
     // The kernel picks a worker by a hash of each connection's addresses: 40 connections all
     // to one worker would be a 1 in 2^39 chance.
     for (let i = 0; i < 40; i++) {
-      using conn = await transport.connect(server.port);
+      using conn = await connect();
       const line = encoder.encode(`line ${i}\n`);
       await writeAll(conn, line);
       const reply = new TextDecoder().decode(await readBytes(conn, 27 + line.length));
       assert.equal(unstamped(reply), `[STAMP] line ${i}\n`);
     }
     // Idle clients, then one Ctrl-C: every worker stops, as quickly as a lone server does.
-    const idle = await Promise.all([1, 2, 3, 4].map(() => transport.connect(server.port)));
+    const idle = await Promise.all([1, 2, 3, 4].map(connect));
     await sleep(100);
     const before = performance.now();
     const result = await server.stop("SIGINT");
@@ -59,9 +68,10 @@ for (const { script, transport } of CASES) {
     assert.match(log, /^2 workers share the port$/m);
     for (const n of [1, 2]) {
       assert.match(log, new RegExp(`^\\[worker ${n}\\] waiting for connection on `, "m"));
+      const client = proxied ? "203\\.0\\.113\\.7:51034 via 127\\.0\\.0\\.1:" : "127\\.0\\.0\\.1:";
       assert.match(
         log,
-        new RegExp(`^\\[worker ${n}\\] \\.\\.\\.connected from: 127\\.0\\.0\\.1:`, "m"),
+        new RegExp(`^\\[worker ${n}\\] \\.\\.\\.connected from: ${client}`, "m"),
       );
       assert.match(log, new RegExp(`^\\[worker ${n}\\] server stopped \\(SIGINT\\)$`, "m"));
     }
