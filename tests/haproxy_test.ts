@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { Proc, sleep, SOCKETS } from "./helpers.ts";
 import type { LoadResult } from "../lib/extras/load.ts";
 import { runCommandLine } from "./processes.ts";
+import { readBlock } from "./readme.ts";
 
 const README = await Deno.readTextFile(new URL("../README.md", import.meta.url));
 const HAVE_HAPROXY = await new Deno.Command("haproxy", { args: ["-v"], stdout: "null" })
@@ -15,12 +16,7 @@ const HAVE_HAPROXY = await new Deno.Command("haproxy", { args: ["-v"], stdout: "
 if (!HAVE_HAPROXY) console.log("haproxy_test.ts: skipped, haproxy is not installed");
 
 /** The README's block after `<!-- haproxy-demo KEY -->`. */
-function block(key: string): string {
-  const marker = README.indexOf(`<!-- haproxy-demo ${key} -->`);
-  assert.ok(marker !== -1, `README.md has no <!-- haproxy-demo ${key} --> block`);
-  const start = README.indexOf("\n", README.indexOf("```", marker)) + 1;
-  return README.slice(start, README.indexOf("\n```", start));
-}
+const block = (key: string) => readBlock(README, `haproxy-demo ${key}`);
 
 /** A free port on loopback (free a moment ago: HAProxy's configuration needs them ahead). */
 function freePort(): number {

@@ -15,6 +15,7 @@
 import { STAMP_SOURCE } from "../lib/reply.ts";
 import { denoArgs } from "../tools/scripts.ts";
 import { Proc } from "./processes.ts";
+import { writeBlock } from "./readme.ts";
 
 /** One process, as its terminal shows it: the command typed, then its output and our typing. */
 export class Terminal {
@@ -227,26 +228,6 @@ export function sequenceDiagram(demo: string, transcript: string): string {
   ].join("\n");
 }
 
-/** Where the text of the README's block after `<!-- trace-demo KEY -->` starts and ends. */
-function block(readme: string, key: string): [number, number] {
-  const marker = readme.indexOf(`<!-- trace-demo ${key} -->`);
-  if (marker === -1) throw new Error(`README.md has no <!-- trace-demo ${key} --> block`);
-  const start = readme.indexOf("\n", readme.indexOf("```", marker)) + 1;
-  return [start, readme.indexOf("\n```", start - 1)];
-}
-
-/** The text of the README's block `key` (see {@linkcode block}). */
-export function readBlock(readme: string, key: string): string {
-  const [start, end] = block(readme, key);
-  return readme.slice(start, Math.max(start, end));
-}
-
-/** `readme` with the text of its block `key` replaced by `text`. */
-export function writeBlock(readme: string, key: string, text: string): string {
-  const [start, end] = block(readme, key);
-  return readme.slice(0, start) + text + readme.slice(end);
-}
-
 /** The stamp, as a regular expression that finds every one. */
 const STAMPS = new RegExp(STAMP_SOURCE, "g");
 
@@ -278,11 +259,15 @@ if (import.meta.main) {
   for (const [name, demo] of Object.entries(DEMOS)) {
     const terminals = await demo();
     for (const [title, terminal] of Object.entries(terminals)) {
-      readme = writeBlock(readme, `${name} ${title}`, terminal.transcript);
+      readme = writeBlock(readme, `trace-demo ${name} ${title}`, terminal.transcript);
     }
     const [server] = Object.values(terminals);
     if (CAST[name]) {
-      readme = writeBlock(readme, `${name} diagram`, sequenceDiagram(name, server.transcript));
+      readme = writeBlock(
+        readme,
+        `trace-demo ${name} diagram`,
+        sequenceDiagram(name, server.transcript),
+      );
     }
   }
   await Deno.writeTextFile(path, readme);

@@ -13,7 +13,8 @@ import {
   startServer,
   TRANSPORTS,
 } from "./helpers.ts";
-import { DEMOS, normalise, readBlock, sequenceDiagram } from "./trace_demo.ts";
+import { DEMOS, normalise, sequenceDiagram } from "./trace_demo.ts";
+import { readBlock } from "./readme.ts";
 
 const README = new URL("../README.md", import.meta.url);
 const REWRITE = "if the change is meant, `deno task trace-demo` writes the README's from a new run";
@@ -24,7 +25,9 @@ for (const [name, demo] of Object.entries(DEMOS)) {
     const readme = await Deno.readTextFile(README);
     const titles = Object.keys(terminals);
     const ran = normalise(titles.map((title) => terminals[title].transcript));
-    const shown = normalise(titles.map((title) => readBlock(readme, `${name} ${title}`)));
+    const shown = normalise(
+      titles.map((title) => readBlock(readme, `trace-demo ${name} ${title}`)),
+    );
     titles.forEach((title, i) => assert.equal(ran[i], shown[i], `${name} ${title}: ${REWRITE}`));
   });
 }
@@ -32,8 +35,8 @@ for (const [name, demo] of Object.entries(DEMOS)) {
 Deno.test("the README's sequence diagrams are drawn from its transcripts of the servers", async () => {
   const readme = await Deno.readTextFile(README);
   for (const [demo, server] of [["tcp", "tsTserv.ts"], ["ss", "tsTservSS.ts"]]) {
-    const drawn = sequenceDiagram(demo, readBlock(readme, `${demo} ${server}`));
-    assert.equal(readBlock(readme, `${demo} diagram`), drawn, `${demo}: ${REWRITE}`);
+    const drawn = sequenceDiagram(demo, readBlock(readme, `trace-demo ${demo} ${server}`));
+    assert.equal(readBlock(readme, `trace-demo ${demo} diagram`), drawn, `${demo}: ${REWRITE}`);
     assert.match(drawn, /->>S: b'hello/, "a diagram shows the bytes that cross");
   }
 });
