@@ -18,6 +18,7 @@ import { flag } from "../lib/flags.ts";
 import { cpuSeconds, cpuTicks, type Listening, startListening } from "../tools/proc.ts";
 import { denoArgs, optionsOrExit } from "../tools/scripts.ts";
 import { buildC } from "./build.ts";
+import { median } from "./report.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const decoder = new TextDecoder();
@@ -185,10 +186,4 @@ async function fairly(
       };
     }
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }

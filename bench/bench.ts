@@ -41,6 +41,7 @@ import {
   LOAD_LIMIT,
   type LoadGeneratorRow,
   type Machine,
+  median,
   type MemoryRow,
   perConnection,
   render,
@@ -501,13 +502,6 @@ async function measureFairly(
     }
     stolen.again++;
   }
-}
-
-function median(values: number[]): number {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 async function runScenario(scenario: Scenario): Promise<Row[]> {

@@ -84,6 +84,14 @@ export interface MemoryRow {
   loaded3KiB: number;
 }
 
+/** The middle of `values` (the mean of the two middle ones), past any that are not finite. */
+export function median(values: number[]): number {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
 /**
  * Bytes per idle connection: over the first 1,000, and over the next 2,000. The first also
  * pay one-time costs (compiling the serving code, the young generation growing to its working
