@@ -13,6 +13,7 @@
 
 import { acceptor, type Stream, type StreamListener } from "../connections.ts";
 import type { ProxyTrust } from "../addresses.ts";
+import { concat } from "../io.ts";
 import { formatAddress } from "../net.ts";
 import { SHUTDOWN_DEADLINE_MS } from "../shutdown.ts";
 import { Throttled } from "../throttled.ts";
@@ -119,7 +120,7 @@ class ProxiedConn implements Stream {
  * in time, or a connection that ended first.
  */
 async function readHeader(conn: Stream, timeoutMs: number): Promise<ProxiedConn> {
-  let received = new Uint8Array(0);
+  let received: Uint8Array = new Uint8Array(0);
   const chunk = new Uint8Array(HEADER_READ);
   let late = false;
   const timer = setTimeout(() => {
@@ -138,10 +139,7 @@ async function readHeader(conn: Stream, timeoutMs: number): Promise<ProxiedConn>
         throw err;
       }
       if (n === null) throw new Error("it closed before its PROXY protocol header was whole");
-      const grown = new Uint8Array(received.length + n);
-      grown.set(received);
-      grown.set(chunk.subarray(0, n), received.length);
-      received = grown;
+      received = concat(received, chunk.subarray(0, n));
     }
   } finally {
     clearTimeout(timer);
