@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { Proc, sleep, SOCKETS } from "./helpers.ts";
+import { Proc, readToEnd, sleep, SOCKETS } from "./helpers.ts";
+import { type Certs, certs } from "../tools/certs.ts";
 import type { LoadResult } from "../lib/extras/load.ts";
 import { runCommandLine } from "./processes.ts";
 import { readBlock } from "./readme.ts";
@@ -24,7 +25,10 @@ function freePort(): number {
   return listener.addr.port;
 }
 
-/** The README's demo with this run's ports and socket: its lines, its commands, and the rest. */
+/**
+ * The README's demo with this run's ports and socket: its lines, its commands, and the rest;
+ * with `tls`, its TLS servers and health check, with this run's certificates.
+ */
 class Demo implements AsyncDisposable {
   readonly ports = { 21567: freePort(), 21568: freePort(), 21569: freePort() };
   readonly admin = `${SOCKETS}/haproxy-${Deno.pid}-${Math.random().toString(36).slice(2)}.sock`;
@@ -32,22 +36,36 @@ class Demo implements AsyncDisposable {
   haproxy?: Proc;
   #config?: string;
 
-  /** `text`, with the README's ports and socket made this run's. */
+  constructor(readonly tls?: Certs) {}
+
+  /** `text`, with the README's ports, socket and certificates made this run's. */
   ours(text: string): string {
-    return text.replace(/\b2156[789]\b/g, (port) => String(this.ports[port as "21567"]))
+    const { tls } = this;
+    text = text.replace(/\b2156[789]\b/g, (port) => String(this.ports[port as "21567"]))
       .replaceAll("/tmp/ts-haproxy.sock", this.admin);
+    if (!tls) return text;
+    return text.replace(/\b(cert|key|ca)\.pem\b/g, (_, name: "cert" | "key" | "ca") => tls[name]);
   }
 
-  /** Starts the README's two servers (as `script`, for tsTserv) and HAProxy. */
-  async start(script = "tsTservSS.ts"): Promise<void> {
-    const [first, second, haproxy] = block("run").split("\n").map((line) => this.ours(line));
+  /**
+   * Starts the README's two servers (as `script`, for tsTserv) and HAProxy; `frontend` adds
+   * lines to HAProxy's frontend.
+   */
+  async start(script = "tsTservSS.ts", frontend: string[] = []): Promise<void> {
+    const run = block(this.tls ? "tls-run" : "run");
+    const [first, second, haproxy] = run.split("\n").map((line) => this.ours(line));
     for (const line of [first, second]) {
       const server = runCommandLine(line.replace("tsTservSS.ts", script));
       this.servers.push(server);
       await server.stdout.waitFor(/waiting for connection on /);
     }
+    let config = block("config");
+    if (this.tls) config = config.replace(/^ +default-server .*$/m, block("tls-check"));
+    for (const line of frontend) {
+      config = config.replace(/^( +)default_backend /m, `$1${line}\n$&`);
+    }
     this.#config = await Deno.makeTempFile({ prefix: "haproxy-", suffix: ".cfg" });
-    await Deno.writeTextFile(this.#config, this.ours(block("config")) + "\n");
+    await Deno.writeTextFile(this.#config, this.ours(config) + "\n");
     this.haproxy = runCommandLine(haproxy.replace("haproxy.cfg", this.#config));
     // Up once the frontend answers; HAProxy's servers start up until a check says otherwise.
     for (let tries = 0;; tries++) {
@@ -71,6 +89,26 @@ class Demo implements AsyncDisposable {
     if (this.#config) await Deno.remove(this.#config);
     await Deno.remove(this.admin).catch(() => {});
   }
+}
+
+/** What HAProxy says of each server's state: `s1` and `s2`, each `UP` or not. */
+async function serverStates(demo: Demo): Promise<Record<string, string>> {
+  const said = await new Deno.Command("socat", {
+    args: ["stdio", demo.admin],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const writer = said.stdin.getWriter();
+  await writer.write(new TextEncoder().encode("show stat\n"));
+  await writer.close();
+  const lines = new TextDecoder().decode((await said.output()).stdout).split("\n");
+  // CSV: proxy name, server name, …, status (the 18th field).
+  return Object.fromEntries(
+    lines.map((line) => line.split(",")).filter(([proxy, name]) =>
+      proxy === "servers" && /^s\d$/.test(name)
+    )
+      .map((fields) => [fields[1], fields[17]]),
+  );
 }
 
 /** Runs `tsLoad --proto ss` through HAProxy for `seconds`, calling `midway` 1.5 s in. */
@@ -167,5 +205,52 @@ Deno.test({
     }
     // The book's client, and the probe that saw HAProxy up.
     assert.ok(served >= 1, "no one came through HAProxy");
+  },
+});
+
+Deno.test({
+  name:
+    "two TLS tsTservSS behind HAProxy with the README's TLS check stay up, serve TLS clients, and survive plain ones",
+  ignore: !HAVE_HAPROXY,
+  async fn() {
+    const tls = await certs();
+    await using demo = new Demo(tls);
+    // HAProxy then reads a client's first bytes before it connects, and sends them in one write
+    // with the PROXY header: the shape that once ended a TLS server.
+    await demo.start("tsTservSS.ts", [
+      "tcp-request inspect-delay 1s",
+      "tcp-request content accept if { req.len gt 0 }",
+    ]);
+    const port = String(demo.ports[21567]);
+    const client = () =>
+      new Proc(Deno.execPath(), [
+        "run",
+        "-N",
+        `--allow-read=${tls.dir}`,
+        "scripts/tsTclntSS.ts",
+        ...["--tls", "--ca", tls.ca, "-p", port],
+      ], { stdin: true });
+    const asked = client();
+    await asked.write("through HAProxy\n");
+    const answer = await asked.finish();
+    assert.equal(answer.code, 0, answer.stderr);
+    assert.match(answer.stdout, /\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\] through HAProxy/);
+    for (const sent of ["hello\n", "A", "GET / HTTP/1.0\r\n\r\n"]) {
+      using conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+      await conn.write(new TextEncoder().encode(sent));
+      await readToEnd(conn).catch(() => {}); // closed, with TLS's alert
+    }
+    await sleep(4500); // two more health checks (every 2 s)
+    assert.deepEqual(await serverStates(demo), { s1: "UP", s2: "UP" });
+    const again = client();
+    await again.write("still here\n");
+    assert.equal((await again.finish()).code, 0);
+    for (const server of demo.servers) {
+      server.kill("SIGTERM");
+      const { code, stdout, stderr } = await server.finish();
+      assert.equal(code, 0, stderr);
+      assert.equal(stderr, "");
+      assert.doesNotMatch(stdout, /TLS handshake failed: .*(certificate|alert)/, "the check's TLS");
+    }
   },
 });

@@ -10,6 +10,7 @@
 
 import type { Buffer } from "node:buffer";
 import { createPrivateKey, X509Certificate } from "node:crypto";
+import { nextTick } from "node:process";
 import { Duplex } from "node:stream";
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
 import type { Session, Stream, StreamListener } from "../connections.ts";
@@ -217,6 +218,9 @@ export class TlsServerConn implements Stream {
    */
   async #pump(carrier: Duplex): Promise<void> {
     const buffer = new Uint8Array(RECORD); // read into, then copied: a request is short
+    // TLS starts in a tick of its own (`TLSSocket._start()`); bytes given before it (a PROXY
+    // header's reader has them at once) would fail it first, and its start would then throw.
+    await new Promise<void>((resolve) => nextTick(resolve));
     try {
       while (true) {
         const n = await this.#tcp.read(buffer);
