@@ -87,9 +87,11 @@ export function printLine(bytes: Uint8Array): Promise<void> {
   return writeAll(STDOUT, concat(bytes, LINE_END));
 }
 
-/** `a` followed by `b`, in a new buffer. */
+/**
+ * `a` followed by `b`, in a new buffer, always: never `a` or `b` itself, which its caller may
+ * read into again (a PROXY header that comes in pieces is gathered so).
+ */
 export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
   const joined = new Uint8Array(a.length + b.length);
   joined.set(a);
   joined.set(b, a.length);

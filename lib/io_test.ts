@@ -40,6 +40,14 @@ Deno.test("concat() joins two buffers", () => {
   assert.deepEqual(concat(new Uint8Array(0), bytes("c")), bytes("c"));
 });
 
+Deno.test("concat() gives a buffer of its own, never one of its arguments, which may be reused", () => {
+  const read = bytes("PROXY");
+  const joined = concat(new Uint8Array(0), read);
+  read.fill(0); // the caller reads into it again
+  assert.deepEqual(joined, bytes("PROXY"));
+  assert.deepEqual(concat(bytes("ab"), new Uint8Array(0)), bytes("ab"));
+});
+
 Deno.test("unlessStopped() gives the result, or null as soon as the signal aborts", async () => {
   const controller = new AbortController();
   assert.equal(await unlessStopped(Promise.resolve(7), controller.signal), 7);

@@ -48,9 +48,10 @@ export interface Transport {
   connect(port: number, hostname?: string): Promise<Deno.Conn>;
   /**
    * The same, but `first` goes out in the clear before the transport speaks (a PROXY protocol
-   * header, which comes before TLS's handshake).
+   * header, which comes before TLS's handshake); given in pieces, each in a write of its own,
+   * a moment apart, so that each comes in a read of its own.
    */
-  connectAfter(port: number, first: Uint8Array): Promise<Deno.Conn>;
+  connectAfter(port: number, first: Uint8Array | Uint8Array[]): Promise<Deno.Conn>;
 }
 
 /** A PROXY protocol v1 header: the client `source`:`port` came to a balancer's port 21567. */
@@ -59,12 +60,16 @@ export function proxyV1(source: string, port: number): Uint8Array {
   return encoder.encode(`PROXY ${family} ${source} ${front} ${port} 21567\r\n`);
 }
 
-/** Connects over plain TCP (or to `path`), and sends `first`. */
-async function connectSending(first: Uint8Array, port: number, path?: string) {
+/** Connects over plain TCP (or to `path`), and sends `first`, in its pieces if in pieces. */
+async function connectSending(first: Uint8Array | Uint8Array[], port: number, path?: string) {
   const conn = path === undefined
     ? await Deno.connect({ hostname: "127.0.0.1", port })
     : await Deno.connect({ transport: "unix", path });
-  await writeAll(conn, first);
+  const pieces = Array.isArray(first) ? first : [first];
+  for (const [i, piece] of pieces.entries()) {
+    if (i > 0) await sleep(20);
+    await writeAll(conn, piece);
+  }
   return conn;
 }
 

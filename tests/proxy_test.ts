@@ -5,9 +5,11 @@
 
 import assert from "node:assert/strict";
 import {
+  concat,
   encoder,
   proxyV1,
   readBytes,
+  readToEnd,
   runScript,
   sleep,
   splitStamp,
@@ -16,6 +18,7 @@ import {
   writeAll,
 } from "./helpers.ts";
 import { isTrusted, parseNetworks } from "../lib/extras/proxy_listener.ts";
+import { random } from "./random.ts";
 
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
 
@@ -75,6 +78,83 @@ for (const transport of TRANSPORTS) {
       log,
       new RegExp(`^\\.\\.\\.connected from: ${via} \\(the balancer itself\\)$`, "m"),
     );
+  });
+}
+
+// A balancer may send its header in pieces: each is gathered until the header is whole.
+for (const transport of TRANSPORTS) {
+  Deno.test(`${transport.name}: --proxy-protocol takes a header split over reads, v1 and v2`, async () => {
+    const { server: serving } = transport;
+    await using server = await startServer(
+      "tsTserv.ts",
+      [...serving.args, "--proxy-protocol"],
+      "127.0.0.1",
+      serving,
+    );
+    const v1 = proxyV1("203.0.113.7", 51034);
+    const long = v2(4242);
+    const splits: [string, Uint8Array[]][] = [
+      ["v1 in two writes", [v1.subarray(0, 9), v1.subarray(9)]],
+      ["v1 byte by byte", Array.from(v1, (byte) => Uint8Array.of(byte))],
+      ["v2 in three parts", [long.subarray(0, 5), long.subarray(5, 17), long.subarray(17)]],
+    ];
+    for (const [what, pieces] of splits) {
+      using conn = await transport.connectAfter(server.port, pieces);
+      await assertAnswers(conn, what);
+    }
+    const { stdout, stderr } = await server.stop();
+    assert.equal(stderr, "");
+    assert.equal(
+      stdout.match(/connected from: (203\.0\.113\.7:51034|\[2001:db8::7\]:4242) via/g)?.length,
+      3,
+    );
+  });
+}
+
+/** What a server sends back to `sent` until it closes the connection (5 s at most). */
+async function answerTo(port: number, sent: Uint8Array): Promise<Uint8Array> {
+  using conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await writeAll(conn, sent);
+  return await readToEnd(conn).catch(() => new Uint8Array(0)); // reset: nothing more came
+}
+
+// Bytes that are not TLS, right behind the header in its write: TLS then starts with them.
+for (const script of ["tsTserv.ts", "tsTservSS.ts"]) {
+  Deno.test(`${script} over TLS behind a balancer: bytes that are not TLS after the header end one connection, as without the header`, async () => {
+    const tls = TRANSPORTS.find(({ name }) => name === "tls")!.server;
+    await using plain = await startServer(script, tls.args, "127.0.0.1", tls);
+    await using proxied = await startServer(
+      script,
+      [...tls.args, "--proxy-protocol"],
+      "127.0.0.1",
+      tls,
+    );
+    const seeded = random(2512);
+    const header = proxyV1("203.0.113.7", 7);
+    const sent: [string, Uint8Array][] = [
+      ["a line", encoder.encode("hello\n")],
+      ["one byte", Uint8Array.of(0x41)],
+      ["200 random bytes", seeded.bytes(200, 0x16)],
+      [
+        "a record that is not a hello",
+        Uint8Array.of(0x16, 0x03, 0x01, 0x00, 0x05, ...encoder.encode("hello")),
+      ],
+    ];
+    for (const [what, bytes] of sent) {
+      const withHeader = await answerTo(proxied.port, concat(header, bytes));
+      assert.deepEqual(withHeader, await answerTo(plain.port, bytes), what);
+    }
+    // Both still serve.
+    const good = TRANSPORTS.find(({ name }) => name === "tls")!;
+    using conn = await good.connectAfter(proxied.port, header);
+    await assertAnswers(conn, "still here\n");
+    const { code, stdout, stderr } = await proxied.stop();
+    assert.equal(code, 0, stderr);
+    assert.equal(stderr, "");
+    const failed = stdout.match(
+      /^\.\.\.closing 203\.0\.113\.7:7 via 127\.0\.0\.1:\d+: TLS handshake failed: .*$/gm,
+    );
+    assert.equal(failed?.length, sent.length, stdout);
   });
 }
 
