@@ -110,7 +110,7 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   const serve = (client: Session) => serveClient(client, options.bufsiz, log);
   // accept() gives the next client, or null once a stop has closed the listener; it skips one
   // that left before we got it, and waits while we are out of descriptors (lib/connections.ts).
-  const accept = acceptor(listener, (line) => out.error(line));
+  const accept = acceptor<Session["conn"]>(listener, (line) => out.error(line));
 
   // The server's endless loop: accept() a client, and serve it without waiting for it to leave.
   let conn;
