@@ -3,8 +3,10 @@
  * Workers. N copies of the server, each a Worker (a thread with its own event loop) running
  * the same script, listen on the same port with `SO_REUSEPORT`, and the kernel spreads new
  * connections among them. The first thread only starts them, and stops them: one Ctrl-C stops
- * every worker cleanly, and a worker that dies is logged and replaced. Each worker's lines
- * start with `[worker N]`, so the log says which one served a connection.
+ * every worker cleanly. A worker with an uncaught error says so in one line and stops as at a
+ * Ctrl-C, which closes all it holds, while another takes its place; a replacement that cannot
+ * start is tried again every second. Each worker's lines start with `[worker N]`, so the log
+ * says which one served a connection.
  *
  * Linux only (elsewhere Deno ignores `reusePort`), and `reusePort` needs `--unstable-net`. A
  * worker loads the script anew, so Deno must also be let read it: `--allow-read` for its folder.
@@ -16,6 +18,7 @@ import { attempt, Failure, type Runnable, usageError } from "../errors.ts";
 import { waitingLine } from "../net.ts";
 import { type StopTrap, trapStopSignals, whenStopped, within } from "../shutdown.ts";
 import type { Console } from "../socket_server.ts";
+import { Throttled } from "../throttled.ts";
 
 /** A worker's line to the first thread (its global scope, which Deno's types leave out). */
 interface WorkerScope {
@@ -25,8 +28,8 @@ interface WorkerScope {
 }
 const scope = globalThis as unknown as WorkerScope;
 
-/** What a worker tells the first thread. */
-type Report = { up: true } | { stopped: true };
+/** What a worker tells the first thread: it listens; it has stopped; it had an uncaught error. */
+type Report = { up: true } | { stopped: true } | { died: string };
 
 /** A worker's part: its number (from 1), the port they all share, its line to the first thread. */
 export interface WorkerPart {
@@ -46,6 +49,23 @@ function workerPart(): WorkerPart | undefined {
   if (!("WorkerGlobalScope" in globalThis)) return undefined;
   const [, number, port] = /^worker (\d+), port (\d+)$/.exec(scope.name) ?? [];
   const prefix = `[worker ${number}] `;
+  const controller = new AbortController();
+  scope.addEventListener("message", (event) => {
+    if (event.data?.stop) controller.abort(event.data.stop);
+  });
+  // An uncaught error: said once, by the first thread, without a stack trace; then this worker
+  // stops as at a Ctrl-C. Its listener and connections are closed, which frees what it holds:
+  // a worker ended from outside with work pending leaves two descriptors behind in Deno 2.9.6.
+  const died = (event: Event, error: unknown) => {
+    event.preventDefault();
+    if (controller.signal.aborted) return; // stopping already
+    scope.postMessage({
+      died: error instanceof Error ? `${error.name}: ${error.message}` : `${error}`,
+    });
+    controller.abort("an uncaught error");
+  };
+  addEventListener("error", (event) => died(event, event.error ?? event.message));
+  addEventListener("unhandledrejection", (event) => died(event, event.reason));
   return {
     number: Number(number),
     port: Number(port),
@@ -55,10 +75,6 @@ function workerPart(): WorkerPart | undefined {
     },
     up: () => scope.postMessage({ up: true }),
     stopTrap() {
-      const controller = new AbortController();
-      scope.addEventListener("message", (event) => {
-        if (event.data?.stop) controller.abort(event.data.stop);
-      });
       return {
         signal: controller.signal,
         [Symbol.dispose]() {
@@ -71,6 +87,8 @@ function workerPart(): WorkerPart | undefined {
 
 /** How long a stop waits for the workers to finish before it ends them. */
 const STOP_DEADLINE_MS = 5000;
+/** How long after a replacement could not start another is tried: at first, and at most. */
+const RETRY_MS = [1000, 30_000];
 
 /**
  * In the first thread: checks that the port can be shared, then runs `options.workers` workers
@@ -110,7 +128,11 @@ export async function runWorkers(
   const address = probe.addr;
   const shared = address.port;
 
-  const workers = new Map<number, Worker>();
+  const workers = new Map<number, Worker>(); // the one serving as worker n
+  const retired = new Set<Worker>(); // stopping after an uncaught error, replaced already
+  const retrying = new Map<number, ReturnType<typeof setTimeout>>(); // n, to be tried again
+  const couldNotStart = new Throttled((line) => console.error(line));
+  let serving = false; // all were up: from then on, a worker that cannot start is tried again
   let failed = false;
   const ended = new Set<number>();
   let allEnded: () => void;
@@ -118,41 +140,69 @@ export async function runWorkers(
   let allUp: () => void;
   const started = new Promise<void>((resolve) => allUp = resolve);
   const up = new Set<number>();
+  const done = (n: number) => {
+    ended.add(n);
+    if (ended.size === count) allEnded();
+  };
 
-  const start = (n: number) => {
-    const worker = new Worker(script, {
-      type: "module",
-      name: `worker ${n}, port ${shared}`,
-    });
+  // A replacement that could not start: what kept it from it may pass (descriptors, say).
+  const retry = (n: number, tries: number, why: string) => {
+    const wait = Math.min(RETRY_MS[0] * 2 ** tries, RETRY_MS[1]);
+    couldNotStart.note((times) =>
+      `worker ${n} could not start: ${why.replace(/\.$/, "")}; trying again in ${wait / 1000} s` +
+      (times > 1 ? ` (${times} tries since the last line)` : "")
+    );
+    retrying.set(n, setTimeout(() => (retrying.delete(n), start(n, tries + 1)), wait));
+  };
+
+  const start = (n: number, tries = 0) => {
+    let worker: Worker;
+    try {
+      worker = new Worker(script, { type: "module", name: `worker ${n}, port ${shared}` });
+    } catch (err) {
+      if (!serving) throw err;
+      return retry(n, tries, (err as Error).message);
+    }
     workers.set(n, worker);
     let wasUp = false;
     let gone = false;
+    // Worker n is done: at a stop, it is counted; else another takes its place.
     const end = (why: string | undefined) => {
       if (gone) return;
       gone = true;
-      const because = why ? `: ${why}` : "";
       if (!stop.aborted && !failed) {
         if (wasUp) {
-          console.error(`worker ${n} ended${because}; starting another`);
+          console.error(`worker ${n} ended${why ? `: ${why}` : ""}; starting another`);
           return start(n);
         }
-        // It could not start: another would not either. Stop them all.
-        console.error(`worker ${n} could not start${because}`);
+        if (serving) return retry(n, tries, why ?? "it stopped");
+        // It could not start at first: another would not either. Stop them all.
+        console.error(`worker ${n} could not start${why ? `: ${why}` : ""}`);
         failed = true;
         allUp();
         for (const other of workers.values()) other.postMessage({ stop: "a worker failed" });
       }
-      ended.add(n);
-      if (ended.size === count) allEnded();
+      done(n);
     };
-    worker.onmessage = (event: MessageEvent<Report>) => {
-      if ("up" in event.data) {
+    let stopped = false;
+    worker.onmessage = ({ data }: MessageEvent<Report>) => {
+      if ("up" in data) {
         wasUp = true;
         up.add(n);
         if (up.size === count) allUp();
-      } else if (stop.aborted) end(undefined);
-      // Stopped by itself: it failed. Its error, if it had an uncaught one, is on its way.
-      else setTimeout(() => end(undefined), 100);
+      } else if ("died" in data) {
+        // It stops by itself, as at a Ctrl-C, while another starts in its place.
+        retired.add(worker);
+        if (stopped) worker.terminate(); // its loop ended with the error
+        else setTimeout(() => worker.terminate(), STOP_DEADLINE_MS);
+        end(data.died);
+      } else {
+        stopped = true;
+        if (retired.has(worker)) worker.terminate();
+        else if (stop.aborted) end(undefined);
+        // Stopped by itself: it failed. Its error, if it had an uncaught one, is on its way.
+        else setTimeout(() => end(undefined), 100);
+      }
     };
     worker.onerror = (event: ErrorEvent) => {
       event.preventDefault(); // said here, once
@@ -164,15 +214,21 @@ export async function runWorkers(
   await started;
   probe.close();
   if (!failed) {
+    serving = true;
     console.log(`${count} workers share the port`);
     console.log(waitingLine(address));
     await new Promise<void>((resolve) => whenStopped(stop, resolve));
     for (const worker of workers.values()) worker.postMessage({ stop: stop.reason });
+    for (const [n, timer] of retrying) {
+      clearTimeout(timer);
+      done(n);
+    }
+    couldNotStart.flush();
   }
   // Each worker stops as a lone server does, within its own deadlines; this one is for a
   // worker that does not.
   await within(finished, STOP_DEADLINE_MS);
-  for (const worker of workers.values()) worker.terminate();
+  for (const worker of [...workers.values(), ...retired]) worker.terminate();
   if (failed) return 1;
   console.log(`server stopped (${stop.reason})`);
   return 0;

@@ -1,7 +1,9 @@
 /**
  * A server for the workers' tests: two workers that answer each connection with their number,
- * and die (an uncaught error) on a connection whose first byte is `!`, so that a test can see
- * a dead worker logged and replaced. `deno run -N --unstable-net --allow-read=. …`
+ * and die of an uncaught error on a connection whose first byte is `!` (a rejection that ends
+ * its loop) or `#` (an exception thrown in a callback, as `node:tls` once threw, while the
+ * loop goes on), so that a test can see a dead worker logged and replaced.
+ * `deno run -N --unstable-net --allow-read=. …`
  */
 
 import { whenStopped } from "../../lib/shutdown.ts";
@@ -19,6 +21,13 @@ for await (const conn of listener) {
   const first = new Uint8Array(1);
   await conn.read(first);
   if (first[0] === 0x21) throw new Error("dying on purpose");
+  if (first[0] === 0x23) {
+    conn.close();
+    setTimeout(() => {
+      throw new Error("dying in a callback");
+    });
+    continue;
+  }
   await conn.write(new TextEncoder().encode(`${WORKER.number}\n`));
   conn.close();
 }
