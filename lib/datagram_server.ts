@@ -103,7 +103,7 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
     while (!signal.aborted) {
       let received: [Uint8Array, Deno.Addr];
       try {
-        received = await this.socket.receive(buffer);
+        received = await replies.receive(buffer);
       } catch (err) {
         if (replies.ended(err)) break;
         continue;

@@ -12,6 +12,9 @@ import { SHUTDOWN_DEADLINE_MS, whenStopped, within } from "./shutdown.ts";
 
 /** Replies to Unix datagram clients that may never read them: `UnreadReplies` in lib/extras/. */
 interface UnreadReplies {
+  readonly draining: boolean;
+  receive(current: Deno.DatagramConn, buffer: Uint8Array): Promise<[Uint8Array, Deno.Addr]>;
+  close(): void;
   send(
     socket: Deno.DatagramConn,
     client: Deno.UnixAddr,
@@ -25,6 +28,7 @@ const SENT = () => true;
 /** The replies a datagram server has in flight on its socket, and how the socket is closed. */
 export class Replies {
   #socket: Deno.DatagramConn;
+  readonly #path?: string; // over AF_UNIX, where we listen: the socket may change, not this
   #unread?: UnreadReplies; // over AF_UNIX, from lib/extras/unix.ts
   #inFlight = 0; // replies begun and not yet ended
   #idle?: () => void; // a stop waiting for them
@@ -37,12 +41,22 @@ export class Replies {
     readonly warn = (line: string) => console.error(line),
   ) {
     this.#socket = socket;
+    this.#path = (socket.addr as Deno.UnixAddr).path;
     whenStopped(signal, () => this.close());
   }
 
-  /** The socket to receive on: over AF_UNIX, a new one after {@linkcode send} gave one up. */
+  /** The socket: over AF_UNIX, a new one after {@linkcode send} gave one up. */
   get socket(): Deno.DatagramConn {
     return this.#socket;
+  }
+
+  /**
+   * `recvfrom()`: the next datagram and its sender. Over AF_UNIX, after {@linkcode send} gave a
+   * socket up, what came to it before the new one took our path is received too.
+   */
+  receive(buffer: Uint8Array): Promise<[Uint8Array, Deno.Addr]> {
+    if (!this.#unread?.draining) return this.#socket.receive(buffer); // (the hot path)
+    return this.#unread.receive(this.#socket, buffer);
   }
 
   /**
@@ -65,7 +79,7 @@ export class Replies {
     client: Deno.UnixAddr,
     sendTo: (socket: Deno.DatagramConn) => Promise<number>,
   ): Promise<boolean> {
-    this.#unread ??= new (await import("./extras/unix.ts")).UnreadReplies(this.warn); // loaded
+    this.#unread ??= new (await import("./extras/unix.ts")).UnreadReplies(this.warn, this.#path!);
     const { sent, socket } = await this.#unread.send(this.#socket, client, sendTo, this.signal);
     this.#socket = socket;
     return sent;
@@ -109,10 +123,10 @@ export class Replies {
     return this.#closed ??= (async () => {
       const idle = new Promise<void>((resolve) => this.#idle = resolve);
       if (this.#inFlight > 0) await within(idle, SHUTDOWN_DEADLINE_MS);
-      const { addr } = this.#socket;
       this.#socket.close(); // DatagramConn has no Symbol.dispose for `using`
+      this.#unread?.close();
       // The extra that bound it, loaded already, removes the file if it is still ours.
-      if ("path" in addr && addr.path) (await import("./extras/unix.ts")).removeIfOurs(addr.path);
+      if (this.#path) (await import("./extras/unix.ts")).removeIfOurs(this.#path);
     })();
   }
 }

@@ -114,7 +114,9 @@ async function converse(
       const received = await unlessStopped(socket.receive(buffer), waiting);
       if (received === null) break;
       const [data, from] = received as [Uint8Array, Deno.Addr];
-      if (sameAddress(from, server)) reply = data;
+      // The reply: over UDP, what comes from the server; over AF_UNIX, what comes to our own
+      // folder's socket (a server that moved to a new socket answers from that one's name).
+      if ("path" in server || sameAddress(from, server)) reply = data;
     }
     if (stopping.aborted) break;
     if (!reply) {

@@ -83,7 +83,7 @@ export async function main(args: string[]): Promise<number> {
   // A stop closes the socket, which ends a receive() that waits, once the reply in flight is
   // out; a failure that concerns one sender is said, and the loop goes on (lib/datagrams.ts).
   // Over AF_UNIX, a sender that never reads its replies has them dropped, and the socket may
-  // be replaced by a new one at the same path: hence `replies.socket`.
+  // be replaced by a new one at the same path: hence `replies.receive()`.
   const replies = new Replies(socket, stop.signal);
 
   // The server's endless loop: recvfrom() a datagram, sendto() its sender the stamped reply.
@@ -96,7 +96,7 @@ export async function main(args: string[]): Promise<number> {
       let data: Uint8Array;
       let client: Deno.Addr;
       try {
-        [data, client] = await replies.socket.receive(reply.data);
+        [data, client] = await replies.receive(reply.data);
       } catch (err) {
         if (replies.ended(err)) break;
         continue;

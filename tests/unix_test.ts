@@ -371,6 +371,129 @@ for (const script of ["tsUserv.ts", "tsUservSS.ts"]) {
   });
 }
 
+Deno.test("datagrams: a new socket that cannot be made is one line, and the server answers again once the hog leaves", async () => {
+  await using own = await ownFolder();
+  const path = `${own.dir}/server.sock`;
+  // Leave to use the path, and to reply where clients bind, but not to make a new socket beside it.
+  const server = await serveOn("tsUserv.ts", path, [
+    `--allow-read=${path}`,
+    `--allow-write=${own.dir}`,
+    "--allow-sys",
+  ]);
+  try {
+    const hog = datagramClient(path, `${own.dir}/hog.sock`, 25, 0);
+    await hog.stdout.waitFor(/^done$/m);
+    await sleep(500);
+    await hog.write(""); // it leaves: its stuck reply fails, and the socket is ours again
+    await hog.finish();
+    const polite = datagramClient(path, `${own.dir}/polite.sock`, 1, 1);
+    await polite.stdout.waitFor(/^\[.*\] line 0\ndone$/m, 5000);
+    await polite.write("");
+    await polite.finish();
+  } finally {
+    server.kill("SIGTERM");
+  }
+  const { code, stderr } = await server.finish();
+  assert.equal(code, 0, stderr);
+  const lines = stderr.split("\n").filter((line) => line.includes("again"));
+  assert.equal(lines.length, 1, stderr);
+  assert.match(
+    lines[0],
+    new RegExp(
+      `^\\.\\.\\.Cannot listen on unix:${path} again: leave to read and write its folder was not ` +
+        `granted \\(run with --allow-read=${own.dir} --allow-write=${own.dir}\\); answering again ` +
+        "once the stuck reply ends$",
+    ),
+  );
+  assert.doesNotMatch(stderr, /Uncaught|error:|\n\s+at /);
+});
+
+/**
+ * Another local user (`nobody`), in a folder anyone may write to: clients of its own that send
+ * and never read make the server give up its socket, and meanwhile it tries to bind the path
+ * itself, again and again, for `seconds`. Prints how often it took the path.
+ */
+const THIEF = `
+import os, socket, sys, time
+path, folder, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+hogs, taken, start = [], 0, time.time()
+thief = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+while time.time() < start + seconds and not taken:
+    if len(hogs) < 1 + (time.time() - start) * 4:  # a new client that never reads, 4 a second
+        hog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        hog.bind(os.path.join(folder, 'hog-%d-%d.sock' % (os.getpid(), len(hogs))))
+        hog.setblocking(False)
+        hogs.append(hog)
+    for hog in hogs:
+        try: hog.sendto(b'never read', path)
+        except OSError: pass
+    try:
+        thief.bind(path)
+        taken += 1
+    except OSError:
+        pass
+print(taken, flush=True)
+`;
+
+/** A client that sends `count` datagrams one after another, each answered before the next. */
+const PATIENT = `
+import os, socket, sys
+path, own, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(own); s.settimeout(10)
+answered = 0
+for i in range(count):
+    s.sendto(b'request %d' % i, path)
+    try:
+        if s.recv(1024).endswith(b'request %d' % i): answered += 1
+    except socket.timeout:
+        pass
+print(answered, flush=True)
+`;
+
+const NOBODY_PYTHON = "/usr/bin/python3"; // not root's own, which nobody may not reach
+
+for (const script of ["tsUserv.ts", "tsUservSS.ts"]) {
+  Deno.test({
+    ...needsRoot(
+      `datagrams: another user racing ${script}'s path never takes it, and no datagram is lost`,
+      "setpriv",
+    ),
+  }, async () => {
+    await using own = await ownFolder();
+    await Deno.chmod(own.dir, 0o1777); // sticky and open to all, as /tmp
+    const path = `${own.dir}/server.sock`;
+    const server = await serveOn(script, path, own.denoFlags, ["--unix-mode", "666"]);
+    try {
+      const thief = new Proc("setpriv", [
+        ...["--reuid=65534", "--regid=65534", "--clear-groups"],
+        ...[NOBODY_PYTHON, "-c", THIEF, path, own.dir, "3"],
+      ]);
+      const patient = [1, 2, 3].map((n) =>
+        new Proc("python3", ["-c", PATIENT, path, `${own.dir}/patient-${n}.sock`, "60"])
+      );
+      const stolen = await thief.finish(10_000);
+      assert.equal(stolen.code, 0, stolen.stderr);
+      assert.equal(stolen.stdout.trim(), "0", "another user bound the server's path");
+      for (const client of patient) {
+        const { code, stdout, stderr } = await client.finish(30_000);
+        assert.equal(code, 0, stderr);
+        assert.equal(stdout.trim(), "60", "requests answered, of 60");
+      }
+    } finally {
+      server.kill("SIGTERM");
+    }
+    const { code, stderr } = await server.finish();
+    assert.equal(code, 0, stderr);
+    assert.match(stderr, /dropped (a reply|\d+ replies) to unix:.*hog-/);
+    assert.doesNotMatch(stderr, /Uncaught|error:|\n\s+at /);
+    assert.doesNotMatch(stderr, /cannot reply to unix:.*\/\.server\.sock/, "a wake-up answered");
+    assert.ok(!(await exists(path)), "the stop removes the socket file");
+    const ours = [...Deno.readDirSync(own.dir)].filter(({ name }) => name.startsWith(".server"));
+    assert.deepEqual(ours, [], "a new socket's hidden name is left behind");
+  });
+}
+
 for (const { script, access } of KINDS) {
   Deno.test(`${script}: a clean stop leaves alone a socket file that another server has taken over`, async () => {
     await using own = await ownFolder();

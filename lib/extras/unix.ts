@@ -35,16 +35,60 @@ export function listenUnixDatagram(path: string, mode: number): Promise<Deno.Dat
 
 /**
  * A fresh socket at `path`, with the mode of the file we made there, for a datagram socket that
- * can no longer be used: our file is removed first, so the old socket no longer receives.
- * @throws {Failure} If the file at `path` is no longer ours: another server holds the path now.
+ * can no longer be used. The path is never free meanwhile, so no one else can bind it: the new
+ * socket is bound at a hidden name beside it (`.NAME.XXXXXX`), and renamed over our file.
+ * Datagrams sent to `path` go to the new socket from then on; the old one keeps what came
+ * before. (The new socket's own address stays the hidden name, which its replies carry.)
+ * @throws {Failure} If the file at `path` is no longer ours (another server holds the path
+ * now), or the new socket cannot be made.
  */
-export function rebindUnixDatagram(path: string): Promise<Deno.DatagramConn> {
+export async function rebindUnixDatagram(path: string): Promise<Deno.DatagramConn> {
   const ours = made.get(path);
-  if (!ours || !isOurs(path)) {
-    throw new Failure(`Cannot listen on unix:${path} again: another server has taken it over`);
+  const fail = (why: string) => new Failure(`Cannot listen on unix:${path} again: ${why}`);
+  if (!ours || !isOurs(path)) throw fail("another server has taken it over");
+  const [folder, name] = [
+    path.slice(0, path.lastIndexOf("/") + 1),
+    path.slice(path.lastIndexOf("/") + 1),
+  ];
+  const hidden = (suffix: string) => {
+    const beside = `${folder}.${name}.${suffix}`; // else a shorter name, for a long path
+    return new TextEncoder().encode(beside).length <= MAX_UNIX_PATH
+      ? beside
+      : `${folder}.${suffix}`;
+  };
+  for (let tries = 0;; tries++) {
+    const temporary = hidden(crypto.randomUUID().slice(0, 6));
+    let socket: Deno.DatagramConn;
+    try {
+      socket = await underUmask(
+        path,
+        ours.mode! & 0o777,
+        () => Deno.listenDatagram({ transport: "unixpacket", path: temporary }),
+      );
+    } catch (err) {
+      if (err instanceof Deno.errors.AddrInUse && tries < 3) continue; // that name is taken
+      throw fail(explainBind(err, temporary));
+    }
+    try {
+      Deno.renameSync(temporary, path); // atomic: `path` names our old socket, then this one
+      made.set(path, Deno.lstatSync(path));
+      return socket;
+    } catch (err) {
+      socket.close();
+      Deno.remove(temporary).catch(() => {}); // (Deno leaves a datagram socket's file)
+      throw fail(explainBind(err, path));
+    }
   }
-  removeIfOurs(path);
-  return listenUnixDatagram(path, ours.mode! & 0o777);
+}
+
+/** Why a socket could not be bound at, or moved to, `path`: in words a user can act on. */
+function explainBind(err: unknown, path: string): string {
+  if (err instanceof Deno.errors.NotCapable) {
+    const folder = path.slice(0, path.lastIndexOf("/")) || "/";
+    return `leave to read and write its folder was not granted (run with --allow-read=${folder} ` +
+      `--allow-write=${folder})`;
+  }
+  return (err as Error).message.replace(/ \(os error \d+\)$/, "");
 }
 
 /** The socket files this process made, by path, as they were made (device and inode). */
@@ -57,6 +101,24 @@ const made = new Map<string, Deno.FileInfo>();
  */
 async function bindAt<T>(path: string, mode: number, bind: () => T): Promise<T> {
   await clearStale(path, "listen on");
+  return await attempt("listen on", { path }, async () => {
+    let socket: T;
+    try {
+      socket = await underUmask(path, mode, bind);
+    } catch (err) {
+      // Another server bound the path since we looked: it is not a port, so say so.
+      if (err instanceof Deno.errors.AddrInUse) {
+        throw new Failure(`Cannot listen on unix:${path}: it is in use by a running server`);
+      }
+      throw err;
+    }
+    made.set(path, await Deno.lstat(path));
+    return socket;
+  });
+}
+
+/** `bind()` under a umask that gives the socket file `mode` (the process's, restored at once). */
+function underUmask<T>(path: string, mode: number, bind: () => T): T {
   let umask: number;
   try {
     umask = Deno.umask(0o777 & ~mode);
@@ -67,22 +129,11 @@ async function bindAt<T>(path: string, mode: number, bind: () => T): Promise<T> 
         "mode from the start, was not granted (run with --allow-sys)",
     );
   }
-  return await attempt("listen on", { path }, async () => {
-    let socket: T;
-    try {
-      socket = bind();
-    } catch (err) {
-      // Another server bound the path since we looked: it is not a port, so say so.
-      if (err instanceof Deno.errors.AddrInUse) {
-        throw new Failure(`Cannot listen on unix:${path}: it is in use by a running server`);
-      }
-      throw err;
-    } finally {
-      Deno.umask(umask);
-    }
-    made.set(path, await Deno.lstat(path));
-    return socket;
-  });
+  try {
+    return bind();
+  } finally {
+    Deno.umask(umask);
+  }
 }
 
 /** Whether the file at `path` is still the socket file we made there. */
@@ -235,49 +286,152 @@ export async function unixDatagramClient(): Promise<
  */
 export const UNREAD_REPLY_MS = 200;
 
-/** Replies to Unix datagram clients that may never read them, for `Replies` (lib/datagrams.ts). */
-export class UnreadReplies {
-  // The senders whose reply is stuck in their full queue: their replies are dropped at once
-  // until it goes out or fails (they read, or leave); said at most once a second each.
-  #stuck = new Map<string, Throttled>();
+/** How long a socket given up on is read before it is closed: what waited on it has come by then. */
+const DRAIN_MS = 50;
+/** A datagram of no bytes from one of our own sockets: a wake-up for `receive()`, not a request. */
+const WAKE = new Uint8Array(0);
 
-  constructor(readonly warn: (line: string) => void) {}
+/**
+ * Replies to Unix datagram clients that may never read them, for `Replies` (lib/datagrams.ts),
+ * and the sockets that such a client leaves stuck. A reply not out within `UNREAD_REPLY_MS` is
+ * dropped, and so are the next ones to its sender until that one ends. Deno's stuck `send()`
+ * keeps its socket busy, so that it can no longer receive: the server goes on with a new socket
+ * at its path ({@linkcode rebindUnixDatagram}), and the old one is given up on until the stuck
+ * send ends (that client reads, or leaves). Then the datagrams that came to it before the new
+ * socket took the path are received and answered, and it is closed: none is lost.
+ */
+export class UnreadReplies {
+  #stuck = new Map<string, Throttled>(); // senders whose reply is stuck: their replies are dropped
+  #given = new Set<Deno.DatagramConn>(); // sockets given up on, stuck in a send
+  #freed: Deno.DatagramConn[] = []; // given up on, and free again: read, then closed
+  #from: Deno.DatagramConn | undefined; // where the datagram being answered came, if freed
+  #names = new Set<string>(); // the addresses of the sockets given up on: wake-ups come from them
+  #wakes = new Map<string, Promise<void>>(); // by address: done once it is read again
+  #unreadWakes = 0; // sent, and not yet received
+  #busy: Promise<void> | undefined; // the current socket's stuck send, with no new socket
+  #closed = false;
+
+  /** `path`: where the server listens; `warn`: what concerns a sender, or the socket. */
+  constructor(readonly warn: (line: string) => void, readonly path: string) {}
+
+  /** Whether {@linkcode receive} has more to do than the current socket's `receive()`: a
+   * socket given up on is to be read, or will be, and says so with a wake-up. */
+  get draining(): boolean {
+    return this.#given.size > 0 || this.#freed.length > 0 || this.#busy !== undefined ||
+      this.#unreadWakes > 0;
+  }
 
   /**
-   * Sends with `sendTo(socket)`: whether the reply went out, and the socket to go on with. A
-   * reply not out within `UNREAD_REPLY_MS` is dropped, and so are the next ones to its sender
-   * until that one ends. Its `send()` keeps our socket busy, so that it can no longer receive:
-   * unless we are stopping, the socket is closed and a new one bound at our path.
+   * `receive()` for the server's loop: first what waits on sockets given up on and free again,
+   * then on `current`.
+   */
+  async receive(current: Deno.DatagramConn, buffer: Uint8Array): Promise<[Uint8Array, Deno.Addr]> {
+    while (true) {
+      await this.#busy;
+      const old = this.#from = this.#freed[0];
+      let received: [Uint8Array, Deno.Addr] | undefined;
+      if (old) {
+        const receiving = old.receive(buffer);
+        receiving.catch(() => {}); // closed below, if nothing comes
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const empty = new Promise<undefined>((resolve) =>
+          timer = setTimeout(() => resolve(undefined), DRAIN_MS)
+        );
+        received = await Promise.race([receiving, empty]).catch(() => undefined);
+        clearTimeout(timer);
+        if (!received) {
+          this.#freed.shift();
+          old.close(); // all it held is answered
+          continue;
+        }
+      } else received = await current.receive(buffer);
+      const [data, sender] = received;
+      const from = (sender as Deno.UnixAddr).path ?? "";
+      if (data.length > 0 || !this.#names.has(from)) return received;
+      this.#unreadWakes--;
+      await this.#wakes.get(from); // a socket given up on is free again: read it first
+    }
+  }
+
+  /**
+   * Sends with `sendTo(socket)` from the socket the datagram came on: whether the reply went
+   * out, and the socket to go on with (a new one, if `current` was given up on).
    */
   async send(
-    socket: Deno.DatagramConn,
+    current: Deno.DatagramConn,
     client: Deno.UnixAddr,
     sendTo: (socket: Deno.DatagramConn) => Promise<number>,
     stopping: AbortSignal,
   ): Promise<{ sent: boolean; socket: Deno.DatagramConn }> {
     const path = client.path!;
     const stuck = this.#stuck.get(path);
-    if (stuck) return { sent: this.#dropped(stuck, client), socket };
+    if (stuck) return { sent: this.#dropped(stuck, client), socket: current };
+    const socket = this.#from ?? current;
     const sending = sendTo(socket);
+    if (await this.#outInTime(sending)) return { sent: true, socket: current };
+    // Stuck: Deno spins on it (a core, at worst) until that client reads or leaves; close()
+    // does not end it.
+    const dropping = new Throttled(this.warn);
+    this.#stuck.set(path, dropping);
+    const ended = sending.then(() => {}, () => {}).finally(() => this.#stuck.delete(path));
+    this.#dropped(dropping, client);
+    if (socket === current && !stopping.aborted) {
+      try {
+        const fresh = await rebindUnixDatagram(this.path);
+        this.#giveUp(current, ended);
+        return { sent: false, socket: fresh };
+      } catch (err) {
+        this.warn(`...${(err as Error).message}; answering again once the stuck reply ends`);
+        this.#busy = ended.finally(() => this.#busy = undefined);
+        return { sent: false, socket: current };
+      }
+    }
+    if (socket !== current) this.#giveUp(socket, ended); // a freed one, stuck again
+    return { sent: false, socket: current };
+  }
+
+  /** Closes the sockets given up on (a stuck one's descriptor goes when its send ends). */
+  close(): void {
+    this.#closed = true;
+    for (const socket of [...this.#given, ...this.#freed]) socket.close();
+  }
+
+  /** Whether `sending` went out within `UNREAD_REPLY_MS`. */
+  async #outInTime(sending: Promise<unknown>): Promise<boolean> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<"late">((resolve) => {
-      timer = setTimeout(resolve, UNREAD_REPLY_MS, "late");
-    });
+    const late = new Promise<"late">((resolve) =>
+      timer = setTimeout(resolve, UNREAD_REPLY_MS, "late")
+    );
     try {
-      if (await Promise.race([sending, late]) !== "late") return { sent: true, socket };
+      return await Promise.race([sending, late]) !== "late";
     } finally {
       clearTimeout(timer);
     }
-    // Stuck: Deno spins on it (a core, at worst) until that client reads or leaves; close()
-    // does not end it. The socket is left to it, and closed: its descriptor goes when it ends.
-    const dropping = new Throttled(this.warn);
-    this.#stuck.set(path, dropping);
-    sending.catch(() => {}).finally(() => this.#stuck.delete(path));
-    this.#dropped(dropping, client);
-    if (stopping.aborted) return { sent: false, socket }; // the stop closes it, removes the file
-    const fresh = await rebindUnixDatagram((socket.addr as Deno.UnixAddr).path);
-    socket.close();
-    return { sent: false, socket: fresh };
+  }
+
+  /** `socket` is stuck in a send until `ended`: then what waits on it is read (see receive()). */
+  #giveUp(socket: Deno.DatagramConn, ended: Promise<void>): void {
+    if (this.#freed[0] === socket) this.#freed.shift();
+    this.#given.add(socket);
+    this.#names.add((socket.addr as Deno.UnixAddr).path!);
+    ended.then(() => this.#wake(socket));
+  }
+
+  /**
+   * `socket`'s stuck send has ended: it is read again, first. A wake-up datagram from it to our
+   * path ends a `receive()` that waits on the current socket, so that this happens now.
+   */
+  #wake(socket: Deno.DatagramConn): void {
+    if (this.#closed) return;
+    this.#unreadWakes++;
+    const waking = socket.send(WAKE, { transport: "unixpacket", path: this.path });
+    this.#wakes.set(
+      (socket.addr as Deno.UnixAddr).path!,
+      waking.then(() => {}, () => this.#unreadWakes--).then(() => {
+        this.#given.delete(socket);
+        this.#freed.push(socket);
+      }),
+    );
   }
 
   #dropped(dropping: Throttled, client: Deno.UnixAddr): false {
