@@ -21,19 +21,23 @@ const LOADED_AT_START: Record<string, { target: number; today?: number }> = {
   // Issue 19's --proxy-protocol: its flags (14), formatPeer() (13), a stop that answers a new
   // connection first (Session.stop(), 12), Throttled.flush() (7): in all the scripts but the V6.
   "tsTserv.ts": { target: 1000, today: 1275 },
-  "tsTclnt.ts": { target: 900, today: 922 }, // stdio errors, --host -h: 14; --trace 7; flags 13
-  // the unread-reply rule, cannotReply() for UDP, throttled.ts; issue 18's ReplyBuffer (54)
-  "tsUserv.ts": { target: 800, today: 918 },
+  // stdio errors, --host -h: 14; --trace 7; flags 13; issue 25: concat() never returns its input (2)
+  "tsTclnt.ts": { target: 900, today: 924 },
+  // the unread-reply rule, cannotReply() for UDP, throttled.ts; issue 18's ReplyBuffer (54);
+  // issue 25's Replies.receive() (14)
+  "tsUserv.ts": { target: 800, today: 932 },
   "tsUclnt.ts": { target: 800 },
   // --line-budget's LineBudget; issue 18: kept read buffers, acceptor(), Session (101);
   // --trace's 7, and the hook that shows a handler's rfile and wfile (2)
   "tsTservSS.ts": { target: 1400, today: 1720 },
-  "tsTclntSS.ts": { target: 900, today: 942 }, // str.strip(), stdio errors, --host -h: 28
+  // str.strip(), stdio errors, --host -h: 28; issue 25: concat() never returns its input (2)
+  "tsTclntSS.ts": { target: 900, today: 944 },
 };
 /** Lines of `lib/`'s top-level files, tests aside: the target, and the most today. */
 // issue 18's hot path: 108 of them; issue 17's --trace flag and handler hook: 4; issue 19's
-// --proxy-protocol flags, formatPeer(), Session.stop(), Throttled.flush(), its types: 68
-const CORE_LINES = { target: 1600, today: 2219 };
+// --proxy-protocol flags, formatPeer(), Session.stop(), Throttled.flush(), its types: 68; issue
+// 25: Replies.receive(), which answers what waited on a Unix socket given up on, and concat() (16)
+const CORE_LINES = { target: 1600, today: 2235 };
 
 interface Module {
   specifier: string;
@@ -107,7 +111,9 @@ Deno.test("every book script but the V6 aliases makes its own socket calls", asy
     "tsTserv.ts": [/Deno\.listen\(/, /await accept\(\)/, /client\.read\(/, /client\.write\(/],
     "tsTclnt.ts": [/Deno\.connect\(/, /server\.request\(/],
     "tsTclntSS.ts": [/Deno\.connect\(/],
-    "tsUserv.ts": [/Deno\.listenDatagram\(/, /socket\.receive\(/, /socket\.send\(/],
+    // Issue 25: over AF_UNIX, receiving also answers what waited on a socket given up on, so it
+    // goes through Replies; issue 26 gives the lesson its own socket.receive() back.
+    "tsUserv.ts": [/Deno\.listenDatagram\(/, /replies\.receive\(/, /socket\.send\(/],
     "tsUclnt.ts": [/Deno\.listenDatagram\(/, /socket\.receive\(/, /socket\.send\(/],
   };
   for (const [script, patterns] of Object.entries(calls)) {
