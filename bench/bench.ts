@@ -30,7 +30,7 @@
  */
 
 import { type Command, flag } from "../lib/flags.ts";
-import type { LoadResult } from "../lib/extras/load.ts";
+import type { LoadResult } from "./load_engine.ts";
 import { cpuSeconds, cpuTicks, type Listening, memoryKiB, startListening } from "../tools/proc.ts";
 import { denoArgs, optionsOrExit } from "../tools/scripts.ts";
 import { certs } from "../tools/certs.ts";

@@ -6,7 +6,7 @@
  * how fast anything is. Skipped, visibly, where there is no `cc`.
  */
 import assert from "node:assert/strict";
-import type { LoadResult } from "../lib/extras/load.ts";
+import type { LoadResult } from "./load_engine.ts";
 import { writeAll } from "../lib/io.ts";
 import { stampReply } from "../lib/timestamp.ts";
 import { type Listening, startListening } from "../tools/proc.ts";

@@ -95,7 +95,7 @@ export function isPeerGone(err: unknown): boolean {
 
 /**
  * A client's connection, as a server reads and writes it: a `Deno.Conn` (plain TCP, a Unix
- * socket), or TLS over TCP (`lib/extras/tls_server.ts`, which has `Deno.Conn`'s calls too).
+ * socket), or TLS over TCP (`server/tls_server.ts`, which has `Deno.Conn`'s calls too).
  */
 export type Stream =
   & Pick<Deno.Conn, "read" | "write" | "closeWrite" | "close" | "localAddr" | "remoteAddr">

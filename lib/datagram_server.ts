@@ -31,7 +31,7 @@ export type DatagramHandlerClass = new (
 
 /** Where a datagram server listens, and how much of a datagram it takes. */
 export interface DatagramServerOptions {
-  address: DatagramAddress; // a Unix datagram socket is served by `lib/extras/`
+  address: DatagramAddress; // a Unix datagram socket is served by `server/`
   bufsiz?: number; // the most bytes of a datagram a handler sees; the rest is cut (8,192)
   quiet?: boolean; // log no line per datagram
   console?: Console; // where to write (`console`)
@@ -53,7 +53,7 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
   ): Promise<DatagramServer> {
     const { address } = options;
     const socket = "path" in address
-      ? await (await loadExtra("--unix", () => import("./extras/unix.ts")))
+      ? await (await loadExtra("--unix", () => import("../server/unix.ts")))
         .listenUnixDatagram(address.path, address.mode)
       : attempt("listen on", address, () => Deno.listenDatagram({ ...address, transport: "udp" }));
     return new DatagramServer(socket, options, Handler);

@@ -10,7 +10,7 @@
 import { formatAddress } from "./net.ts";
 import { SHUTDOWN_DEADLINE_MS, whenStopped, within } from "./shutdown.ts";
 
-/** Replies to Unix datagram clients that may never read them: `UnreadReplies` in lib/extras/. */
+/** Replies to Unix datagram clients that may never read them: `UnreadReplies` in server/unix.ts. */
 interface UnreadReplies {
   readonly draining: boolean;
   receive(current: Deno.DatagramConn, buffer: Uint8Array): Promise<[Uint8Array, Deno.Addr]>;
@@ -29,7 +29,7 @@ const SENT = () => true;
 export class Replies {
   #socket: Deno.DatagramConn;
   readonly #path?: string; // over AF_UNIX, where we listen: the socket may change, not this
-  #unread?: UnreadReplies; // over AF_UNIX, from lib/extras/unix.ts
+  #unread?: UnreadReplies; // over AF_UNIX, from server/unix.ts
   #inFlight = 0; // replies begun and not yet ended
   #idle?: () => void; // a stop waiting for them
   #closed?: Promise<void>;
@@ -62,7 +62,7 @@ export class Replies {
   /**
    * Sends a reply to `client` with `sendTo(socket)` (`socket.send(data, client)`): `true` if it
    * went out. Over AF_UNIX, a sender that never reads its replies fills its queue, and past that
-   * Deno's `send()` would hold the socket for good: `UnreadReplies` (lib/extras/unix.ts) drops
+   * Deno's `send()` would hold the socket for good: `UnreadReplies` (server/unix.ts) drops
    * such a reply (`false`), and gives us a new socket at our path to go on with.
    * @throws What `send()` throws: a failure that concerns `client` (see {@linkcode cannotReply}).
    */
@@ -79,7 +79,7 @@ export class Replies {
     client: Deno.UnixAddr,
     sendTo: (socket: Deno.DatagramConn) => Promise<number>,
   ): Promise<boolean> {
-    this.#unread ??= new (await import("./extras/unix.ts")).UnreadReplies(this.warn, this.#path!);
+    this.#unread ??= new (await import("../server/unix.ts")).UnreadReplies(this.warn, this.#path!);
     const { sent, socket } = await this.#unread.send(this.#socket, client, sendTo, this.signal);
     this.#socket = socket;
     return sent;
@@ -126,7 +126,7 @@ export class Replies {
       this.#socket.close(); // DatagramConn has no Symbol.dispose for `using`
       this.#unread?.close();
       // The extra that bound it, loaded already, removes the file if it is still ours.
-      if (this.#path) (await import("./extras/unix.ts")).removeIfOurs(this.#path);
+      if (this.#path) (await import("../server/unix.ts")).removeIfOurs(this.#path);
     })();
   }
 }

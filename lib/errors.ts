@@ -129,19 +129,17 @@ export function explainNetError(err: unknown, action: Action, hostname: string, 
 }
 
 /**
- * Loads an extra (`lib/extras/`) for the flag `asked`. `load` is a literal `() => import("…")`,
- * which Deno counts in the script's graph; a copy made without `lib/extras/` says what it lacks.
+ * Loads an extra (`lib/extras/`, or `server/`) for the flag `asked`. `load` is a literal `() =>
+ * import("…")`, which Deno counts in the script's graph; a copy without it says what it lacks.
  */
 export async function loadExtra<T>(asked: string, load: () => Promise<T>): Promise<T> {
   try {
     return await load();
   } catch (err) {
-    const missing = /Module not found "([^"]*\/extras\/[^"]*)"/.exec((err as Error).message);
+    const missing = /Module not found "(.*\/(lib\/extras|server)\/[^"]*)"/.exec(`${err}`);
     if (!missing) throw err;
     const file = new URL(missing[1]).pathname;
-    throw new Failure(
-      `${asked} needs ${file}, which this copy lacks (copy lib/extras/ beside lib/'s files)`,
-    );
+    throw new Failure(`${asked} needs ${file}, which this copy lacks (copy ${missing[2]}/ too)`);
   }
 }
 

@@ -52,17 +52,21 @@ Deno.test("explainNetError() names a missing IPv6 stack and leaves other errors 
   assert.equal(explainNetError(other, "listen on", "x", "x:1"), other);
 });
 
-Deno.test("loadExtra() says in one line what a copy without lib/extras/ lacks", async () => {
+Deno.test("loadExtra() says in one line what a copy without lib/extras/ or server/ lacks", async () => {
   await assert.rejects(
     loadExtra("--tls-cert", () => import("./extras/" + "missing.ts")),
     (err: unknown) => {
       assert.ok(err instanceof Failure);
       assert.match(
         err.message,
-        /^--tls-cert needs \/.*\/lib\/extras\/missing\.ts, which this copy lacks \(copy lib\/extras\/ beside lib\/'s files\)$/,
+        /^--tls-cert needs \/.*\/lib\/extras\/missing\.ts, which this copy lacks \(copy lib\/extras\/ too\)$/,
       );
       return true;
     },
+  );
+  await assert.rejects(
+    loadExtra("--unix", () => import("../server/" + "missing.ts")),
+    /^Failure: --unix needs \/.*\/server\/missing\.ts, which this copy lacks \(copy server\/ too\)$/,
   );
   await assert.rejects(
     loadExtra("--x", () => Promise.reject(new Error("other"))),

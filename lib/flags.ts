@@ -2,7 +2,7 @@
  * Command lines. A script lists its flags, with its defaults, in a {@linkcode Command};
  * {@linkcode parseFlags} reads them (`node:util` `parseArgs`, strict), and `--help` is written
  * from the same list. {@linkcode flag} makes the kinds the scripts share. The extras' flags
- * (TLS, Unix sockets, workers) are here too, so that reading them loads no `lib/extras/`.
+ * (TLS, Unix sockets, workers) are here too, so that reading them loads no `server/`.
  *
  * @module
  */
@@ -19,7 +19,7 @@ export interface Flag<T> {
   default: T;
   parse: (raw: string) => T; // throws a `RangeError` that says what is wrong with `raw`
   show?(value: T): string; // the default, as `--help` writes it (`String` if not said)
-  extra?: true; // served by `lib/extras/`, which is loaded only when the flag is given
+  extra?: true; // served by `server/` (or `lib/extras/`), loaded only when the flag is given
 }
 
 /** A script's command line: its file, one line on what it does, how to run it, its flags. */
@@ -83,7 +83,7 @@ export function parseFlags<F extends Flags>(args: string[], command: Command<F>)
   return options as Options<F>;
 }
 
-/** The first flag given that `lib/extras/` serves (`"--tls-cert"`); none on the default path. */
+/** The first flag given that `server/` serves (`"--tls-cert"`); none on the default path. */
 export function extraAsked<F extends Flags>(command: Command<F>, options: Options<F>) {
   const given = Object.entries(command.flags).find(([k, f]) => f.extra && options[k] !== f.default);
   return given && `--${given[1].name}`;
@@ -186,7 +186,7 @@ export const flag = {
 
 const HELP = flag.onOff("help", "show this help and exit", "h");
 
-/** `made`, marked as a flag that `lib/extras/` serves. */
+/** `made`, marked as a flag that `server/` serves. */
 const extra = <T>(made: Flag<T>): Flag<T> => ({ ...made, extra: true });
 
 const UNIX = extra({
@@ -207,7 +207,7 @@ const UNIX_MODE = {
   show: (mode: number) => mode.toString(8).padStart(3, "0"),
 };
 
-/** The extras' flags, for a script's `COMMAND`: each is served by `lib/extras/`. */
+/** The extras' flags, for a script's `COMMAND`: each is served by `server/`. */
 export const extraFlags = {
   /** A server's TLS: a certificate and key, both or neither, and a handshake's deadline. */
   tlsServer: {
@@ -237,10 +237,11 @@ export const extraFlags = {
       "each connection starts with a PROXY protocol header (v1 or v2): the client's address",
     )),
     proxyFrom: extra({
-      ...flag.file("proxy-from", "with --proxy-protocol, the balancers to trust: addresses, CIDRs"),
+      ...flag.file(
+        "proxy-from",
+        "with --proxy-protocol, the balancers to trust: addresses, CIDRs (default: 127.0.0.0/8,::1)",
+      ),
       value: "LIST",
-      default: "127.0.0.0/8,::1",
-      parse: (raw: string) => raw,
     }),
   },
   /** `--trace` (lib/extras/trace.ts). Not marked `extra()`: it asks for no other transport. */

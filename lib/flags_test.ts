@@ -18,7 +18,7 @@ const CLIENT = {
   flags: { port: flag.port(21567, "port"), ...extraFlags.tlsClient },
 } satisfies Command;
 
-Deno.test("extraAsked() names the first flag given that lib/extras/ serves, and none on the default path", () => {
+Deno.test("extraAsked() names the first flag given that server/ serves, and none on the default path", () => {
   const asked = (command: Command, args: string[]) =>
     extraAsked(command, parseFlags(args, command)!);
   assert.equal(asked(SERVER, []), undefined);

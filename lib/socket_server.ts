@@ -338,7 +338,7 @@ export type StreamHandlerClass = new (
 
 /** Where a stream server listens, how it reads, and when it gives up on a client. */
 export interface StreamServerOptions extends LineOptions {
-  address: StreamAddress; // all but plain TCP are served by `lib/extras/`
+  address: StreamAddress; // all but plain TCP are served by `server/`
   idleTimeoutMs?: number; // close a connection after this long without a byte moving (0: never)
   maxConns?: number; // the most connections at once; beyond, new ones are closed (10,000)
   lineBudget?: number; // bytes all unfinished lines may hold; beyond, close the biggest (64 MiB)
@@ -374,7 +374,7 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
       : address.proxy
       ? "--proxy-protocol"
       : "--workers";
-    const extras = await loadExtra(asked, () => import("./extras/transport.ts"));
+    const extras = await loadExtra(asked, () => import("../server/transport.ts"));
     const warn = (line: string) => (options.console ?? console).error(line);
     const { listener, handshake } = await extras.listenAt(address, warn);
     return new StreamServer(listener, options, Handler, handshake);

@@ -36,7 +36,7 @@ export const COMMAND = {
   flags: {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
-    // The extras, in lib/extras/: loaded only when one of these is given.
+    // The extras, in server/ (--trace: lib/extras/): loaded only when one of these is given.
     trace: extraFlags.trace, // --trace: each socket call, as it happens
     ...extraFlags.tlsClient, // --tls, --ca
     ...extraFlags.unixClient, // --unix
@@ -53,10 +53,10 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   }
   using stop = trapStopSignals();
 
-  // socket() + connect(), over TCP; TLS and a Unix socket are extras (lib/extras/transport.ts).
+  // socket() + connect(), over TCP; TLS and a Unix socket are extras (server/transport.ts).
   // Ctrl-C ends a connect that waits (on a server too busy to accept).
   const asked = extraAsked(command, options);
-  const extras = asked && await loadExtra(asked, () => import("../lib/extras/transport.ts"));
+  const extras = asked && await loadExtra(asked, () => import("../server/transport.ts"));
   const address = { hostname: options.host, port: options.port };
   const connecting = extras
     ? extras.connectStream(extras.clientTarget(options, command))

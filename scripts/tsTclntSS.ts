@@ -35,7 +35,7 @@ export const COMMAND = {
   flags: {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
-    // The extras, in lib/extras/: loaded only when one of these is given.
+    // The extras, in server/ (--trace: lib/extras/): loaded only when one of these is given.
     trace: extraFlags.trace, // --trace: each socket call, as it happens
     ...extraFlags.tlsClient, // --tls, --ca
     ...extraFlags.unixClient, // --unix
@@ -53,9 +53,9 @@ export async function main(args: string[]): Promise<number> {
     (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls();
   }
   using stop = trapStopSignals();
-  // TLS and a Unix socket are extras (lib/extras/transport.ts), loaded only when asked.
+  // TLS and a Unix socket are extras (server/transport.ts), loaded only when asked.
   const asked = extraAsked(COMMAND, options);
-  const extras = asked && await loadExtra(asked, () => import("../lib/extras/transport.ts"));
+  const extras = asked && await loadExtra(asked, () => import("../server/transport.ts"));
   const address = { hostname: options.host, port: options.port };
   for await (const line of promptLines(stop.signal)) {
     // socket() + connect(), send() the line, recv() the reply, close(): once per line.

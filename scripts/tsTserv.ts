@@ -57,7 +57,7 @@ export const COMMAND = {
       value: "N",
     }),
     quiet: flag.quiet(),
-    // The extras, in lib/extras/: loaded only when one of these is given.
+    // The extras, in server/ (--trace: lib/extras/): loaded only when one of these is given.
     trace: extraFlags.trace, // --trace: each socket call, as it happens
     ...extraFlags.tlsServer, // --tls-cert, --tls-key, --handshake-timeout
     ...extraFlags.unixServer, // --unix, --unix-mode
@@ -72,7 +72,7 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   if (!options) return 0;
   // --workers N: this thread only starts N servers, each in a thread of its own, on one port.
   const workers = options.workers > 1
-    ? await loadExtra("--workers", () => import("../lib/extras/workers.ts"))
+    ? await loadExtra("--workers", () => import("../server/workers.ts"))
     : undefined;
   const worker = workers?.WORKER;
   const out = worker?.console ?? console; // a worker's lines say which worker it is
@@ -88,10 +88,10 @@ export async function main(args: string[], command = COMMAND): Promise<number> {
   using stop = worker?.stopTrap() ?? trapStopSignals();
 
   // socket() + bind() + listen(), over TCP. TLS, a Unix socket and a worker's shared port are
-  // extras (lib/extras/transport.ts), loaded only when a flag asks for one.
+  // extras (server/transport.ts), loaded only when a flag asks for one.
   const asked = extraAsked(command, options);
   const extra = asked
-    ? await (await loadExtra(asked, () => import("../lib/extras/transport.ts")))
+    ? await (await loadExtra(asked, () => import("../server/transport.ts")))
       .listenFor(options, command, worker, (line) => out.error(line))
     : undefined;
   const address = { hostname: options.host, port: options.port };

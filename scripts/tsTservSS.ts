@@ -86,7 +86,7 @@ export const COMMAND = {
       value: "N",
     }),
     quiet: flag.quiet(),
-    // The extras, in lib/extras/: loaded only when one of these is given.
+    // The extras, in server/ (--trace: lib/extras/): loaded only when one of these is given.
     trace: extraFlags.trace, // --trace: each socket call, as it happens
     ...extraFlags.tlsServer, // --tls-cert, --tls-key, --handshake-timeout
     ...extraFlags.unixServer, // --unix, --unix-mode
@@ -102,7 +102,7 @@ export async function main(args: string[]): Promise<number> {
 
   // --workers N: this thread only starts N servers, each in a thread of its own, on one port.
   const workers = options.workers > 1
-    ? await loadExtra("--workers", () => import("../lib/extras/workers.ts"))
+    ? await loadExtra("--workers", () => import("../server/workers.ts"))
     : undefined;
   const worker = workers?.WORKER;
   const out = worker?.console ?? console; // a worker's lines say which worker it is
@@ -117,7 +117,7 @@ export async function main(args: string[]): Promise<number> {
   // TCP on --host and --port; TLS, a Unix socket and a worker's shared port are extras.
   const asked = extraAsked(COMMAND, options);
   const address: StreamAddress = asked
-    ? (await loadExtra(asked, () => import("../lib/extras/transport.ts")))
+    ? (await loadExtra(asked, () => import("../server/transport.ts")))
       .serverAddress(options, COMMAND, worker)
     : { hostname: options.host, port: options.port };
   // socket() + bind() + listen(), then a handler for each connection: Python's TCPServer.

@@ -69,7 +69,7 @@ export async function main(args: string[]): Promise<number> {
   if (options.unix !== undefined) {
     // socket(AF_UNIX, SOCK_DGRAM), an extra: a reply needs a path to come back to, so the
     // client binds one of its own, in a folder it makes, and removes both at the end.
-    const unix = await loadExtra("--unix", () => import("../lib/extras/unix.ts"));
+    const unix = await loadExtra("--unix", () => import("../server/unix.ts"));
     await using client = await unix.unixDatagramClient();
     const server: Deno.Addr = { transport: "unixpacket", path: options.unix };
     return await converse(client.socket, server, `unix:${options.unix}`, options, stop.signal);

@@ -76,7 +76,7 @@ export async function main(args: string[]): Promise<number> {
   const address = { hostname: options.host, port: options.port };
   const socket = options.unix === undefined
     ? attempt("listen on", address, () => Deno.listenDatagram({ ...address, transport: "udp" }))
-    : await (await loadExtra("--unix", () => import("../lib/extras/unix.ts")))
+    : await (await loadExtra("--unix", () => import("../server/unix.ts")))
       .listenUnixDatagram(options.unix, options.unixMode);
   console.log(waitingLine(socket.addr));
 

@@ -190,8 +190,12 @@ Deno.test("a UDP script, or --workers, copied without deno.json says it needs --
   const dir = await Deno.makeTempDir({ dir: "/tmp" });
   try {
     const root = new URL("../", import.meta.url).pathname;
-    const copy = new Proc("cp", ["-r", `${root}scripts`, `${root}lib`, dir]);
+    const copy = new Proc("cp", ["-r", `${root}scripts`, `${root}lib`, `${root}server`, dir]);
     assert.equal((await copy.finish()).code, 0);
+    await Deno.mkdir(`${dir}/bench`); // the load generator, and its engine
+    for (const file of ["tsLoad.ts", "load_engine.ts"]) {
+      await Deno.copyFile(`${root}bench/${file}`, `${dir}/bench/${file}`);
+    }
     const without = new Proc(Deno.execPath(), [
       "run",
       "-N",
@@ -203,7 +207,7 @@ Deno.test("a UDP script, or --workers, copied without deno.json says it needs --
     const load = new Proc(Deno.execPath(), [
       "run",
       "-N",
-      `${dir}/scripts/tsLoad.ts`,
+      `${dir}/bench/tsLoad.ts`,
       ...["--proto", "udp", "-d", "1", "--warmup", "0"],
     ]);
     assertFailure(

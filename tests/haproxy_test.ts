@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { Proc, readToEnd, sleep, SOCKETS } from "./helpers.ts";
 import { type Certs, certs } from "../tools/certs.ts";
-import type { LoadResult } from "../lib/extras/load.ts";
+import type { LoadResult } from "../bench/load_engine.ts";
 import { runCommandLine } from "./processes.ts";
 import { readBlock } from "./readme.ts";
 
@@ -114,7 +114,7 @@ async function serverStates(demo: Demo): Promise<Record<string, string>> {
 /** Runs `tsLoad --proto ss` through HAProxy for `seconds`, calling `midway` 1.5 s in. */
 async function loadThrough(demo: Demo, seconds: number, midway: () => unknown) {
   const load = runCommandLine(
-    `deno run -N --unstable-net scripts/tsLoad.ts --proto ss -c 8 -d ${seconds} --warmup 0 ` +
+    `deno run -N --unstable-net bench/tsLoad.ts --proto ss -c 8 -d ${seconds} --warmup 0 ` +
       `--json -p ${demo.ports[21567]}`,
   );
   await sleep(1500);

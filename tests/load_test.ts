@@ -4,8 +4,8 @@
  * answer. Short runs: these check what it reports, not how fast anything is.
  */
 import assert from "node:assert/strict";
-import type { LoadResult } from "../lib/extras/load.ts";
-import { report } from "../scripts/tsLoad.ts";
+import type { LoadResult } from "../bench/load_engine.ts";
+import { report } from "../bench/tsLoad.ts";
 import { stampReply } from "../lib/timestamp.ts";
 import {
   denoArgs,

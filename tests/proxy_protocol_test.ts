@@ -13,7 +13,7 @@ import {
   parseProxyHeader,
   type ProxyHeader,
   ProxyHeaderError,
-} from "../lib/extras/proxy_protocol.ts";
+} from "../server/proxy_protocol.ts";
 
 const encoder = new TextEncoder();
 const text = (line: string) => encoder.encode(line);

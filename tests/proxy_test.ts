@@ -17,7 +17,7 @@ import {
   TRANSPORTS,
   writeAll,
 } from "./helpers.ts";
-import { isTrusted, parseNetworks } from "../lib/extras/proxy_listener.ts";
+import { isTrusted, parseNetworks } from "../server/proxy_listener.ts";
 import { random } from "./random.ts";
 
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];

@@ -64,15 +64,15 @@ Deno.test("a copy of tsTserv.ts and lib/'s top-level files serves plain TCP; --t
     assert.equal(tls.code, 1);
     assert.equal(
       tls.stderr,
-      `error: --tls-cert needs ${dir}/lib/extras/transport.ts, which this copy lacks ` +
-        "(copy lib/extras/ beside lib/'s files)\n",
+      `error: --tls-cert needs ${dir}/server/transport.ts, which this copy lacks ` +
+        "(copy server/ too)\n",
     );
     const traced = await new Proc(Deno.execPath(), [...args, "--trace"]).finish();
     assert.equal(traced.code, 1);
     assert.equal(
       traced.stderr,
       `error: --trace needs ${dir}/lib/extras/trace.ts, which this copy lacks ` +
-        "(copy lib/extras/ beside lib/'s files)\n",
+        "(copy lib/extras/ too)\n",
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

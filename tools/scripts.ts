@@ -8,7 +8,7 @@
 
 import { fatal } from "../lib/errors.ts";
 import { type Command, type Flags, type Options, parseFlags } from "../lib/flags.ts";
-import { COMMAND as tsLoad } from "../scripts/tsLoad.ts";
+import { COMMAND as tsLoad } from "../bench/tsLoad.ts";
 import { COMMAND as tsTclnt } from "../scripts/tsTclnt.ts";
 import { COMMAND as tsTclntSS } from "../scripts/tsTclntSS.ts";
 import { COMMAND as tsTclntV6 } from "../scripts/tsTclntV6.ts";
@@ -45,12 +45,15 @@ export const COMMANDS: Record<string, Command> = Object.fromEntries(
     tsUservSS,
     tsLoad,
   ]
-    .map((command) => [command.script, command]),
+    .map((command) => [command.script.replace(/^.*\//, ""), command]),
 );
 
-/** A script's path, found from this file so that it runs from any folder. */
+/** A script's path (in `scripts/`, unless its command names another folder), found from this file so that it runs from any folder. */
 export function scriptPath(script: string): string {
-  return new URL(`../scripts/${script}`, import.meta.url).pathname;
+  const path = COMMANDS[script]?.script.includes("/")
+    ? COMMANDS[script].script
+    : `scripts/${script}`;
+  return new URL(`../${path}`, import.meta.url).pathname;
 }
 
 /** The arguments of `deno run` for one of our scripts, as its `--help` gives them. */

@@ -7,7 +7,7 @@
  */
 
 import { whenStopped } from "../../lib/shutdown.ts";
-import { runWorkers, WORKER } from "../../lib/extras/workers.ts";
+import { runWorkers, WORKER } from "../../server/workers.ts";
 
 const COMMAND = { script: "tests/peers/crashing_workers.ts" };
 if (!WORKER) Deno.exit(await runWorkers({ workers: 2, host: "127.0.0.1", port: 0 }, COMMAND));

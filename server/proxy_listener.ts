@@ -11,12 +11,12 @@
  * @module
  */
 
-import { acceptor, type Stream, type StreamListener } from "../connections.ts";
-import type { ProxyTrust } from "../addresses.ts";
-import { concat } from "../io.ts";
-import { formatAddress } from "../net.ts";
-import { SHUTDOWN_DEADLINE_MS } from "../shutdown.ts";
-import { Throttled } from "../throttled.ts";
+import { acceptor, type Stream, type StreamListener } from "../lib/connections.ts";
+import type { ProxyTrust } from "../lib/addresses.ts";
+import { concat } from "../lib/io.ts";
+import { formatAddress } from "../lib/net.ts";
+import { SHUTDOWN_DEADLINE_MS } from "../lib/shutdown.ts";
+import { Throttled } from "../lib/throttled.ts";
 import {
   ipBytes,
   MAX_V2_LENGTH,
@@ -25,6 +25,8 @@ import {
   ProxyHeaderError,
 } from "./proxy_protocol.ts";
 
+/** The balancers trusted unless told otherwise (`--proxy-from`): this machine's own. */
+export const LOOPBACK = "127.0.0.0/8,::1";
 /** Connections whose header is on its way, at most: beyond, new ones are closed at once. */
 const MAX_PENDING = 1024;
 /** The most bytes one read takes while looking for the header: the longest header there is. */

@@ -14,11 +14,11 @@
  * @module
  */
 
-import { attempt, Failure, type Runnable, usageError } from "../errors.ts";
-import { waitingLine } from "../net.ts";
-import { type StopTrap, trapStopSignals, whenStopped, within } from "../shutdown.ts";
-import type { Console } from "../socket_server.ts";
-import { Throttled } from "../throttled.ts";
+import { attempt, Failure, type Runnable, usageError } from "../lib/errors.ts";
+import { waitingLine } from "../lib/net.ts";
+import { type StopTrap, trapStopSignals, whenStopped, within } from "../lib/shutdown.ts";
+import type { Console } from "../lib/socket_server.ts";
+import { Throttled } from "../lib/throttled.ts";
 
 /** A worker's line to the first thread (its global scope, which Deno's types leave out). */
 interface WorkerScope {
@@ -111,7 +111,7 @@ export async function runWorkers(
   if (typeof Deno.listenDatagram !== "function") {
     throw new Failure("--workers needs Deno's --unstable-net flag (for SO_REUSEPORT)");
   }
-  const scripts = new URL("../..", import.meta.url);
+  const scripts = new URL("..", import.meta.url); // the repository: scripts/, lib/, server/
   if ((await Deno.permissions.query({ name: "read", path: scripts })).state !== "granted") {
     throw new Failure(
       `--workers needs leave to read the scripts, which each worker loads ` +

@@ -13,10 +13,10 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { nextTick } from "node:process";
 import { Duplex } from "node:stream";
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
-import type { Session, Stream, StreamListener } from "../connections.ts";
-import { attempt, Failure, hostPort } from "../errors.ts";
-import { writeAll } from "../io.ts";
-import { within } from "../shutdown.ts";
+import type { Session, Stream, StreamListener } from "../lib/connections.ts";
+import { attempt, Failure, hostPort } from "../lib/errors.ts";
+import { writeAll } from "../lib/io.ts";
+import { within } from "../lib/shutdown.ts";
 import { explainTlsError } from "./tls.ts";
 
 /** The most plaintext a TLS record holds: read from TCP this much at a time. */

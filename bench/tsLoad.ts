@@ -12,8 +12,8 @@
  *
  * ```sh
  * deno run -N --no-prompt scripts/tsTserv.ts -q              # in one terminal
- * deno run -N --unstable-net scripts/tsLoad.ts -c 16 -d 10   # in another
- * deno run -N --unstable-net scripts/tsLoad.ts --proto ss -p 21567 --json
+ * deno run -N --unstable-net bench/tsLoad.ts -c 16 -d 10   # in another
+ * deno run -N --unstable-net bench/tsLoad.ts --proto ss -p 21567 --json
  * ```
  *
  * It goes to 127.0.0.1 unless told otherwise, and stops at its deadline (or at Ctrl-C, with
@@ -26,7 +26,7 @@
 import { fatal, loadExtra, usageError } from "../lib/errors.ts";
 import { type Command, extraFlags, type Flag, flag, parseFlags } from "../lib/flags.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
-import { type LoadResult, type Progress, type Proto, PROTOS, runLoad } from "../lib/extras/load.ts";
+import { type LoadResult, type Progress, type Proto, PROTOS, runLoad } from "./load_engine.ts";
 
 const HOST = "127.0.0.1";
 const PORT = 21567;
@@ -47,7 +47,7 @@ const proto: Flag<Proto> = {
 
 /** This script's command line: the flags it takes, and their defaults. */
 export const COMMAND = {
-  script: "tsLoad.ts",
+  script: "bench/tsLoad.ts",
   about: "load generator: requests/s, latency and errors of a timestamp server",
   run: "-N --unstable-net",
   flags: {

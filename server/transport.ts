@@ -10,14 +10,13 @@
  * @module
  */
 
-import type { Session, StreamListener } from "../connections.ts";
-import type { ProxyTrust, StreamAddress, TlsIdentity } from "../addresses.ts";
-import { attempt, type Runnable, usageError } from "../errors.ts";
+import type { Session, StreamListener } from "../lib/connections.ts";
+import type { ProxyTrust, StreamAddress, TlsIdentity } from "../lib/addresses.ts";
+import { attempt, type Runnable, usageError } from "../lib/errors.ts";
 import { connectTls, readPem } from "./tls.ts";
 import { listenTls, tlsHandshake } from "./tls_server.ts";
 import { connectUnix, listenUnix } from "./unix.ts";
-import { parseNetworks, proxyListener } from "./proxy_listener.ts";
-import { extraFlags } from "../flags.ts";
+import { LOOPBACK, parseNetworks, proxyListener } from "./proxy_listener.ts";
 
 /** Where a client connects: TCP (TLS, trusting `caCerts` besides the system's), or a path. */
 export type StreamTarget =
@@ -59,7 +58,7 @@ export interface ServerFlags {
   unixMode: number;
   handshakeTimeout: number;
   proxyProtocol: boolean;
-  proxyFrom?: string;
+  proxyFrom?: string; // none given: loopback
 }
 
 /**
@@ -96,13 +95,11 @@ export function serverAddress(
 
 /** `--proxy-protocol`: whom to take the header from (`--proxy-from`, checked), and how long. */
 function proxyTrust(options: ServerFlags, command: Runnable): ProxyTrust | undefined {
-  const loopback = extraFlags.proxy.proxyFrom.default as string; // the default
-  const given = options.proxyFrom ?? loopback;
   if (!options.proxyProtocol) {
-    if (given === loopback) return undefined;
+    if (options.proxyFrom === undefined) return undefined;
     throw usageError(command, "--proxy-from goes with --proxy-protocol");
   }
-  const from = given.split(",");
+  const from = (options.proxyFrom ?? LOOPBACK).split(",");
   try {
     parseNetworks(from);
   } catch (err) {

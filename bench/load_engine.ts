@@ -1,5 +1,5 @@
 /**
- * The engine of the load generator, `scripts/tsLoad.ts` (an extra: no book script loads it): clients that each keep one request in
+ * The engine of the load generator, `bench/tsLoad.ts` (no book script loads it): clients that each keep one request in
  * flight against a timestamp server, check every reply, and time it.
  *
  * - `tcp`: one connection per client, a request after each reply (like `tsTclnt`).
@@ -19,13 +19,13 @@
 
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import process from "node:process";
-import { explainNetError, Failure, hostPort } from "../errors.ts";
-import { writeAll } from "../io.ts";
-import { udpAddressOf } from "../net.ts";
-import { isStampAt, ReplyMatcher, STAMP_START } from "../reply.ts";
-import { STAMP_LENGTH } from "../timestamp.ts";
-import { readPem } from "./tls.ts";
-import { connectStream, type StreamTarget } from "./transport.ts";
+import { explainNetError, Failure, hostPort } from "../lib/errors.ts";
+import { writeAll } from "../lib/io.ts";
+import { udpAddressOf } from "../lib/net.ts";
+import { isStampAt, ReplyMatcher, STAMP_START } from "../lib/reply.ts";
+import { STAMP_LENGTH } from "../lib/timestamp.ts";
+import { readPem } from "../server/tls.ts";
+import { connectStream, type StreamTarget } from "../server/transport.ts";
 
 /** What the load generator speaks: TCP, UDP, or TCP with a connection per line (`tsTservSS`). */
 export type Proto = "tcp" | "udp" | "ss";

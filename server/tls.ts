@@ -6,7 +6,7 @@
  * @module
  */
 
-import { explainNetError, Failure, hostPort } from "../errors.ts";
+import { explainNetError, Failure, hostPort } from "../lib/errors.ts";
 
 /**
  * Reads a PEM file that the user named with `option`. Without leave to read it, the flag it
