@@ -25,7 +25,7 @@ const INPUT = "hello\nwörld, ça va ?\n[not a stamp]\n  spaced  \nideographic\u
 
 interface Pairing {
   name: string;
-  ourServer: [script: string, host: string];
+  ourServer: [script: string, host: string, ...args: string[]];
   ourClient: [script: string, host: string];
   peerServer: string;
   peerClient: [mode: string, host: string];
@@ -74,6 +74,19 @@ const PAIRINGS: Pairing[] = [
     peerServer: "ss-server",
     peerClient: ["ss-client", "127.0.0.1"],
   },
+  // The production server, server/tsd.ts, as each of the three.
+  ...[["TCP", "tcp", "tsTclnt.ts", "tcp"], ["UDP", "udp", "tsUclnt.ts", "udp"], [
+    "SocketServer",
+    "ss",
+    "tsTclntSS.ts",
+    "ss",
+  ]].map(([name, proto, client, peer]) => ({
+    name: `${name}, tsd --proto ${proto}`,
+    ourServer: ["tsd.ts", "127.0.0.1", "--proto", proto] as Pairing["ourServer"],
+    ourClient: [client, "127.0.0.1"] as Pairing["ourClient"],
+    peerServer: `${peer}-server`,
+    peerClient: [`${peer}-client`, "127.0.0.1"] as Pairing["peerClient"],
+  })),
 ];
 // The same pairs over AF_UNIX (IPv6 aside): socket.AF_UNIX and socketserver.UnixStreamServer.
 PAIRINGS.push(
@@ -95,7 +108,7 @@ async function withServer<T>(server: Server, use: (port: number) => Promise<T>):
 
 for (const pairing of PAIRINGS) {
   Deno.test(`${pairing.name}: our server and client match the book's pair, both ways round`, async () => {
-    const [ourServer, serverHost] = pairing.ourServer;
+    const [ourServer, serverHost, ...serverArgs] = pairing.ourServer;
     const [ourClient, clientHost] = pairing.ourClient;
     const [peerClient, peerHost] = pairing.peerClient;
     const { unix } = pairing;
@@ -111,8 +124,8 @@ for (const pairing of PAIRINGS) {
     );
     const [peerToOurServer, oursToOurs] = await withServer(
       unix
-        ? await startServer(ourServer, ["--unix", unix], serverHost, UNIX_ACCESS)
-        : await startServer(ourServer, [], serverHost),
+        ? await startServer(ourServer, [...serverArgs, "--unix", unix], serverHost, UNIX_ACCESS)
+        : await startServer(ourServer, serverArgs, serverHost),
       async (port) => [await runPeer(port), await runOurs(port)],
     );
 
