@@ -35,6 +35,7 @@ const SERVERS = new Set([
   "tsTservSS.ts",
   "tsUserv.ts",
   "tsUservSS.ts",
+  "tsd.ts",
 ]);
 
 const NEWLINE = 0x0a;

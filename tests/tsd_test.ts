@@ -14,6 +14,7 @@ import {
   splitStamp,
   startServer,
   TRANSPORTS,
+  unstamped,
   writeAll,
 } from "./helpers.ts";
 
@@ -128,5 +129,45 @@ Deno.test("tsd --workers 2 serves from both workers, for tcp and ss, and one sto
     for (const [, n] of stdout.matchAll(/^\[worker (\d)\] \.\.\.connected from/gm)) workers.add(n);
     assert.deepEqual([...workers].sort(), ["1", "2"], `${proto}:\n${stdout}`);
     assert.match(stdout, /\nserver stopped \(SIGINT\)\n$/);
+  }
+});
+
+// server/client.ts, the production client: over each transport, to tsd, whole replies printed.
+for (const transport of TRANSPORTS) {
+  const { name, server: serving, client: talking } = transport;
+  Deno.test(`${name}: client.ts talks to tsd, tcp and ss, and prints each reply whole`, async () => {
+    for (const proto of ["tcp", "ss"]) {
+      await using server = await startServer(
+        "tsd.ts",
+        ["--proto", proto, ...serving.args],
+        "127.0.0.1",
+        serving,
+      );
+      const long = "x".repeat(3000); // more than --bufsiz: tcp answers it in stamped parts
+      const { code, stdout, stderr } = await runScript(
+        "client.ts",
+        ["--proto", proto, ...(server.port ? ["-p", String(server.port)] : []), ...talking.args],
+        `hello\n${long}\n`,
+        talking,
+      );
+      assert.equal(code, 0, stderr);
+      const replies = stdout.split("> ").filter(Boolean).map((reply) => unstamped(reply));
+      assert.equal(replies[0], "[STAMP] hello\n", proto);
+      assert.match(replies[1], /^\[STAMP\] x+/, proto);
+      assert.equal(replies[1].replaceAll(/\[STAMP\] /g, "").trim(), long, proto);
+    }
+  });
+}
+
+Deno.test("client.ts says in one line what does not fit together", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--proto", "udp", "--tls"], /^error: --tls is for tcp or ss$/],
+    [["--proto", "ss", "--timeout", "5"], /^error: --timeout is for --proto udp$/],
+    [["--ca", "ca.pem"], /^error: --ca goes with --tls$/],
+  ];
+  for (const [args, message] of cases) {
+    const { code, stderr } = await runScript("client.ts", args, "");
+    assert.equal(code, 2, `${args}: ${stderr}`);
+    assert.match(stderr.split("\n")[0], message, args.join(" "));
   }
 });

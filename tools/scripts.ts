@@ -18,6 +18,7 @@ import { COMMAND as tsTservV6 } from "../scripts/tsTservV6.ts";
 import { COMMAND as tsUclnt } from "../scripts/tsUclnt.ts";
 import { COMMAND as tsUserv } from "../scripts/tsUserv.ts";
 import { COMMAND as tsUservSS } from "../scripts/tsUservSS.ts";
+import { COMMAND as client } from "../server/client.ts";
 import { COMMAND as tsd } from "../server/tsd.ts";
 
 /** The book's eight scripts, as the README's table lists them. */
@@ -46,6 +47,7 @@ export const COMMANDS: Record<string, Command> = Object.fromEntries(
     tsUservSS,
     tsLoad,
     tsd,
+    client,
   ]
     .map((command) => [command.script.replace(/^.*\//, ""), command]),
 );
