@@ -123,8 +123,9 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
     await (this.#replies ??= new Replies(this.socket, AbortSignal.abort())).close();
   }
 
-  /** A reply that could not be sent concerns its sender only. */
+  /** A reply that could not be sent concerns its sender only (a line a second at most). */
   override handleError(err: unknown, handler: DatagramRequestHandler): void {
-    this.warn(cannotReply(err, handler.clientAddress));
+    if (this.#replies) this.#replies.unanswered(err, handler.clientAddress);
+    else this.warn(cannotReply(err, handler.clientAddress));
   }
 }

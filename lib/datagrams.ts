@@ -9,6 +9,7 @@
 
 import { formatAddress } from "./net.ts";
 import { SHUTDOWN_DEADLINE_MS, whenStopped, within } from "./shutdown.ts";
+import { Throttled } from "./throttled.ts";
 
 /** Replies to Unix datagram clients that may never read them: `UnreadReplies` in server/unix.ts. */
 interface UnreadReplies {
@@ -30,6 +31,7 @@ export class Replies {
   #socket: Deno.DatagramConn;
   readonly #path?: string; // over AF_UNIX, where we listen: the socket may change, not this
   #unread?: UnreadReplies; // over AF_UNIX, from server/unix.ts
+  #unanswered: Throttled; // senders that got no reply: a line a second, however many
   #inFlight = 0; // replies begun and not yet ended
   #idle?: () => void; // a stop waiting for them
   #closed?: Promise<void>;
@@ -42,6 +44,7 @@ export class Replies {
   ) {
     this.#socket = socket;
     this.#path = (socket.addr as Deno.UnixAddr).path;
+    this.#unanswered = new Throttled(warn);
     whenStopped(signal, () => this.close());
   }
 
@@ -101,6 +104,15 @@ export class Replies {
     throw err;
   }
 
+  /**
+   * Says on `warn` why `client` got no reply ({@linkcode cannotReply}): at most a line a second,
+   * with how many, since any sender (one with no address, say) can make it happen at will.
+   */
+  unanswered(err: unknown, client: Deno.Addr): void {
+    const line = cannotReply(err, client);
+    this.#unanswered.note((n) => n > 1 ? `${line} (and ${n - 1} more since the last line)` : line);
+  }
+
   /** A reply goes out: a stop closes the socket only once every reply begun has ended. */
   begin(): void {
     this.#inFlight++;
@@ -124,6 +136,7 @@ export class Replies {
       const idle = new Promise<void>((resolve) => this.#idle = resolve);
       if (this.#inFlight > 0) await within(idle, SHUTDOWN_DEADLINE_MS);
       this.#socket.close(); // DatagramConn has no Symbol.dispose for `using`
+      this.#unanswered.flush(); // the stop must not swallow a line
       this.#unread?.close();
       // The extra that bound it, loaded already, removes the file if it is still ours.
       if (this.#path) (await import("../server/unix.ts")).removeIfOurs(this.#path);

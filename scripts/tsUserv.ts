@@ -29,7 +29,7 @@
  * @module
  */
 
-import { cannotReply, Replies } from "../lib/datagrams.ts";
+import { Replies } from "../lib/datagrams.ts";
 import { attempt, fatal, loadExtra } from "../lib/errors.ts";
 import { type Command, extraFlags, flag, parseFlags } from "../lib/flags.ts";
 import { formatAddress, waitingLine } from "../lib/net.ts";
@@ -111,7 +111,7 @@ export async function main(args: string[]): Promise<number> {
         }
       } catch (err) {
         // One sender we cannot answer (gone, unreachable) is no reason to stop answering others.
-        console.error(cannotReply(err, client));
+        replies.unanswered(err, client);
       } finally {
         replies.end();
       }

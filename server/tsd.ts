@@ -20,7 +20,7 @@
  */
 
 import { isPeerGone, MAX_CONNS, type Session } from "../lib/connections.ts";
-import { cannotReply, Replies } from "../lib/datagrams.ts";
+import { Replies } from "../lib/datagrams.ts";
 import { attempt, fatal, loadExtra, usageError } from "../lib/errors.ts";
 import {
   type Command,
@@ -248,7 +248,7 @@ async function serveDatagrams(options: TsdOptions, signal: AbortSignal) {
           log?.(`...received from and returned to: ${formatAddress(client)}`);
         }
       } catch (err) {
-        console.error(cannotReply(err, client)); // one sender we cannot answer, not the rest
+        replies.unanswered(err, client); // one sender we cannot answer, not the rest
       } finally {
         replies.end();
       }

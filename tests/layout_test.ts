@@ -25,8 +25,8 @@ const LOADED_AT_START: Record<string, { target: number; today?: number }> = {
   // stdio errors, --host -h: 14; --trace 7; flags 13; issue 25: concat() never returns its input (2)
   "tsTclnt.ts": { target: 900, today: 923 },
   // the unread-reply rule, cannotReply() for UDP, throttled.ts; issue 18's ReplyBuffer (54);
-  // issue 25's Replies.receive() (14)
-  "tsUserv.ts": { target: 800, today: 931 },
+  // issue 25's Replies.receive() (14), and a line a second for senders it cannot answer (58)
+  "tsUserv.ts": { target: 800, today: 989 },
   "tsUclnt.ts": { target: 800 },
   // --line-budget's LineBudget; issue 18: kept read buffers, acceptor(), Session (101);
   // --trace's 7, and the hook that shows a handler's rfile and wfile (2)
@@ -37,8 +37,9 @@ const LOADED_AT_START: Record<string, { target: number; today?: number }> = {
 /** Lines of `lib/`'s top-level files, tests aside: the target, and the most today. */
 // issue 18's hot path: 108 of them; issue 17's --trace flag and handler hook: 4; issue 19's
 // --proxy-protocol flags, formatPeer(), Session.stop(), Throttled.flush(), its types: 68; issue
-// 25: Replies.receive(), which answers what waited on a Unix socket given up on, and concat() (16)
-const CORE_LINES = { target: 1600, today: 2234 };
+// 25: Replies.receive(), which answers what waited on a Unix socket given up on, concat() (16),
+// and Replies.unanswered(): a line a second for senders it cannot answer (14)
+const CORE_LINES = { target: 1600, today: 2248 };
 
 interface Module {
   specifier: string;

@@ -211,21 +211,25 @@ Deno.test("datagrams: the client's own socket, and what it says when it has no s
   assert.ok(!ours.some((entry) => entry.name.startsWith("tsUclnt-")), "no client folder left");
 });
 
-for (const script of ["tsUserv.ts", "tsUservSS.ts"]) {
-  Deno.test(`datagrams: ${script} logs a sender with no path, or one it may not write to, in one line`, async () => {
+for (const [script, ...args] of [["tsUserv.ts"], ["tsUservSS.ts"], ["tsd.ts", "--proto", "udp"]]) {
+  Deno.test(`datagrams: ${script} logs a sender with no path, or one it may not write to, in a line a second`, async () => {
     const { path, denoFlags } = socketPath(`senders-${script}`);
     // Leave to use its own file only: not the clients'.
-    const server = await serveOn(script, path, denoFlags);
+    const server = await serveOn(script, path, denoFlags, args);
     try {
       const python = [
         "import socket",
         "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)",
-        `s.sendto(b'unbound', '${path}')`,
+        `for i in range(500): s.sendto(b'unbound', '${path}')`,
       ].join("\n");
       assert.equal((await new Proc("python3", ["-c", python]).finish()).code, 0);
       await server.stderr.waitFor(
         /^\.\.\.cannot reply to unix:: it has no address \(a Unix datagram client must bind a path\)$/m,
       );
+      // 500 senders with no address: the first is said at once, the rest a second later.
+      await server.stderr.waitFor(/ \(and \d+ more since the last line\)$/m, 3000);
+      const unbound = server.stderr.text.match(/cannot reply to unix:: it has no address/g) ?? [];
+      assert.ok(unbound.length <= 3, `${unbound.length} lines for 500 datagrams`);
       const client = await runScript(
         "tsUclnt.ts",
         ["--unix", path, "--timeout", "0.5"],
