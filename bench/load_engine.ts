@@ -25,12 +25,11 @@ import { udpAddressOf } from "../lib/net.ts";
 import { isStampAt, ReplyMatcher, STAMP_START } from "../lib/reply.ts";
 import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import { readPem } from "../server/tls.ts";
+import type { Proto } from "../server/proto.ts";
 import { connectStream, type StreamTarget } from "../server/transport.ts";
 
 /** What the load generator speaks: TCP, UDP, or TCP with a connection per line (`tsTservSS`). */
-export type Proto = "tcp" | "udp" | "ss";
-/** Every {@linkcode Proto}. */
-export const PROTOS: Proto[] = ["tcp", "udp", "ss"];
+export type { Proto };
 
 /** What load to make, and where. */
 export interface LoadOptions {

@@ -24,26 +24,13 @@
  */
 
 import { fatal, loadExtra, usageError } from "../lib/errors.ts";
-import { type Command, extraFlags, type Flag, flag, parseFlags } from "../lib/flags.ts";
+import { type Command, extraFlags, flag, parseFlags } from "../lib/flags.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
-import { type LoadResult, type Progress, type Proto, PROTOS, runLoad } from "./load_engine.ts";
+import { protoFlag } from "../server/proto.ts";
+import { type LoadResult, type Progress, runLoad } from "./load_engine.ts";
 
 const HOST = "127.0.0.1";
 const PORT = 21567;
-
-/** `--proto`: what to speak. */
-const proto: Flag<Proto> = {
-  name: "proto",
-  value: "PROTO",
-  help: "tcp, udp, or ss: tcp with a connection per line",
-  default: "tcp",
-  parse(raw) {
-    if (!(PROTOS as string[]).includes(raw)) {
-      throw new RangeError(`must be one of ${PROTOS.join(", ")}, not "${raw}"`);
-    }
-    return raw as Proto;
-  },
-};
 
 /** This script's command line: the flags it takes, and their defaults. */
 export const COMMAND = {
@@ -53,7 +40,7 @@ export const COMMAND = {
   flags: {
     host: flag.host(HOST, "server to connect to"),
     port: flag.port(PORT, "server port"),
-    proto,
+    proto: protoFlag("tcp, udp, or ss: tcp with a connection per line"),
     conns: flag.whole("conns", 16, "clients at once, each with one request in flight", {
       max: 10_000,
       value: "N",

@@ -32,25 +32,9 @@ import { concat, printLine, promptLines, unlessStopped } from "../lib/io.ts";
 import { sameAddress, udpAddressOf } from "../lib/net.ts";
 import { ReplyReader } from "../lib/reply.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
+import { protoFlag } from "./proto.ts";
 import { clientTarget, connectStream } from "./transport.ts";
 import { unixDatagramClient } from "./unix.ts";
-
-const PROTOS = ["tcp", "ss", "udp"] as const;
-type Proto = typeof PROTOS[number];
-
-/** `--proto`: which of the book's servers it talks to. */
-const proto: Flag<Proto> = {
-  name: "proto",
-  value: "PROTO",
-  help: "tcp (one connection), ss (a connection per line) or udp (a datagram per line)",
-  default: "tcp",
-  parse(raw) {
-    if (!(PROTOS as readonly string[]).includes(raw)) {
-      throw new RangeError(`must be one of ${PROTOS.join(", ")}, not "${raw}"`);
-    }
-    return raw as Proto;
-  },
-};
 
 /** This command's line. */
 export const COMMAND = {
@@ -58,7 +42,9 @@ export const COMMAND = {
   about: "timestamp client for production: tcp, ss (a connection per line) or udp",
   run: "-N --unstable-net",
   flags: {
-    proto,
+    proto: protoFlag(
+      "tcp (one connection), ss (a connection per line) or udp (a datagram per line)",
+    ),
     host: flag.host("localhost", "server to connect to"),
     port: flag.port(21567, "server port"),
     timeout: flag.seconds("timeout", 2, "udp: how long to wait for each reply"),

@@ -37,26 +37,11 @@ import type { Console } from "../lib/socket_server.ts";
 import { StreamRequestHandler, StreamServer } from "../lib/socket_server.ts";
 import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
 import { ReplyBuffer, STAMP_LENGTH, stampReply } from "../lib/timestamp.ts";
+import { type Proto, protoFlag } from "./proto.ts";
 import { serve } from "./serve.ts";
 import { WORKER } from "./workers.ts";
 
-const PROTOS = ["tcp", "ss", "udp"] as const;
-type Proto = typeof PROTOS[number];
 const MAX_DATAGRAM = 65_507; // the most a UDP datagram over IPv4 can carry
-
-/** `--proto`: which of the book's servers. */
-const proto: Flag<Proto> = {
-  name: "proto",
-  value: "PROTO",
-  help: "tcp (every read stamped), ss (a line per connection) or udp (a datagram each)",
-  default: "tcp",
-  parse(raw) {
-    if (!(PROTOS as readonly string[]).includes(raw)) {
-      throw new RangeError(`must be one of ${PROTOS.join(", ")}, not "${raw}"`);
-    }
-    return raw as Proto;
-  },
-};
 
 /** This command's line: every flag of the three servers, with the lessons' defaults. */
 export const COMMAND = {
@@ -64,7 +49,9 @@ export const COMMAND = {
   about: "timestamp server for production: tcp, ss (a line per connection) or udp",
   run: "-N --no-prompt --unstable-net",
   flags: {
-    proto,
+    proto: protoFlag(
+      "tcp (every read stamped), ss (a line per connection) or udp (a datagram each)",
+    ),
     host: flag.host("0.0.0.0", "address to listen on"),
     port: flag.port(21567, "port to listen on, 0 for any free one", 0),
     bufsiz: flag.whole("bufsiz", 1024, "most bytes read at a time (udp: of a datagram)", {

@@ -85,7 +85,7 @@ Deno.test("parseFlags() reads the load generator's flags, within bounds", () => 
   assert.equal(options?.json, true);
   assert.equal(parseFlags([], LOAD_GENERATOR)?.timeout, 1);
   const cases: [string[], RegExp][] = [
-    [["--proto", "sctp"], /--proto must be one of tcp, udp, ss, not "sctp"/],
+    [["--proto", "sctp"], /--proto must be one of tcp, ss, udp, not "sctp"/],
     [["-c", "0"], /--conns must be a whole number from 1 to 10000/],
     [["-c", "10001"], /--conns must be a whole number from 1 to 10000/],
     [["-d", "0"], /--duration must be a number of seconds above 0 and at most 3600/],
