@@ -8,15 +8,18 @@ import assert from "node:assert/strict";
 import {
   DATAGRAMS,
   encoder,
+  Proc,
   proxyV1,
   readBytes,
   runScript,
   splitStamp,
+  started,
   startServer,
   TRANSPORTS,
   unstamped,
   writeAll,
 } from "./helpers.ts";
+import { readBlock } from "./readme.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 const decoder = new TextDecoder();
@@ -169,5 +172,35 @@ Deno.test("client.ts says in one line what does not fit together", async () => {
     const { code, stderr } = await runScript("client.ts", args, "");
     assert.equal(code, 2, `${args}: ${stderr}`);
     assert.match(stderr.split("\n")[0], message, args.join(" "));
+  }
+});
+
+Deno.test("the README's server of your own on serve(): under 30 lines, it echoes in capitals and stops cleanly", async () => {
+  const README = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+  const source = readBlock(README, "serve-example");
+  assert.ok(source.split("\n").length <= 30, "more than 30 lines");
+  // Run as the README says, beside server/: here from a folder of its own, pointing at ours.
+  const dir = await Deno.makeTempDir({ prefix: "ts-deno-upper-" });
+  try {
+    const path = `${dir}/upper.ts`;
+    await Deno.writeTextFile(path, source.replace(`"./server/`, `"${ROOT}/server/`));
+    const proc = new Proc(Deno.execPath(), [
+      "run",
+      "-N=127.0.0.1",
+      `--allow-read=${ROOT}`,
+      path,
+      "0",
+    ]);
+    await using server = await started(proc, /^listening on (\d+)$/m);
+    using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const sent = encoder.encode("hello, World: é\n");
+    await writeAll(conn, sent);
+    assert.equal(decoder.decode(await readBytes(conn, sent.length)), "HELLO, WORLD: é\n");
+    const { code, stdout, stderr } = await server.stop("SIGTERM");
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /^\.\.\.connected from: 127\.0\.0\.1:\d+$/m);
+    assert.match(stdout, /\nstopped\n$/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
