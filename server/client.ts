@@ -20,14 +20,7 @@
  */
 
 import { attempt, explainNetError, Failure, fatal, hostPort, usageError } from "../lib/errors.ts";
-import {
-  type Command,
-  extraFlags,
-  type Flag,
-  flag,
-  type Options,
-  parseFlags,
-} from "../lib/flags.ts";
+import { type Command, extraFlags, flag, type Options, parseFlags } from "../lib/flags.ts";
 import { concat, printLine, promptLines, unlessStopped } from "../lib/io.ts";
 import { sameAddress, udpAddressOf } from "../lib/net.ts";
 import { ReplyReader } from "../lib/reply.ts";

@@ -5,8 +5,8 @@
  * connections among them. The first thread only starts them, and stops them: one Ctrl-C stops
  * every worker cleanly. A worker with an uncaught error says so in one line and stops as at a
  * Ctrl-C, which closes all it holds, while another takes its place; a replacement that cannot
- * start is tried again every second. Each worker's lines start with `[worker N]`, so the log
- * says which one served a connection.
+ * start is tried again after 1 s, then 2, 4, … up to 30 s. Each worker's lines start with
+ * `[worker N]`, so the log says which one served a connection.
  *
  * Linux only (elsewhere Deno ignores `reusePort`), and `reusePort` needs `--unstable-net`. A
  * worker loads the script anew, so Deno must also be let read it: `--allow-read` for its folder.
