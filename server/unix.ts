@@ -314,8 +314,10 @@ export class UnreadReplies {
   /** `path`: where the server listens; `warn`: what concerns a sender, or the socket. */
   constructor(readonly warn: (line: string) => void, readonly path: string) {}
 
-  /** Whether {@linkcode receive} has more to do than the current socket's `receive()`: a
-   * socket given up on is to be read, or will be, and says so with a wake-up. */
+  /**
+   * Whether {@linkcode receive} has more to do than the current socket's `receive()`: a socket
+   * given up on is to be read, or will be, and says so with a wake-up.
+   */
   get draining(): boolean {
     return this.#given.size > 0 || this.#freed.length > 0 || this.#busy !== undefined ||
       this.#unreadWakes > 0;
