@@ -1,7 +1,8 @@
 /**
  * Hardening: bad peers, floods and faults. One bad client never hurts the others, memory stays
  * bounded whatever a client sends, and a stop loses no reply that was owed. Every wait and every
- * load loop here is bounded in count and in time.
+ * load loop here is bounded in count and in time. A test of a limit or a timeout runs tsd, which
+ * has their flags; one of what a lesson does without them runs the lesson too, on plain TCP.
  */
 
 import assert from "node:assert/strict";
@@ -15,10 +16,12 @@ import {
   readToEnd,
   runScript,
   type Server,
+  serverSetups,
   sleep,
   spawnScript,
   splitStamp,
   startServer,
+  startTsd,
   TRANSPORTS,
   udpExchange,
   writeAll,
@@ -98,11 +101,11 @@ Deno.test("tsTservSS closes a client that streams 64 MiB without a newline; memo
   assertNoBug(result.stderr);
 });
 
-Deno.test("tsTservSS --line-budget bounds what all unfinished lines hold: it cuts the biggest, and gives memory back", async () => {
+Deno.test("tsd --proto ss --line-budget bounds what all unfinished lines hold: it cuts the biggest, and gives memory back", async () => {
   // Each client sends just under --max-line without a newline: alone, each is within bounds.
   const clients = 600;
   const partial = new Uint8Array(65_000).fill(0x61);
-  await using server = await startServer("tsTservSS.ts", ["-q", "--line-budget", "4"]);
+  await using server = await startTsd("ss", ["-q", "--line-budget", "4"]);
   await warmUp(server.port);
   // As many connections, each with a short partial line, first: the heap's working size.
   const warming = await Promise.all(Array.from({ length: clients }, () => connect(server.port)));
@@ -133,15 +136,9 @@ Deno.test("tsTservSS --line-budget bounds what all unfinished lines hold: it cut
   assertNoBug(result.stderr);
 });
 
-for (const transport of TRANSPORTS) {
-  const { name, server: serving } = transport;
-  Deno.test(`${name}: tsTserv holds back a client that sends without reading; memory stays flat`, async () => {
-    await using server = await startServer(
-      "tsTserv.ts",
-      ["-q", ...serving.args],
-      "127.0.0.1",
-      serving,
-    );
+for (const { name, transport, quiet, start } of serverSetups("tcp", "tsTserv.ts")) {
+  Deno.test(`${name} holds back a client that sends without reading; memory stays flat`, async () => {
+    await using server = await start(quiet);
     await warmUp(server.port, transport);
     // Two floods first, then the one measured: the first grow the heap, once, to what serving a
     // flood takes (over TLS, node:tls's buffers: some MiB); what must not grow is the rest. One
@@ -173,9 +170,9 @@ for (const transport of TRANSPORTS) {
 
 for (const transport of TRANSPORTS) {
   const { name, server: serving } = transport;
-  Deno.test(`${name}: tsTserv --idle-timeout closes a silent connection, and keeps a talking one`, async () => {
+  Deno.test(`${name}: tsd --proto tcp --idle-timeout closes a silent connection, and keeps a talking one`, async () => {
     const args = ["--idle-timeout", "0.5", ...serving.args];
-    await using server = await startServer("tsTserv.ts", args, "127.0.0.1", serving);
+    await using server = await startTsd("tcp", args, "127.0.0.1", serving);
     using silent = await transport.connect(server.port);
     using talking = await transport.connect(server.port);
     const started = performance.now();
@@ -195,13 +192,8 @@ for (const transport of TRANSPORTS) {
   });
 }
 
-Deno.test("tsTservSS --line-timeout closes a client that trickles its line, --idle-timeout a silent one", async () => {
-  await using server = await startServer("tsTservSS.ts", [
-    "--line-timeout",
-    "0.5",
-    "--idle-timeout",
-    "0.8",
-  ]);
+Deno.test("tsd --proto ss --line-timeout closes a client that trickles its line, --idle-timeout a silent one", async () => {
+  await using server = await startTsd("ss", ["--line-timeout", "0.5", "--idle-timeout", "0.8"]);
   using trickler = await connect(server.port);
   using silent = await connect(server.port);
   const started = performance.now();
@@ -226,9 +218,9 @@ Deno.test("tsTservSS --line-timeout closes a client that trickles its line, --id
   assert.match(stdout, /^\.\.\.closing 127\.0\.0\.1:\d+: idle for 0\.8 s$/m);
 });
 
-for (const script of ["tsTserv.ts", "tsTservSS.ts"]) {
-  Deno.test(`${script} shrugs off storms of resets and of connect-and-leave, and serves on`, async () => {
-    await using server = await startServer(script, ["-q"]);
+for (const proto of ["tcp", "ss"] as const) {
+  Deno.test(`tsd --proto ${proto} shrugs off storms of resets and of connect-and-leave, and serves on`, async () => {
+    await using server = await startTsd(proto, ["-q"]);
     const storms = Promise.all([
       rude("reset", server.port, 300),
       rude("leave", server.port, 300),
@@ -249,10 +241,9 @@ for (const script of ["tsTserv.ts", "tsTservSS.ts"]) {
   });
 }
 
-for (const transport of TRANSPORTS) {
-  Deno.test(`${transport.name}: tsTserv answers a client that half-closes after sending, then ends the connection`, async () => {
-    const { server: serving } = transport;
-    await using server = await startServer("tsTserv.ts", serving.args, "127.0.0.1", serving);
+for (const { name, transport, start } of serverSetups("tcp", "tsTserv.ts")) {
+  Deno.test(`${name} answers a client that half-closes after sending, then ends the connection`, async () => {
+    await using server = await start();
     using conn = await transport.connect(server.port);
     await writeAll(conn, encoder.encode("last words"));
     await conn.closeWrite();
@@ -261,8 +252,8 @@ for (const transport of TRANSPORTS) {
   });
 }
 
-Deno.test("tsTserv out of file descriptors says so, once a spell, and serves again once they free up", async () => {
-  await using server = await startServer("tsTserv.ts", ["-q"], "127.0.0.1", { maxFiles: 48 });
+Deno.test("tsd --proto tcp out of file descriptors says so, once a spell, and serves again once they free up", async () => {
+  await using server = await startTsd("tcp", ["-q"], "127.0.0.1", { maxFiles: 48 });
   const clients = await Promise.all(Array.from({ length: 48 }, () => connect(server.port)));
   await server.proc.stderr.waitFor(/accept failed: Too many open files/, 5000);
   for (const client of clients) client.close();
@@ -277,8 +268,8 @@ Deno.test("tsTserv out of file descriptors says so, once a spell, and serves aga
   assertNoBug(result.stderr);
 });
 
-Deno.test("tsTserv at its descriptor limit as clients come and go says so at most once a second, with a count", async () => {
-  await using server = await startServer("tsTserv.ts", ["-q"], "127.0.0.1", { maxFiles: 64 });
+Deno.test("tsd --proto tcp at its descriptor limit as clients come and go says so at most once a second, with a count", async () => {
+  await using server = await startTsd("tcp", ["-q"], "127.0.0.1", { maxFiles: 64 });
   const held = await Promise.all(Array.from({ length: 64 }, () => connect(server.port)));
   await server.proc.stderr.waitFor(/accept failed/, 5000);
   const started = performance.now();
@@ -352,13 +343,13 @@ async function linePerConnectionLoop(port: number, id: number): Promise<number> 
 }
 
 for (
-  const [script, loop] of [
-    ["tsTserv.ts", requestLoop],
-    ["tsTservSS.ts", linePerConnectionLoop],
+  const [proto, loop] of [
+    ["tcp", requestLoop],
+    ["ss", linePerConnectionLoop],
   ] as const
 ) {
-  Deno.test(`${script} on SIGTERM under 64 busy clients answers what it read, whole, and exits 0 within 2 s`, async () => {
-    await using server: Server = await startServer(script, ["-q"]);
+  Deno.test(`tsd --proto ${proto} on SIGTERM under 64 busy clients answers what it read, whole, and exits 0 within 2 s`, async () => {
+    await using server: Server = await startTsd(proto, ["-q"]);
     const clients = Array.from({ length: 64 }, (_, id) => loop(server.port, id));
     await sleep(700);
     const before = performance.now();
@@ -373,8 +364,8 @@ for (
   });
 }
 
-Deno.test("tsUserv goes on when its replies meet closed ports (ICMP port unreachable)", async () => {
-  await using server = await startServer("tsUserv.ts", ["-q"]);
+Deno.test("tsd --proto udp goes on when its replies meet closed ports (ICMP port unreachable)", async () => {
+  await using server = await startTsd("udp", ["-q"]);
   const vanishing = rude("vanish", server.port, 300);
   let served = 0;
   let over = false;
@@ -400,7 +391,7 @@ function typingClient(port: number): Proc {
 }
 
 Deno.test("tsTclnt says so, exit 1, when its server dies mid-session", async () => {
-  await using server = await startServer("tsTserv.ts", ["-q"]);
+  await using server = await startServer("tsTserv.ts");
   const client = typingClient(server.port);
   await client.write("first\n", false);
   await client.stdout.waitFor(/\] first\n> $/);
@@ -412,8 +403,8 @@ Deno.test("tsTclnt says so, exit 1, when its server dies mid-session", async () 
   assert.match(result.stderr, /^error: The server (closed|reset) the connection( \(.*\))?\n$/);
 });
 
-Deno.test("tsTclnt whose server closed it for idling says the server may have timed it out", async () => {
-  await using server = await startServer("tsTserv.ts", ["-q", "--idle-timeout", "0.3"]);
+Deno.test("tsTclnt whose server (tsd --proto tcp) closed it for idling says the server may have timed it out", async () => {
+  await using server = await startTsd("tcp", ["-q", "--idle-timeout", "0.3"]);
   const client = typingClient(server.port);
   await client.write("first\n", false);
   await client.stdout.waitFor(/\] first\n> $/);
@@ -428,7 +419,7 @@ Deno.test("tsTclnt whose server closed it for idling says the server may have ti
 });
 
 Deno.test("tsTclntSS sends a line longer than the server's buffer and prints its reply whole", async () => {
-  await using server = await startServer("tsTservSS.ts", ["-q"]);
+  await using server = await startServer("tsTservSS.ts");
   const line = "0123456789".repeat(500); // 5,000 bytes; the server reads 1,024 at a time
   const result = await runScript(
     "tsTclntSS.ts",
@@ -442,9 +433,9 @@ Deno.test("tsTclntSS sends a line longer than the server's buffer and prints its
   assert.equal(printed[1].slice(STAMP_LENGTH), "next\n", "nothing of it leaks into the next");
 });
 
-for (const script of ["tsTserv.ts", "tsTservSS.ts"]) {
-  Deno.test(`${script} --max-conns closes a connection beyond the cap at once, says so, and serves again below it`, async () => {
-    await using server = await startServer(script, ["--max-conns", "2", "-q"]);
+for (const proto of ["tcp", "ss"] as const) {
+  Deno.test(`tsd --proto ${proto} --max-conns closes a connection beyond the cap at once, says so, and serves again below it`, async () => {
+    await using server = await startTsd(proto, ["--max-conns", "2", "-q"]);
     const held = await Promise.all([1, 2].map(() => connect(server.port)));
     await sleep(100); // both accepted
     {
