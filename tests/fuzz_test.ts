@@ -19,10 +19,11 @@ import {
   readBytes,
   readToEnd,
   runScript,
+  serverSetups,
   sleep,
   splitStamp,
   startServer,
-  TRANSPORTS,
+  startTsd,
   udpExchange,
   unstamped,
   writeAll,
@@ -165,10 +166,10 @@ Deno.test("every script rejects random malformed command lines with a usage erro
   }
 });
 
-for (const [script, host] of [["tsTserv.ts", "127.0.0.1"], ["tsTservV6.ts", "::1"]]) {
-  Deno.test(`${script} returns random bytes cut at random points unchanged`, async () => {
+for (const host of ["127.0.0.1", "::1"]) {
+  Deno.test(`tsd --proto tcp on ${host} returns random bytes cut at random points unchanged`, async () => {
     const { seed, below, bytes, split } = random();
-    await using server = await startServer(script, ["--bufsiz", "512"], host);
+    await using server = await startTsd("tcp", ["--bufsiz", "512"], host);
     for (let round = 0; round < 20; round++) {
       using conn = await connect(server.port, host);
       const payload = bytes(below(4000));
@@ -183,9 +184,9 @@ for (const [script, host] of [["tsTserv.ts", "127.0.0.1"], ["tsTservV6.ts", "::1
   });
 }
 
-Deno.test("tsTservSS returns a random line cut at random points unchanged, its newline included", async () => {
+Deno.test("tsd --proto ss returns a random line cut at random points unchanged, its newline included", async () => {
   const { seed, below, bytes, split } = random();
-  await using server = await startServer("tsTservSS.ts", ["-q", "--bufsiz", "100"]);
+  await using server = await startTsd("ss", ["-q", "--bufsiz", "100"]);
   for (let round = 0; round < 30; round++) {
     using conn = await connect(server.port);
     const line = concat(bytes(below(3000), NEWLINE), Uint8Array.of(NEWLINE));
@@ -195,27 +196,21 @@ Deno.test("tsTservSS returns a random line cut at random points unchanged, its n
   }
 });
 
-for (const script of ["tsUserv.ts", "tsUservSS.ts"]) {
-  Deno.test(`${script} returns random datagrams unchanged, cut to --bufsiz`, async () => {
-    const { seed, below, bytes } = random();
-    await using server = await startServer(script, ["-q", "--bufsiz", "700"]);
-    for (let round = 0; round < 50; round++) {
-      const datagram = bytes(below(1400));
-      const reply = await udpExchange(server.port, datagram);
-      assert.deepEqual(
-        splitStamp(reply),
-        datagram.subarray(0, 700),
-        `seed ${seed}, round ${round}`,
-      );
-    }
-  });
-}
+Deno.test("tsd --proto udp returns random datagrams unchanged, cut to --bufsiz", async () => {
+  const { seed, below, bytes } = random();
+  await using server = await startTsd("udp", ["-q", "--bufsiz", "700"]);
+  for (let round = 0; round < 50; round++) {
+    const datagram = bytes(below(1400));
+    const reply = await udpExchange(server.port, datagram);
+    assert.deepEqual(splitStamp(reply), datagram.subarray(0, 700), `seed ${seed}, round ${round}`);
+  }
+});
 
-for (const [script, host] of [["tsTserv.ts", "127.0.0.1"], ["tsTservV6.ts", "::1"]]) {
-  for (const transport of TRANSPORTS) {
-    Deno.test(`${transport.name}: ${script} returns every byte value unchanged, NUL and invalid UTF-8 included`, async () => {
-      const { server: serving } = transport;
-      await using server = await startServer(script, serving.args, host, serving);
+// On IPv4 and IPv6: tsd over every transport, and tsTserv and tsTservV6 on plain TCP.
+for (const [lesson, host] of [["tsTserv.ts", "127.0.0.1"], ["tsTservV6.ts", "::1"]]) {
+  for (const { name, transport, start } of serverSetups("tcp", lesson)) {
+    Deno.test(`${name} on ${host} returns every byte value unchanged, NUL and invalid UTF-8 included`, async () => {
+      await using server = await start([], host);
       using conn = await transport.connect(server.port, host);
       await writeAll(conn, everyByte);
       assert.deepEqual(splitStamp(await readBytes(conn, STAMP_LENGTH + 256)), everyByte);
@@ -223,10 +218,9 @@ for (const [script, host] of [["tsTserv.ts", "127.0.0.1"], ["tsTservV6.ts", "::1
   }
 }
 
-for (const transport of TRANSPORTS) {
-  Deno.test(`${transport.name}: tsTservSS returns every byte value unchanged, with the newline that ends the line`, async () => {
-    const { server: serving } = transport;
-    await using server = await startServer("tsTservSS.ts", serving.args, "127.0.0.1", serving);
+for (const { name, transport, start } of serverSetups("ss", "tsTservSS.ts")) {
+  Deno.test(`${name} returns every byte value unchanged, with the newline that ends the line`, async () => {
+    await using server = await start();
     using conn = await transport.connect(server.port);
     const line = concat(everyByte.filter((byte) => byte !== NEWLINE), Uint8Array.of(NEWLINE));
     await writeAll(conn, line);
@@ -261,7 +255,7 @@ const SOME_STAMP = new TextEncoder().encode("[Thu Jun  4 19:56:18 2020] ");
 for (const [client, server, printed] of CLIENTS) {
   Deno.test(`${client} pipes random bytes through ${server} and prints each reply, exit 0`, async () => {
     const { seed, below, bytes } = random();
-    await using running = await startServer(server, ["-q"]);
+    await using running = await startServer(server);
     for (let round = 0; round < 3; round++) {
       // Lines of random bytes (no newline inside, none empty: that would end the session), the
       // last one without its newline: it is still sent, and its reply still printed.
@@ -314,11 +308,11 @@ function splittingProxy(port: number, below: (n: number) => number) {
   };
 }
 
-Deno.test("tsTclnt prints each reply whole when lines hold stamps, whatever the server's reads and the reply's splits", async () => {
+Deno.test("tsTclnt prints each reply whole when lines hold stamps, whatever tsd's reads and the reply's splits", async () => {
   const { seed, below, bytes, pick } = random();
   for (let round = 0; round < 4; round++) {
-    const bufsiz = 1 + below(40);
-    await using server = await startServer("tsTserv.ts", ["-q", "--bufsiz", String(bufsiz)]);
+    const bufsiz = 1 + below(40); // tsd's --bufsiz: the lessons leave it out
+    await using server = await startTsd("tcp", ["-q", "--bufsiz", String(bufsiz)]);
     await using proxy = splittingProxy(server.port, below);
     // The stamp the server is writing now, others, and pieces of one, among random bytes.
     const now = new TextEncoder().encode(`[${ctime()}] `);
@@ -351,9 +345,9 @@ Deno.test("tsTclnt prints each reply whole when lines hold stamps, whatever the 
   }
 });
 
-Deno.test("tsTserv --proxy-protocol takes random malformed headers, cut at random points, without a crash", async () => {
+Deno.test("tsd --proto tcp --proxy-protocol takes random malformed headers, cut at random points, without a crash", async () => {
   const rng = random();
-  await using server = await startServer("tsTserv.ts", ["--proxy-protocol", "-q"]);
+  await using server = await startTsd("tcp", ["--proxy-protocol", "-q"]);
   const good: Uint8Array[] = [
     new TextEncoder().encode("PROXY TCP4 203.0.113.7 127.0.0.1 51034 21567\r\n"),
     new TextEncoder().encode("PROXY TCP6 2001:db8::1 ::1 1 2\r\n"),
