@@ -1,6 +1,7 @@
 /**
  * `--proxy-protocol`, end to end without a balancer: the test sends the PROXY protocol header
- * itself, over every stream transport, and misbehaves as a balancer or a stranger might.
+ * itself, over every stream transport, and misbehaves as a balancer or a stranger might. The
+ * server is tsd (`--proto tcp` or `ss`), which has the flag; the lessons do not.
  */
 
 import assert from "node:assert/strict";
@@ -14,6 +15,7 @@ import {
   sleep,
   splitStamp,
   startServer,
+  startTsd,
   TRANSPORTS,
   writeAll,
 } from "./helpers.ts";
@@ -45,9 +47,9 @@ for (const transport of TRANSPORTS) {
   const { name, server: serving } = transport;
   const via = name === "unix" ? "unix:" : "127\\.0\\.0\\.1:\\d+";
 
-  Deno.test(`${name}: tsTserv --proxy-protocol shows the client a v1 or v2 header names, via the balancer`, async () => {
-    await using server = await startServer(
-      "tsTserv.ts",
+  Deno.test(`${name}: tsd --proto tcp --proxy-protocol shows the client a v1 or v2 header names, via the balancer`, async () => {
+    await using server = await startTsd(
+      "tcp",
       [...serving.args, "--proxy-protocol"],
       "127.0.0.1",
       serving,
@@ -83,10 +85,10 @@ for (const transport of TRANSPORTS) {
 
 // A balancer may send its header in pieces: each is gathered until the header is whole.
 for (const transport of TRANSPORTS) {
-  Deno.test(`${transport.name}: --proxy-protocol takes a header split over reads, v1 and v2`, async () => {
+  Deno.test(`${transport.name}: tsd --proto tcp --proxy-protocol takes a header split over reads, v1 and v2`, async () => {
     const { server: serving } = transport;
-    await using server = await startServer(
-      "tsTserv.ts",
+    await using server = await startTsd(
+      "tcp",
       [...serving.args, "--proxy-protocol"],
       "127.0.0.1",
       serving,
@@ -119,12 +121,12 @@ async function answerTo(port: number, sent: Uint8Array): Promise<Uint8Array> {
 }
 
 // Bytes that are not TLS, right behind the header in its write: TLS then starts with them.
-for (const script of ["tsTserv.ts", "tsTservSS.ts"]) {
-  Deno.test(`${script} over TLS behind a balancer: bytes that are not TLS after the header end one connection, as without the header`, async () => {
+for (const proto of ["tcp", "ss"] as const) {
+  Deno.test(`tsd --proto ${proto} over TLS behind a balancer: bytes that are not TLS after the header end one connection, as without the header`, async () => {
     const tls = TRANSPORTS.find(({ name }) => name === "tls")!.server;
-    await using plain = await startServer(script, tls.args, "127.0.0.1", tls);
-    await using proxied = await startServer(
-      script,
+    await using plain = await startTsd(proto, tls.args, "127.0.0.1", tls);
+    await using proxied = await startTsd(
+      proto,
       [...tls.args, "--proxy-protocol"],
       "127.0.0.1",
       tls,
@@ -158,8 +160,8 @@ for (const script of ["tsTserv.ts", "tsTservSS.ts"]) {
   });
 }
 
-Deno.test("tsTservSS --proxy-protocol: the handler's client is the one the header names", async () => {
-  await using server = await startServer("tsTservSS.ts", ["--proxy-protocol"]);
+Deno.test("tsd --proto ss --proxy-protocol: the handler's client is the one the header names", async () => {
+  await using server = await startTsd("ss", ["--proxy-protocol"]);
   using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
   await writeAll(conn, Uint8Array.from([...v2(4242), ...encoder.encode("a line\r\n")]));
   const body = splitStamp(await readBytes(conn, 27 + 8));
@@ -184,7 +186,7 @@ async function closedByServer(conn: Deno.Conn): Promise<boolean> {
   return false;
 }
 
-Deno.test("--proxy-protocol closes, with a line, a stranger, a bad header and a silent client", async () => {
+Deno.test("tsd --proto tcp --proxy-protocol closes, with a line, a stranger, a bad header and a silent client", async () => {
   const cases: [string, string[], string | undefined, RegExp][] = [
     // A good header, from a host --proxy-from does not list.
     [
@@ -213,7 +215,7 @@ Deno.test("--proxy-protocol closes, with a line, a stranger, a bad header and a 
     ],
   ];
   for (const [what, args, sent, said] of cases) {
-    await using server = await startServer("tsTserv.ts", ["--proxy-protocol", ...args]);
+    await using server = await startTsd("tcp", ["--proxy-protocol", ...args]);
     using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     if (sent !== undefined) await writeAll(conn, encoder.encode(sent));
     const started = Date.now();
@@ -228,8 +230,8 @@ Deno.test("--proxy-protocol closes, with a line, a stranger, a bad header and a 
   }
 });
 
-Deno.test("--proxy-protocol: a flood of bad headers is a line a second, and the server goes on", async () => {
-  await using server = await startServer("tsTserv.ts", ["--proxy-protocol"]);
+Deno.test("tsd --proto tcp --proxy-protocol: a flood of bad headers is a line a second, and the server goes on", async () => {
+  await using server = await startTsd("tcp", ["--proxy-protocol"]);
   for (let i = 0; i < 50; i++) {
     const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     await writeAll(conn, encoder.encode("not a header\r\n")).catch(() => {});
@@ -245,7 +247,7 @@ Deno.test("--proxy-protocol: a flood of bad headers is a line a second, and the 
   assert.match(stderr, /closed \d+ connections without a PROXY protocol header we take/);
 });
 
-Deno.test("--proxy-from goes with --proxy-protocol, and takes addresses and CIDRs only", async () => {
+Deno.test("tsd's --proxy-from goes with --proxy-protocol, and takes addresses and CIDRs only", async () => {
   for (
     const [args, message] of [
       [["--proxy-from", "10.0.0.0/8"], /--proxy-from goes with --proxy-protocol/],
@@ -253,24 +255,32 @@ Deno.test("--proxy-from goes with --proxy-protocol, and takes addresses and CIDR
       [["--proxy-protocol", "--proxy-from", "localhost"], /"localhost" is not an address or CIDR/],
     ] as const
   ) {
-    const { code, stderr } = await runScript("tsTserv.ts", ["--port", "0", ...args]);
+    const { code, stderr } = await runScript("tsd.ts", ["--proto", "tcp", "--port", "0", ...args]);
     assert.equal(code, 2, stderr);
     assert.match(stderr, message);
   }
 });
 
-Deno.test("without --proxy-protocol, a PROXY header is only bytes, answered like any", async () => {
-  await using server = await startServer("tsTserv.ts");
-  using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
-  const header = proxyV1("203.0.113.7", 1);
-  await writeAll(conn, header);
-  const body = splitStamp(await readBytes(conn, 27 + header.length));
-  assert.deepEqual(body, header);
-});
+// tsd without the flag, and the lesson, tsTserv, which is never given it.
+for (
+  const [what, start] of [
+    ["tsd --proto tcp", () => startTsd("tcp")],
+    ["tsTserv", () => startServer("tsTserv.ts")],
+  ] as const
+) {
+  Deno.test(`${what} without --proxy-protocol takes a PROXY header for bytes, answered like any`, async () => {
+    await using server = await start();
+    using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+    const header = proxyV1("203.0.113.7", 1);
+    await writeAll(conn, header);
+    const body = splitStamp(await readBytes(conn, 27 + header.length));
+    assert.deepEqual(body, header);
+  });
+}
 
-Deno.test("a stop answers the request a balancer's new connection is bringing, then ends it", async () => {
-  for (const script of ["tsTservSS.ts", "tsTserv.ts"]) {
-    await using server = await startServer(script, ["--proxy-protocol"]);
+Deno.test("tsd --proto ss and tcp: a stop answers the request a balancer's new connection is bringing, then ends it", async () => {
+  for (const proto of ["ss", "tcp"] as const) {
+    await using server = await startTsd(proto, ["--proxy-protocol"]);
     using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
     await writeAll(conn, proxyV1("203.0.113.7", 7)); // the header, and the request not yet
     await sleep(200); // accepted, its header read: a new connection
@@ -278,8 +288,8 @@ Deno.test("a stop answers the request a balancer's new connection is bringing, t
     await sleep(200); // the stop has begun: the listener is closed
     await writeAll(conn, encoder.encode("late line\n"));
     const body = splitStamp(await readBytes(conn, 27 + 10));
-    assert.equal(new TextDecoder().decode(body), "late line\n", script);
-    assert.ok(await closedByServer(conn), `${script}: not ended after its reply`);
+    assert.equal(new TextDecoder().decode(body), "late line\n", proto);
+    assert.ok(await closedByServer(conn), `${proto}: not ended after its reply`);
     assert.equal((await server.proc.finish()).code, 0);
   }
 });
