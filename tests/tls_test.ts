@@ -1,8 +1,9 @@
 /**
- * TLS: servers with `--tls-cert`/`--tls-key`, clients with `--tls` (and `--ca`), every failure
- * one clear line, bad clients costing no one else anything, and peers that are not ours (openssl
- * s_client, Python's `ssl`, socat) on either side. The behaviour tests shared with plain TCP run
- * over both, by `TRANSPORTS` (tcp_test, ss_test, shutdown_test, hardening_test, fuzz_test).
+ * TLS: tsd with `--tls-cert`/`--tls-key`, client.ts with `--tls` (and `--ca`), each as tcp and
+ * ss where both may differ (the lessons have no TLS), every failure one clear line, bad clients
+ * costing no one else anything, and peers that are not ours (openssl s_client, Python's `ssl`,
+ * socat) on either side. The behaviour tests shared with plain TCP run over both, by
+ * `TRANSPORTS` (tcp_test, ss_test, shutdown_test, hardening_test, fuzz_test).
  */
 
 import assert from "node:assert/strict";
@@ -13,9 +14,10 @@ import {
   openFiles,
   Proc,
   type Result,
+  runClient,
   runScript,
   sleep,
-  startServer,
+  startTsd,
   TRANSPORTS,
   unstamped,
 } from "./helpers.ts";
@@ -32,7 +34,7 @@ function assertError(result: Result, message: RegExp, code = 1): void {
   assert.match(lines[0], message);
 }
 
-Deno.test("a TLS server refuses bad certificate and key files, each in one line", async () => {
+Deno.test("tsd --proto tcp and ss: refuses bad certificate and key files, each in one line", async () => {
   const notPem = `${dir}/not.pem`;
   await Deno.writeTextFile(notPem, "hello\n");
   const cases: [string[], RegExp, number?][] = [
@@ -61,10 +63,10 @@ Deno.test("a TLS server refuses bad certificate and key files, each in one line"
     ],
   ];
   for (const [args, message, code] of cases) {
-    for (const script of ["tsTserv.ts", "tsTservSS.ts"]) {
+    for (const proto of ["tcp", "ss"]) {
       const result = await runScript(
-        script,
-        ["--host", "127.0.0.1", "-p", "0", ...args],
+        "tsd.ts",
+        ["--proto", proto, "--host", "127.0.0.1", "-p", "0", ...args],
         undefined,
         READ,
       );
@@ -75,13 +77,13 @@ Deno.test("a TLS server refuses bad certificate and key files, each in one line"
   const tls = ["-p", "0", "--tls-cert", cert, "--tls-key", key];
   for (const [granted, option, file] of [["", "cert", cert], [cert, "key", key]]) {
     const denoFlags = granted ? [`--allow-read=${granted}`] : [];
-    const denied = await runScript("tsTserv.ts", tls, undefined, { denoFlags });
+    const denied = await runScript("tsd.ts", tls, undefined, { denoFlags });
     const why = `reading it was not granted \\(run with --allow-read=${cert},${key}\\)`;
     assertError(denied, new RegExp(`^error: Cannot read --tls-${option} ${file}: ${why}$`));
   }
 });
 
-Deno.test("a TLS client checks the server's certificate: its CA, its name, its dates", async () => {
+Deno.test("client.ts --tls, --proto tcp and ss, checks tsd's certificate: its CA, its name, its dates", async () => {
   // What the client says, and what the server logs of it.
   const cases: [string[], string[], RegExp, RegExp][] = [
     [
@@ -105,10 +107,10 @@ Deno.test("a TLS client checks the server's certificate: its CA, its name, its d
   ];
   for (const [serverArgs, clientArgs, message, logged] of cases) {
     const tlsArgs = serverArgs.length > 0 ? serverArgs : TLS.server.args;
-    await using server = await startServer("tsTserv.ts", tlsArgs, "127.0.0.1", READ);
-    for (const client of ["tsTclnt.ts", "tsTclntSS.ts"]) {
-      const result = await runScript(
-        client,
+    await using server = await startTsd("tcp", tlsArgs, "127.0.0.1", READ);
+    for (const proto of ["tcp", "ss"] as const) {
+      const result = await runClient(
+        proto,
         ["-p", String(server.port), ...clientArgs],
         "hi\n",
         READ,
@@ -117,14 +119,14 @@ Deno.test("a TLS client checks the server's certificate: its CA, its name, its d
     }
     assert.match((await server.stop()).stdout, logged);
   }
-  const result = await runScript("tsTclnt.ts", ["--ca", ca], "hi\n", READ);
+  const result = await runClient("tcp", ["--ca", ca], "hi\n", READ);
   assertError(result, /^error: --ca goes with --tls$/, 2);
 });
 
-Deno.test("plain meets TLS: each side says what it sees", async () => {
+Deno.test("plain meets TLS: tsd and client.ts each say what they see", async () => {
   {
-    await using server = await startServer("tsTserv.ts", TLS.server.args, "127.0.0.1", TLS.server);
-    const plain = await runScript("tsTclnt.ts", ["-p", String(server.port)], "hello\n");
+    await using server = await startTsd("tcp", TLS.server.args, "127.0.0.1", TLS.server);
+    const plain = await runClient("tcp", ["-p", String(server.port)], "hello\n");
     assertError(
       plain,
       /^error: The server answered with a TLS alert: it speaks TLS \(run with --tls\)$/,
@@ -136,9 +138,9 @@ Deno.test("plain meets TLS: each side says what it sees", async () => {
     );
   }
   {
-    await using server = await startServer("tsTserv.ts");
-    const tls = await runScript(
-      "tsTclnt.ts",
+    await using server = await startTsd("tcp");
+    const tls = await runClient(
+      "tcp",
       ["-p", String(server.port), ...TLS.client.args],
       "hello\n",
       READ,
@@ -162,9 +164,9 @@ async function ended(conn: Deno.Conn): Promise<void> {
   }
 }
 
-Deno.test("a TLS server gives up on clients that never finish a handshake, and serves others meanwhile", async () => {
+Deno.test("tsd over TLS gives up on clients that never finish a handshake, and serves others meanwhile", async () => {
   const args = [...TLS.server.args, "--handshake-timeout", "1"];
-  await using server = await startServer("tsTserv.ts", args, "127.0.0.1", TLS.server);
+  await using server = await startTsd("tcp", args, "127.0.0.1", TLS.server);
   const connect = () => Deno.connect({ hostname: "127.0.0.1", port: server.port });
   // 50 that connect and say nothing, 50 that send something that is not TLS.
   const silent = await Promise.all(Array.from({ length: 50 }, connect));
@@ -174,8 +176,8 @@ Deno.test("a TLS server gives up on clients that never finish a handshake, and s
     return conn;
   }));
   const before = performance.now();
-  const good = await runScript(
-    "tsTclnt.ts",
+  const good = await runClient(
+    "tcp",
     ["-p", String(server.port), ...TLS.client.args],
     "hi\n",
     READ,
@@ -208,18 +210,13 @@ async function pythonTlsServer(body: string[]) {
   return { server, port };
 }
 
-Deno.test("a TLS peer that closes without close_notify ends the session normally", async () => {
+Deno.test("client.ts --tls: a server that closes without close_notify ends the session normally", async () => {
   // A server that answers, then closes the TCP connection under TLS without a word.
   const { server, port } = await pythonTlsServer([
     "data = t.recv(1024); t.sendall(('[%s] ' % time.ctime()).encode() + data)",
     "t.shutdown(socket.SHUT_RDWR); t.close()  # no close_notify: that is unwrap()",
   ]);
-  const client = await runScript(
-    "tsTclnt.ts",
-    ["-p", port, ...TLS.client.args],
-    "one\ntwo\n",
-    READ,
-  );
+  const client = await runClient("tcp", ["-p", port, ...TLS.client.args], "one\ntwo\n", READ);
   assert.match(
     client.stderr,
     /^error: The server closed the connection \(it may have timed out an idle client\)\n$/,
@@ -229,8 +226,8 @@ Deno.test("a TLS peer that closes without close_notify ends the session normally
   assert.equal((await server.finish()).code, 0, "the Python server ends cleanly");
 });
 
-Deno.test("a TLS client that leaves without close_notify has just ended its session", async () => {
-  await using server = await startServer("tsTserv.ts", TLS.server.args, "127.0.0.1", TLS.server);
+Deno.test("tsd over TLS: a client that leaves without close_notify has just ended its session", async () => {
+  await using server = await startTsd("tcp", TLS.server.args, "127.0.0.1", TLS.server);
   const python = new Proc("python3", [
     "-c",
     [
@@ -248,8 +245,8 @@ Deno.test("a TLS client that leaves without close_notify has just ended its sess
   assert.doesNotMatch(log.stdout, /went away|closing/, "an end like any other");
 });
 
-Deno.test("interop: openssl s_client, Python ssl and socat talk to our TLS servers", async () => {
-  await using server = await startServer("tsTserv.ts", TLS.server.args, "127.0.0.1", TLS.server);
+Deno.test("interop: openssl s_client, Python ssl and socat talk to tsd over TLS", async () => {
+  await using server = await startTsd("tcp", TLS.server.args, "127.0.0.1", TLS.server);
   const port = String(server.port);
   const sClient = new Proc("sh", [
     "-c",
@@ -283,7 +280,7 @@ Deno.test("interop: openssl s_client, Python ssl and socat talk to our TLS serve
   }
 });
 
-Deno.test("interop: our TLS clients talk to Python ssl and socat servers", async () => {
+Deno.test("interop: client.ts --tls, --proto tcp and ss, talks to Python ssl and socat servers", async () => {
   const { server, port } = await pythonTlsServer([
     "while True:",
     "    data = t.recv(1024)",
@@ -291,17 +288,12 @@ Deno.test("interop: our TLS clients talk to Python ssl and socat servers", async
     "    t.sendall(('[%s] ' % time.ctime()).encode() + data)",
     "t.close()",
   ]);
-  const client = await runScript(
-    "tsTclnt.ts",
-    ["-p", port, ...TLS.client.args],
-    "one\ntwo\n",
-    READ,
-  );
+  const client = await runClient("tcp", ["-p", port, ...TLS.client.args], "one\ntwo\n", READ);
   assert.equal(client.code, 0, client.stderr);
   assert.equal(unstamped(client.stdout), "> [STAMP] one\n> [STAMP] two\n> ");
   assert.equal((await server.finish()).code, 0, "the Python server ends cleanly");
 
-  // socat answers each line with the stamp the way tsTservSS does, via a shell.
+  // socat answers each line with the stamp the way tsd --proto ss does, via a shell.
   const free = (() => {
     using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     return probe.addr.port;
@@ -317,12 +309,7 @@ Deno.test("interop: our TLS clients talk to Python ssl and socat servers", async
   ]);
   await sleep(500);
   try {
-    const ss = await runScript(
-      "tsTclntSS.ts",
-      ["-p", String(free), ...TLS.client.args],
-      "hello\n",
-      READ,
-    );
+    const ss = await runClient("ss", ["-p", String(free), ...TLS.client.args], "hello\n", READ);
     assert.equal(ss.code, 0, ss.stderr);
     assert.equal(unstamped(ss.stdout), "> [STAMP] hello\n> ");
   } finally {
@@ -335,7 +322,7 @@ Deno.test("interop: our TLS clients talk to Python ssl and socat servers", async
   }
 });
 
-Deno.test("the README's commands make a local CA and a certificate that our TLS scripts use", async () => {
+Deno.test("the README's commands make a local CA and a certificate that tsd and client.ts use", async () => {
   const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
   const make = readme.match(/\*\*A local CA of your own\*\*[^]*?```sh\n([^]*?)```/)?.[1];
   assert.ok(make, "the README gives the commands");
@@ -345,9 +332,9 @@ Deno.test("the README's commands make a local CA and a certificate that our TLS 
     assert.equal(made.code, 0, made.stderr);
     const read = { denoFlags: [`--allow-read=${work}`] };
     const files = ["--tls-cert", `${work}/cert.pem`, "--tls-key", `${work}/key.pem`];
-    await using server = await startServer("tsTserv.ts", files, "127.0.0.1", read);
+    await using server = await startTsd("tcp", files, "127.0.0.1", read);
     const args = ["-p", String(server.port), "--tls", "--ca", `${work}/ca.pem`];
-    const client = await runScript("tsTclnt.ts", args, "hello\n", read);
+    const client = await runClient("tcp", args, "hello\n", read);
     assert.equal(client.code, 0, client.stderr);
     assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> ");
   } finally {
@@ -386,17 +373,17 @@ async function endsWithin(conn: Deno.Conn, ms: number): Promise<boolean> {
 /** The first bytes of a ClientHello: a handshake record that never comes whole. */
 const HELLO_START = new Uint8Array([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03]);
 
-Deno.test("a TLS server frees the descriptor of each client it gives up on: handshake, cap, idle", async () => {
+Deno.test("tsd over TLS frees the descriptor of each client it gives up on: handshake, cap, idle", async () => {
   const args = [...TLS.server.args, "--handshake-timeout", "1", "--idle-timeout", "1"];
-  await using server = await startServer(
-    "tsTserv.ts",
+  await using server = await startTsd(
+    "tcp",
     [...args, "--max-conns", "60"],
     "127.0.0.1",
     TLS.server,
   );
   const pid = server.proc.child.pid;
   const connect = () => Deno.connect({ hostname: "127.0.0.1", port: server.port });
-  await runScript("tsTclnt.ts", ["-p", String(server.port), ...TLS.client.args], "hi\n", READ);
+  await runClient("tcp", ["-p", String(server.port), ...TLS.client.args], "hi\n", READ);
   const baseline = await openFiles(pid);
 
   // 40 silent, 20 that start a hello and stop: the server is full. 20 more are refused at once.
@@ -447,8 +434,8 @@ Deno.test("a TLS server frees the descriptor of each client it gives up on: hand
   );
 });
 
-Deno.test("a TLS client that sends a corrupt record is closed, with no stack trace in the log", async () => {
-  await using server = await startServer("tsTserv.ts", ["-q", ...TLS.server.args], "127.0.0.1", {
+Deno.test("tsd over TLS closes a client that sends a corrupt record, with no stack trace in the log", async () => {
+  await using server = await startTsd("tcp", ["-q", ...TLS.server.args], "127.0.0.1", {
     ...TLS.server,
   });
   // Ten Python clients: a good handshake and request, then a record that does not decrypt,
@@ -468,8 +455,8 @@ Deno.test("a TLS client that sends a corrupt record is closed, with no stack tra
   ]);
   const result = await python.finish();
   assert.equal(result.code, 0, result.stderr);
-  const again = await runScript(
-    "tsTclnt.ts",
+  const again = await runClient(
+    "tcp",
     ["-p", String(server.port), ...TLS.client.args],
     "hi\n",
     READ,
