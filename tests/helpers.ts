@@ -296,7 +296,7 @@ export function startTsd(
   return startServer("tsd.ts", ["--proto", proto, ...args], host, options);
 }
 
-/** Runs `server/client.ts` with `--proto proto` to the end, as {@linkcode runScript} runs a script. */
+/** Runs `server/client.ts` with `--proto proto` to the end, as {@linkcode runScript} does. */
 export function runClient(
   proto: Proto,
   args: string[] = [],

@@ -1,12 +1,14 @@
 /**
- * The load generator, `tsLoad.ts`, run as a user runs it: against each of our servers, and
- * against servers that answer wrongly, lose datagrams, serve one client at a time or never
- * answer. Short runs: these check what it reports, not how fast anything is.
+ * The load generator, `tsLoad.ts`, run as a user runs it: against tsd with each `--proto` (quiet,
+ * as a server under load is run), and against servers that answer wrongly, lose datagrams, serve
+ * one client at a time or never answer. Short runs: these check what it reports, not how fast
+ * anything is.
  */
 import assert from "node:assert/strict";
 import type { LoadResult } from "../bench/load_engine.ts";
 import { report } from "../bench/tsLoad.ts";
 import { stampReply } from "../lib/timestamp.ts";
+import type { Proto } from "../server/proto.ts";
 import {
   denoArgs,
   Proc,
@@ -17,6 +19,7 @@ import {
   spawnScript,
   startPeerServer,
   startServer,
+  startTsd,
 } from "./helpers.ts";
 
 /** Runs tsLoad with `--json` and a short run; returns its figures and exit code. */
@@ -30,17 +33,26 @@ async function load(
   return { code: run.code, result: JSON.parse(run.stdout) };
 }
 
+/** tsd with `--proto proto`, quiet. */
+const tsd = (proto: Proto) => ({
+  name: `tsd --proto ${proto}`,
+  start: () => startTsd(proto, ["-q"]),
+});
+/** The lesson tsTserv, which has no -q: it too must write stamped parts at once (TCP_NODELAY). */
+const tsTserv = { name: "tsTserv", start: () => startServer("tsTserv.ts") };
+
 for (
-  const [script, proto, extra] of [
-    ["tsTserv.ts", "tcp", []],
-    ["tsTserv.ts", "tcp", ["--size", "5000"]], // answered in stamped parts of 1024 bytes
-    ["tsTservSS.ts", "ss", []],
-    ["tsUserv.ts", "udp", []],
+  const [served, proto, extra] of [
+    [tsd("tcp"), "tcp", []],
+    [tsd("tcp"), "tcp", ["--size", "5000"]], // answered in stamped parts of 1024 bytes
+    [tsTserv, "tcp", ["--size", "5000"]],
+    [tsd("ss"), "ss", []],
+    [tsd("udp"), "udp", []],
   ] as const
 ) {
   const flags = ["--proto", proto, ...extra].join(" ");
-  Deno.test(`tsLoad ${flags} checks every reply from ${script}`, async () => {
-    await using server = await startServer(script, ["-q"]);
+  Deno.test(`tsLoad ${flags} checks every reply from ${served.name}`, async () => {
+    await using server = await served.start();
     const port = String(server.port);
     const { code, result } = await load(["--proto", proto, "-p", port, "-c", "4", ...extra]);
     assert.equal(code, 0);
@@ -58,11 +70,11 @@ for (
   });
 }
 
-for (const [script, proto] of [["tsTserv.ts", "tcp"], ["tsTservSS.ts", "ss"]]) {
-  Deno.test(`tsLoad --unix --proto ${proto} checks every reply from ${script} on a Unix socket`, async () => {
+for (const proto of ["tcp", "ss"]) {
+  Deno.test(`tsLoad --unix --proto ${proto} checks every reply from tsd --proto ${proto} on a Unix socket`, async () => {
     const path = `${SOCKETS}/load.sock`;
     const access = { denoFlags: [`--allow-read=${path}`, `--allow-write=${path}`, "--allow-sys"] };
-    const proc = spawnScript(script, ["-q", "--unix", path], access);
+    const proc = spawnScript("tsd.ts", ["--proto", proto, "-q", "--unix", path], access);
     try {
       await proc.stdout.waitFor(/^waiting for connection on unix:/m);
       const { code, result } = await load(["--proto", proto, "--unix", path, "-c", "4"], access);
@@ -78,7 +90,7 @@ for (const [script, proto] of [["tsTserv.ts", "tcp"], ["tsTservSS.ts", "ss"]]) {
 }
 
 Deno.test("tsLoad prints its figures for a person, and no progress line when piped", async () => {
-  await using server = await startServer("tsTserv.ts", ["-q"]);
+  await using server = await startTsd("tcp", ["-q"]);
   const run = await runScript("tsLoad.ts", ["-p", String(server.port), "-c", "2", "-d", "0.5"]);
   assert.equal(run.code, 0, run.stderr);
   assert.match(
@@ -204,7 +216,7 @@ Deno.test("tsLoad shows the book's one-at-a-time server answering one client of 
 });
 
 Deno.test("tsLoad stops at Ctrl-C with the figures so far", async () => {
-  await using server = await startServer("tsTserv.ts", ["-q"]);
+  await using server = await startTsd("tcp", ["-q"]);
   const proc = spawnScript("tsLoad.ts", ["--json", "-p", String(server.port), "-d", "60"]);
   await sleep(1500);
   proc.kill("SIGINT");
@@ -215,7 +227,7 @@ Deno.test("tsLoad stops at Ctrl-C with the figures so far", async () => {
 });
 
 Deno.test("tsLoad stopped by Ctrl-C during its warm-up reports the warm-up, exit 0", async () => {
-  await using server = await startServer("tsTserv.ts", ["-q"]);
+  await using server = await startTsd("tcp", ["-q"]);
   const args = ["--json", "-p", String(server.port), "-c", "4", "--warmup", "30", "-d", "30"];
   const proc = spawnScript("tsLoad.ts", args);
   await sleep(1500);
@@ -230,7 +242,7 @@ Deno.test("tsLoad stopped by Ctrl-C during its warm-up reports the warm-up, exit
 });
 
 Deno.test("tsLoad says 'the limit was here' only when its own CPU was near a whole core", async () => {
-  await using server = await startServer("tsTserv.ts", ["-q"]);
+  await using server = await startTsd("tcp", ["-q"]);
   const { result } = await load(["-p", String(server.port), "-c", "1"]);
   const at = (loadCpu: number) => report({ ...result, loadCpu }, 0).split("\n").at(-1);
   assert.equal(at(0.01), "own CPU:     1% of a core");
@@ -238,8 +250,8 @@ Deno.test("tsLoad says 'the limit was here' only when its own CPU was near a who
 });
 
 Deno.test("tsLoad says what it saw when nothing was answered rightly", async () => {
-  await using tcp = await startServer("tsTserv.ts", ["-q"]);
-  await using ss = await startServer("tsTservSS.ts", ["-q"]);
+  await using tcp = await startTsd("tcp", ["-q"]);
+  await using ss = await startTsd("ss", ["-q"]);
   const port = (() => {
     using probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     return probe.addr.port;
@@ -277,7 +289,7 @@ Deno.test("tsLoad says clearly when there is no server", async () => {
 });
 
 Deno.test("tsLoad shows a live progress line once a second on a terminal", async () => {
-  await using server = await startServer("tsTserv.ts", ["-q"]);
+  await using server = await startTsd("tcp", ["-q"]);
   // `script` runs the command on a pseudo-terminal, as a user's shell would.
   const command = `${
     denoArgs("tsLoad.ts", ["-p", String(server.port), "-c", "2", "--warmup", "1", "-d", "2"])
@@ -295,7 +307,7 @@ Deno.test("tsLoad shows a live progress line once a second on a terminal", async
 });
 
 Deno.test("tsLoad says clearly when it may not open a socket per UDP client", async () => {
-  await using server = await startServer("tsUserv.ts", ["-q"]);
+  await using server = await startTsd("udp", ["-q"]);
   const args = ["--proto", "udp", "-p", String(server.port), "-c", "100", "-d", "0.5"];
   const run = await runScript("tsLoad.ts", args, undefined, { maxFiles: 48 });
   assert.equal(run.code, 1);
