@@ -1,7 +1,9 @@
 /**
  * Past one machine: two of our servers behind a real HAProxy, run with the README's own
  * configuration and commands ("Past one machine"), on free ports and a socket of this run's.
- * Skipped, with a line, where `haproxy` is not installed.
+ * The servers are tsd (`--proto ss`, or `tcp`), which has `--proxy-protocol` and TLS: a README
+ * line that runs a lesson runs tsd instead. Skipped, with a line, where `haproxy` is not
+ * installed.
  */
 
 import assert from "node:assert/strict";
@@ -10,6 +12,7 @@ import { type Certs, certs } from "../tools/certs.ts";
 import type { LoadResult } from "../bench/load_engine.ts";
 import { runCommandLine } from "./processes.ts";
 import { readBlock } from "./readme.ts";
+import type { Proto } from "./commands.ts";
 
 const README = await Deno.readTextFile(new URL("../README.md", import.meta.url));
 const HAVE_HAPROXY = await new Deno.Command("haproxy", { args: ["-v"], stdout: "null" })
@@ -18,6 +21,26 @@ if (!HAVE_HAPROXY) console.log("haproxy_test.ts: skipped, haproxy is not install
 
 /** The README's block after `<!-- haproxy-demo KEY -->`. */
 const block = (key: string) => readBlock(README, `haproxy-demo ${key}`);
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+/**
+ * A README line that starts a server, made to start tsd speaking `proto`: the lessons have no
+ * `--proxy-protocol` or `--tls-cert`, so a line that names one (`scripts/tsTservSS.ts`) runs
+ * tsd, as a line that names tsd does.
+ */
+function asTsd(line: string, proto: Proto): string {
+  return line.replace(
+    /\bscripts\/tsTserv(?:SS)?\.ts\b|\bserver\/tsd\.ts(?: --proto \w+)?/,
+    `${ROOT}server/tsd.ts --proto ${proto}`,
+  );
+}
+
+/** The README's way to stop one server by its port, made to find tsd `--proto ss`'s. */
+function stopsTsd(line: string): string {
+  assert.match(line, /^pkill -TERM -f '(?:tsTservSS\.ts|tsd\.ts --proto ss) --port \d+'$/);
+  return line.replace("tsTservSS.ts", "tsd.ts --proto ss");
+}
 
 /** A free port on loopback (free a moment ago: HAProxy's configuration needs them ahead). */
 function freePort(): number {
@@ -48,14 +71,14 @@ class Demo implements AsyncDisposable {
   }
 
   /**
-   * Starts the README's two servers (as `script`, for tsTserv) and HAProxy; `frontend` adds
+   * Starts the README's two servers (as tsd `--proto proto`) and HAProxy; `frontend` adds
    * lines to HAProxy's frontend.
    */
-  async start(script = "tsTservSS.ts", frontend: string[] = []): Promise<void> {
+  async start(proto: Proto = "ss", frontend: string[] = []): Promise<void> {
     const run = block(this.tls ? "tls-run" : "run");
     const [first, second, haproxy] = run.split("\n").map((line) => this.ours(line));
     for (const line of [first, second]) {
-      const server = runCommandLine(line.replace("tsTservSS.ts", script));
+      const server = runCommandLine(asTsd(line, proto));
       this.servers.push(server);
       await server.stdout.waitFor(/waiting for connection on /);
     }
@@ -137,7 +160,7 @@ function assertClientsNamed(log: string): number {
 
 Deno.test({
   name:
-    "two tsTservSS behind HAProxy: one stopped mid-load, no reply wrong or cut, the clients' own addresses",
+    "two tsd --proto ss behind HAProxy: one stopped mid-load, no reply wrong or cut, the clients' own addresses",
   ignore: !HAVE_HAPROXY,
   async fn() {
     await using demo = new Demo();
@@ -164,9 +187,9 @@ Deno.test({
   async fn() {
     await using demo = new Demo();
     await demo.start();
-    const [drain, stop] = block("drain").split("\n").map((line) => demo.ours(line));
+    const [drain, readmeStop] = block("drain").split("\n").map((line) => demo.ours(line));
     assert.match(drain, /^echo "set server servers\/s1 state drain" \| socat stdio \S+$/);
-    assert.match(stop, /^pkill -TERM -f 'tsTservSS\.ts --port \d+'$/);
+    const stop = stopsTsd(readmeStop);
     const result = await loadThrough(demo, 4, async () => {
       const said = await new Deno.Command("sh", { args: ["-c", drain], stderr: "inherit" })
         .output();
@@ -182,11 +205,12 @@ Deno.test({
 });
 
 Deno.test({
-  name: "tsTserv behind HAProxy answers the book's client byte for byte, and logs who it is",
+  name:
+    "tsd --proto tcp behind HAProxy answers the book's client byte for byte, and logs who it is",
   ignore: !HAVE_HAPROXY,
   async fn() {
     await using demo = new Demo();
-    await demo.start("tsTserv.ts");
+    await demo.start("tcp");
     const peers = new URL("./peers/book_peers.py", import.meta.url).pathname;
     const client = new Proc("python3", [peers, "tcp-client", String(demo.ports[21567])], {
       stdin: true,
@@ -210,14 +234,14 @@ Deno.test({
 
 Deno.test({
   name:
-    "two TLS tsTservSS behind HAProxy with the README's TLS check stay up, serve TLS clients, and survive plain ones",
+    "two TLS tsd --proto ss behind HAProxy with the README's TLS check stay up, serve TLS clients, and survive plain ones",
   ignore: !HAVE_HAPROXY,
   async fn() {
     const tls = await certs();
     await using demo = new Demo(tls);
     // HAProxy then reads a client's first bytes before it connects, and sends them in one write
     // with the PROXY header: the shape that once ended a TLS server.
-    await demo.start("tsTservSS.ts", [
+    await demo.start("ss", [
       "tcp-request inspect-delay 1s",
       "tcp-request content accept if { req.len gt 0 }",
     ]);
@@ -227,8 +251,8 @@ Deno.test({
         "run",
         "-N",
         `--allow-read=${tls.dir}`,
-        "scripts/tsTclntSS.ts",
-        ...["--tls", "--ca", tls.ca, "-p", port],
+        `${ROOT}server/client.ts`,
+        ...["--proto", "ss", "--tls", "--ca", tls.ca, "-p", port],
       ], { stdin: true });
     const asked = client();
     await asked.write("through HAProxy\n");

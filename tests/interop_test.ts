@@ -2,6 +2,9 @@
  * Interop: our servers with the book's clients and our clients with the book's servers give the
  * same transcript (stamps aside) as the book's own pair. The "book" here is tests/peers, Python
  * peers that behave on the wire as the chapter's listings do. Plain nc and socat count too.
+ * Each test runs on the lessons and on the production pair, tsd and client.ts, which stands for
+ * them with `--proto`; over Unix sockets, on the production pair alone (the lessons have no
+ * `--unix`).
  */
 
 import assert from "node:assert/strict";
@@ -17,6 +20,7 @@ import {
   unstamped,
 } from "./helpers.ts";
 import { strip } from "../scripts/tsTclntSS.ts";
+import { lesson, startCommand, tsd } from "./commands.ts";
 
 // Lines that end in Unicode whitespace too, which the book's SocketServer client strips (U+3000,
 // the ideographic space; U+00A0, no-break; U+0085, next line; U+2028, line separator).
@@ -88,10 +92,20 @@ const PAIRINGS: Pairing[] = [
     peerClient: [`${proto}-client`, "127.0.0.1"] as Pairing["peerClient"],
     ...(proto === "ss" ? { wholeReplies: true as const } : {}),
   })),
+  {
+    name: "TCP over IPv6, tsd and client.ts --proto tcp",
+    ourServer: ["tsd.ts", "::", "--proto", "tcp"],
+    ourClient: ["client.ts", "::1", "--proto", "tcp"],
+    peerServer: "tcp6-server",
+    peerClient: ["tcp-client", "::1"],
+  },
 ];
-// The same pairs over AF_UNIX (IPv6 aside): socket.AF_UNIX and socketserver.UnixStreamServer.
+// The production pairs over AF_UNIX (IPv6 aside): socket.AF_UNIX and
+// socketserver.UnixStreamServer. The lessons have no --unix.
 PAIRINGS.push(
-  ...PAIRINGS.filter(({ name }) => name !== "TCP over IPv6").map((pairing) => ({
+  ...PAIRINGS.filter(({ name, ourServer: [script] }) =>
+    script === "tsd.ts" && !name.includes("IPv6")
+  ).map((pairing) => ({
     ...pairing,
     name: `${pairing.name} over a Unix socket`,
     unix: UNIX,
@@ -152,25 +166,37 @@ async function runTool(command: string, args: string[], input: string) {
   return await proc.finish();
 }
 
-Deno.test("nc and socat, as plain TCP clients, get stamped replies from tsTserv", async () => {
-  await withServer(await startServer("tsTserv.ts"), async (port) => {
-    const nc = await runTool("nc", ["-N", "127.0.0.1", String(port)], "from nc\n");
-    assert.equal(unstamped(nc.stdout), "[STAMP] from nc\n");
-    const socat = await runTool("socat", ["-t", "2", "-", `TCP:127.0.0.1:${port}`], "from socat\n");
-    assert.equal(unstamped(socat.stdout), "[STAMP] from socat\n");
-  });
-});
+/** The servers nc and socat talk to: the lessons', then tsd as each of them. */
+const PLAIN_SERVERS = [
+  { tcp: lesson("tsTserv.ts"), ss: lesson("tsTservSS.ts"), udp: lesson("tsUserv.ts") },
+  { tcp: tsd("tcp"), ss: tsd("ss"), udp: tsd("udp") },
+];
 
-Deno.test("nc and socat, as plain clients, get stamped replies from tsTservSS and tsUserv", async () => {
-  await withServer(await startServer("tsTservSS.ts"), async (port) => {
-    const nc = await runTool("nc", ["127.0.0.1", String(port)], "line\r\n");
-    assert.equal(unstamped(nc.stdout), "[STAMP] line\r\n");
+for (const { tcp, ss, udp } of PLAIN_SERVERS) {
+  Deno.test(`nc and socat, as plain TCP clients, get stamped replies from ${tcp.name}`, async () => {
+    await withServer(await startCommand(tcp), async (port) => {
+      const nc = await runTool("nc", ["-N", "127.0.0.1", String(port)], "from nc\n");
+      assert.equal(unstamped(nc.stdout), "[STAMP] from nc\n");
+      const socat = await runTool(
+        "socat",
+        ["-t", "2", "-", `TCP:127.0.0.1:${port}`],
+        "from socat\n",
+      );
+      assert.equal(unstamped(socat.stdout), "[STAMP] from socat\n");
+    });
   });
-  await withServer(await startServer("tsUserv.ts"), async (port) => {
-    const socat = await runTool("socat", ["-t", "1", "-", `UDP:127.0.0.1:${port}`], "datagram");
-    assert.equal(unstamped(socat.stdout), "[STAMP] datagram");
+
+  Deno.test(`nc and socat, as plain clients, get stamped replies from ${ss.name} and ${udp.name}`, async () => {
+    await withServer(await startCommand(ss), async (port) => {
+      const nc = await runTool("nc", ["127.0.0.1", String(port)], "line\r\n");
+      assert.equal(unstamped(nc.stdout), "[STAMP] line\r\n");
+    });
+    await withServer(await startCommand(udp), async (port) => {
+      const socat = await runTool("socat", ["-t", "1", "-", `UDP:127.0.0.1:${port}`], "datagram");
+      assert.equal(unstamped(socat.stdout), "[STAMP] datagram");
+    });
   });
-});
+}
 
 Deno.test("tsTclntSS strips a reply exactly as Python's str.strip() does, Unicode whitespace too", async () => {
   // python3 strips, both ends, each code point str.isspace() takes, and a few it does not

@@ -1,24 +1,31 @@
 /**
  * End to end: tsUserv, its SocketServer twin tsUservSS, and tsUclnt, run as a user runs them,
- * over UDP and Unix datagrams.
+ * and the production pair that stands for them, tsd and client.ts `--proto udp`: each test that
+ * both must pass runs on each pair (`PAIRS.udp`), its name saying which; Unix datagrams, on the
+ * production pair alone.
  */
 
 import assert from "node:assert/strict";
-import { DATAGRAMS, encoder, runScript, splitStamp, startServer, unstamped } from "./helpers.ts";
+import { DATAGRAMS, encoder, splitStamp, unstamped } from "./helpers.ts";
+import { PAIRS, production, runCommand, runsOver, startCommand, tsd } from "./commands.ts";
 
-const SERVERS = ["tsUserv.ts", "tsUservSS.ts"];
-const CASES = SERVERS.flatMap((script) => DATAGRAMS.map((transport) => ({ script, transport })));
+const CASES = PAIRS.udp.flatMap((pair) =>
+  DATAGRAMS.filter((transport) => runsOver(pair.server, transport)).map((transport) => ({
+    ...pair,
+    transport,
+  }))
+);
 
-for (const { script, transport } of CASES) {
+for (const { server: ours, client: theirs, transport } of CASES) {
   const { server: serving, client: talking, listening, clientLog, exchange } = transport;
-  const name = `${transport.name}: ${script}`;
+  const name = `${transport.name}: ${ours.name}`;
   const start = (args: string[] = []) =>
-    startServer(script, [...serving.args, ...args], "127.0.0.1", serving);
+    startCommand(ours, [...serving.args, ...args], "127.0.0.1", serving);
 
-  Deno.test(`${name}: tsUclnt sends each piped line and prints its reply, until an empty line`, async () => {
+  Deno.test(`${name}: ${theirs.name} sends each piped line and prints its reply, until an empty line`, async () => {
     await using server = await start();
-    const client = await runScript(
-      "tsUclnt.ts",
+    const client = await runCommand(
+      theirs,
       [...(server.port > 0 ? ["--port", String(server.port)] : []), ...talking.args],
       "hello\nwörld\n\nnot sent\n",
       talking,
@@ -39,15 +46,8 @@ for (const { script, transport } of CASES) {
     await server.stop();
   });
 
-  Deno.test(`${name} cuts a datagram longer than --bufsiz to --bufsiz bytes, as recvfrom() does`, async () => {
-    await using server = await start(["--bufsiz", "8"]);
-    const [reply] = await exchange(server, [encoder.encode("0123456789abcdef")]);
-    assert.deepEqual(splitStamp(reply), encoder.encode("01234567"));
-    await server.stop();
-  });
-
   Deno.test(`${name} serves many senders at once`, async () => {
-    await using server = await start(["-q"]);
+    await using server = await start(production(ours, "-q"));
     const payloads = Array.from({ length: 50 }, (_, i) => encoder.encode(`sender ${i}`));
     const replies = await exchange(server, payloads);
     replies.forEach((reply, i) => assert.deepEqual(splitStamp(reply), payloads[i]));
@@ -55,16 +55,33 @@ for (const { script, transport } of CASES) {
   });
 }
 
-for (const host of ["0.0.0.0", "::"]) {
-  Deno.test(`tsUclnt --host ${host} gets the reply of a server listening on ${host}`, async () => {
-    // The address a server's log shows; the reply then comes from loopback.
-    await using server = await startServer("tsUserv.ts", [], host);
-    const client = await runScript(
-      "tsUclnt.ts",
-      ["--host", host, "--port", String(server.port), "--timeout", "1"],
-      "hello\n",
+for (const transport of DATAGRAMS) {
+  const { server: serving, exchange } = transport;
+  Deno.test(`${transport.name}: tsd --proto udp cuts a datagram longer than --bufsiz to --bufsiz bytes, as recvfrom() does`, async () => {
+    await using server = await startCommand(
+      tsd("udp"),
+      [...serving.args, "--bufsiz", "8"],
+      "127.0.0.1",
+      serving,
     );
-    assert.equal(client.code, 0, client.stderr);
-    assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> ");
+    const [reply] = await exchange(server, [encoder.encode("0123456789abcdef")]);
+    assert.deepEqual(splitStamp(reply), encoder.encode("01234567"));
+    await server.stop();
   });
+}
+
+for (const { server: ours, client: theirs } of PAIRS.udp) {
+  for (const host of ["0.0.0.0", "::"]) {
+    Deno.test(`${theirs.name} --host ${host} gets the reply of ${ours.name} listening on ${host}`, async () => {
+      // The address a server's log shows; the reply then comes from loopback.
+      await using server = await startCommand(ours, [], host);
+      const client = await runCommand(
+        theirs,
+        ["--host", host, "--port", String(server.port), "--timeout", "1"],
+        "hello\n",
+      );
+      assert.equal(client.code, 0, client.stderr);
+      assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> ");
+    });
+  }
 }

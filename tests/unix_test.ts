@@ -1,24 +1,23 @@
 /**
- * Unix domain sockets (`--unix PATH`) for the stream scripts: the socket file's rules (stale,
- * in use, not a socket, too long, owner-only), permissions, and peers that are not ours. The
- * behaviour tests shared with TCP run over a Unix socket too, by `TRANSPORTS`.
+ * Unix domain sockets (`--unix PATH`) for tsd and client.ts, the production pair (the lessons
+ * have no `--unix`): the socket file's rules (stale, in use, not a socket, too long,
+ * owner-only), permissions, and peers that are not ours. The behaviour tests shared with TCP run
+ * over a Unix socket too, by `TRANSPORTS`.
  */
 
 import assert from "node:assert/strict";
 import {
-  denoArgs,
   needsRoot,
   Proc,
   type Result,
-  runScript,
   sleep,
   SOCKETS,
-  spawnScript,
   UNIX_DGRAM_PATH,
   UNIX_PATH,
   unstamped,
 } from "./helpers.ts";
 import { cpuSeconds } from "../tools/proc.ts";
+import { client, type Command, commandArgs, runCommand, spawnCommand, tsd } from "./commands.ts";
 
 /** A fresh socket path, and the `deno run` flags that let a script use it. */
 function socketPath(name: string) {
@@ -32,8 +31,8 @@ function socketPath(name: string) {
 }
 
 /** Starts a server on `path`; resolves once it says it listens. */
-async function serveOn(script: string, path: string, denoFlags: string[], args: string[] = []) {
-  const proc = spawnScript(script, ["--unix", path, ...args], { denoFlags });
+async function serveOn(ours: Command, path: string, denoFlags: string[], args: string[] = []) {
+  const proc = spawnCommand(ours, ["--unix", path, ...args], { denoFlags });
   await proc.stdout.waitFor(/^waiting for \w+ on unix:.+\.\.\.$/m);
   return proc;
 }
@@ -52,26 +51,32 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-// A stream server and a datagram one; the datagram one replies to each client's own socket
-// file, so it needs leave to write where clients bind (/tmp).
+/** The production server over stream sockets, and over datagram ones. */
+const STREAM = tsd("tcp");
+const DATAGRAM = tsd("udp");
+
+// A stream server and a datagram one, with the client of each; the datagram one replies to each
+// client's own socket file, so it needs leave to write where clients bind (/tmp).
 const KINDS = [
   {
-    script: "tsTserv.ts",
+    ours: STREAM,
+    theirs: client("tcp"),
     access: (path: string) => [`--allow-read=${path}`, `--allow-write=${path}`, "--allow-sys"],
   },
   {
-    script: "tsUserv.ts",
+    ours: DATAGRAM,
+    theirs: client("udp"),
     access: () => ["--allow-read=/tmp", "--allow-write=/tmp", "--allow-sys"],
   },
 ];
 
-for (const { script, access } of KINDS) {
-  Deno.test(`${script}: the socket file is owner-only, removed at a clean stop, taken over when stale, kept when live`, async () => {
-    const { path } = socketPath(`file-${script}`);
+for (const { ours, access } of KINDS) {
+  Deno.test(`${ours.name}: the socket file is owner-only, removed at a clean stop, taken over when stale, kept when live`, async () => {
+    const { path } = socketPath(`file-${ours.args.at(-1)}`);
     const denoFlags = access(path);
-    const server = await serveOn(script, path, denoFlags);
+    const server = await serveOn(ours, path, denoFlags);
     assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o600, "only its owner may use it");
-    const second = await runScript(script, ["--unix", path], undefined, { denoFlags });
+    const second = await runCommand(ours, ["--unix", path], undefined, { denoFlags });
     assertError(
       second,
       new RegExp(`^error: Cannot listen on unix:${path}: it is in use by a running server$`),
@@ -81,11 +86,11 @@ for (const { script, access } of KINDS) {
     assert.ok(!(await exists(path)), "a clean stop removes the file");
 
     // A server that died leaves its file: the next one takes the path over.
-    const dead = await serveOn(script, path, denoFlags);
+    const dead = await serveOn(ours, path, denoFlags);
     dead.kill("SIGKILL");
     await dead.finish().catch(() => {});
     assert.ok(await exists(path), "a stale file is left");
-    const again = await serveOn(script, path, denoFlags, ["--unix-mode", "660"]);
+    const again = await serveOn(ours, path, denoFlags, ["--unix-mode", "660"]);
     assert.equal((await Deno.lstat(path)).mode! & 0o777, 0o660);
     again.kill("SIGTERM");
     assert.equal((await again.finish()).code, 0);
@@ -96,7 +101,7 @@ Deno.test("a path that is not a socket, or too long, or not granted, is one clea
   const { path, denoFlags } = socketPath("plain");
   await Deno.writeTextFile(path, "not a socket\n");
   try {
-    const result = await runScript("tsTserv.ts", ["--unix", path], undefined, { denoFlags });
+    const result = await runCommand(STREAM, ["--unix", path], undefined, { denoFlags });
     assertError(
       result,
       new RegExp(`^error: Cannot listen on unix:${path}: it exists, and is not a socket$`),
@@ -106,26 +111,26 @@ Deno.test("a path that is not a socket, or too long, or not granted, is one clea
     await Deno.remove(path);
   }
   const long = `/tmp/${"x".repeat(120)}.sock`;
-  const tooLong = await runScript("tsTserv.ts", ["--unix", long]);
+  const tooLong = await runCommand(STREAM, ["--unix", long]);
   assertError(tooLong, /: the path is too long for a Unix socket \(at most 107 bytes\)$/);
-  const denied = await runScript("tsTserv.ts", ["--unix", path]);
+  const denied = await runCommand(STREAM, ["--unix", path]);
   assertError(
     denied,
     new RegExp(`: read access to ${path} was not granted \\(run with --allow-read=${path}\\)$`),
   );
-  const missing = await runScript("tsTclnt.ts", ["--unix", path], "hi\n", { denoFlags });
+  const missing = await runCommand(client("tcp"), ["--unix", path], "hi\n", { denoFlags });
   assertError(
     missing,
     new RegExp(
       `^error: Cannot connect to unix:${path}: no such socket \\(is the server running\\?\\)$`,
     ),
   );
-  const cases: [string, string[], RegExp][] = [
-    ["tsTserv.ts", ["--unix", path, "--unix-mode", "999"], /--unix-mode must be 3 octal digits/],
-    ["tsTclnt.ts", ["--unix", path, "--tls"], /^error: --tls is for TCP, not --unix$/],
+  const cases: [Command, string[], RegExp][] = [
+    [STREAM, ["--unix", path, "--unix-mode", "999"], /--unix-mode must be 3 octal digits/],
+    [client("tcp"), ["--unix", path, "--tls"], /^error: --tls is for TCP, not --unix$/],
   ];
-  for (const [script, args, message] of cases) {
-    assertError(await runScript(script, args), message, 2);
+  for (const [command, args, message] of cases) {
+    assertError(await runCommand(command, args), message, 2);
   }
 });
 
@@ -134,7 +139,7 @@ Deno.test({
 }, async () => {
   const asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups"];
   const { path, denoFlags } = socketPath("owner");
-  const server = await serveOn("tsTserv.ts", path, denoFlags);
+  const server = await serveOn(STREAM, path, denoFlags);
   try {
     const nobody = await new Proc("setpriv", [
       ...asNobody,
@@ -146,7 +151,7 @@ Deno.test({
     server.kill("SIGTERM");
     await server.finish();
   }
-  const datagrams = await serveOn("tsUserv.ts", path, CLIENT_ACCESS.denoFlags);
+  const datagrams = await serveOn(DATAGRAM, path, CLIENT_ACCESS.denoFlags);
   try {
     const nobody = await new Proc("setpriv", [
       ...asNobody,
@@ -160,9 +165,9 @@ Deno.test({
   }
 });
 
-Deno.test("interop over Unix sockets: Python, socat and nc as clients of tsTserv", async () => {
+Deno.test("interop over Unix sockets: Python, socat and nc as clients of tsd --proto tcp", async () => {
   const { path, denoFlags } = socketPath("interop");
-  const server = await serveOn("tsTserv.ts", path, denoFlags);
+  const server = await serveOn(STREAM, path, denoFlags);
   try {
     const clients: [string[], string][] = [
       [[
@@ -191,59 +196,57 @@ const CLIENT_ACCESS = { denoFlags: ["--allow-read=/tmp", "--allow-write=/tmp", "
 
 Deno.test("datagrams: the client's own socket, and what it says when it has no server or no folder", async () => {
   const { path } = socketPath("dgram");
-  const server = await serveOn("tsUserv.ts", path, CLIENT_ACCESS.denoFlags);
-  const client = await runScript("tsUclnt.ts", ["--unix", path], "hi\n", CLIENT_ACCESS);
-  assert.equal(unstamped(client.stdout), "> [STAMP] hi\n> ", client.stderr);
+  const server = await serveOn(DATAGRAM, path, CLIENT_ACCESS.denoFlags);
+  const talked = await runCommand(client("udp"), ["--unix", path], "hi\n", CLIENT_ACCESS);
+  assert.equal(unstamped(talked.stdout), "> [STAMP] hi\n> ", talked.stderr);
   server.kill("SIGTERM");
   const log = (await server.finish()).stdout;
   assert.match(log, /returned to: unix:\/tmp\/tsUclnt-\w+\/client\.sock$/m);
 
-  const missing = await runScript("tsUclnt.ts", ["--unix", path], "hi\n", CLIENT_ACCESS);
+  const missing = await runCommand(client("udp"), ["--unix", path], "hi\n", CLIENT_ACCESS);
   assertError(
     missing,
     new RegExp(
       `^error: Cannot send to unix:${path}: no such socket \\(is the server running\\?\\)$`,
     ),
   );
-  const noTemp = await runScript("tsUclnt.ts", ["--unix", path], "hi\n");
+  const noTemp = await runCommand(client("udp"), ["--unix", path], "hi\n");
   assertError(noTemp, /^error: Cannot make a folder for our socket .*--allow-write=\/tmp/);
   const ours = await Array.fromAsync(Deno.readDir("/tmp"));
   assert.ok(!ours.some((entry) => entry.name.startsWith("tsUclnt-")), "no client folder left");
 });
 
-for (const [script, ...args] of [["tsUserv.ts"], ["tsUservSS.ts"], ["tsd.ts", "--proto", "udp"]]) {
-  Deno.test(`datagrams: ${script} logs a sender with no path, or one it may not write to, in a line a second`, async () => {
-    const { path, denoFlags } = socketPath(`senders-${script}`);
-    // Leave to use its own file only: not the clients'.
-    const server = await serveOn(script, path, denoFlags, args);
-    try {
-      const python = [
-        "import socket",
-        "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)",
-        `for i in range(500): s.sendto(b'unbound', '${path}')`,
-      ].join("\n");
-      assert.equal((await new Proc("python3", ["-c", python]).finish()).code, 0);
-      await server.stderr.waitFor(
-        /^\.\.\.cannot reply to unix:: it has no address \(a Unix datagram client must bind a path\)$/m,
-      );
-      // 500 senders with no address: the first is said at once, the rest a second later.
-      await server.stderr.waitFor(/ \(and \d+ more since the last line\)$/m, 3000);
-      const unbound = server.stderr.text.match(/cannot reply to unix:: it has no address/g) ?? [];
-      assert.ok(unbound.length <= 3, `${unbound.length} lines for 500 datagrams`);
-      const client = await runScript(
-        "tsUclnt.ts",
-        ["--unix", path, "--timeout", "0.5"],
-        "hi\n",
-        CLIENT_ACCESS,
-      );
-      assertError(client, /within 0\.5 s \(the server is there, but did not answer/);
-      await server.stderr.waitFor(/^\.\.\.cannot reply to unix:\/tmp\/tsUclnt-.*leave to reach/m);
-    } finally {
-      server.kill("SIGTERM");
-      assert.equal((await server.finish()).code, 0);
-    }
-  });
-}
+Deno.test(`datagrams: ${DATAGRAM.name} logs a sender with no path, or one it may not write to, in a line a second`, async () => {
+  const { path, denoFlags } = socketPath("senders");
+  // Leave to use its own file only: not the clients'.
+  const server = await serveOn(DATAGRAM, path, denoFlags);
+  try {
+    const python = [
+      "import socket",
+      "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)",
+      `for i in range(500): s.sendto(b'unbound', '${path}')`,
+    ].join("\n");
+    assert.equal((await new Proc("python3", ["-c", python]).finish()).code, 0);
+    await server.stderr.waitFor(
+      /^\.\.\.cannot reply to unix:: it has no address \(a Unix datagram client must bind a path\)$/m,
+    );
+    // 500 senders with no address: the first is said at once, the rest a second later.
+    await server.stderr.waitFor(/ \(and \d+ more since the last line\)$/m, 3000);
+    const unbound = server.stderr.text.match(/cannot reply to unix:: it has no address/g) ?? [];
+    assert.ok(unbound.length <= 3, `${unbound.length} lines for 500 datagrams`);
+    const talked = await runCommand(
+      client("udp"),
+      ["--unix", path, "--timeout", "0.5"],
+      "hi\n",
+      CLIENT_ACCESS,
+    );
+    assertError(talked, /within 0\.5 s \(the server is there, but did not answer/);
+    await server.stderr.waitFor(/^\.\.\.cannot reply to unix:\/tmp\/tsUclnt-.*leave to reach/m);
+  } finally {
+    server.kill("SIGTERM");
+    assert.equal((await server.finish()).code, 0);
+  }
+});
 
 // Python's socketserver over AF_UNIX, serving two requests, each with the stamp and what it read.
 const PYTHON_SERVERS = [
@@ -251,18 +254,18 @@ const PYTHON_SERVERS = [
     kind: "UnixStreamServer",
     handler: "StreamRequestHandler",
     read: "readline",
-    client: "tsTclntSS.ts",
+    theirs: client("ss"),
   },
   {
     kind: "UnixDatagramServer",
     handler: "DatagramRequestHandler",
     read: "read",
-    client: "tsUclnt.ts",
+    theirs: client("udp"),
   },
 ];
 
-for (const { kind, handler, read, client } of PYTHON_SERVERS) {
-  Deno.test(`${client} talks to Python's socketserver.${kind}`, async () => {
+for (const { kind, handler, read, theirs } of PYTHON_SERVERS) {
+  Deno.test(`${theirs.name} talks to Python's socketserver.${kind}`, async () => {
     const { path, denoFlags } = socketPath(`python-${read}`);
     const python = [
       "import socketserver, time",
@@ -276,8 +279,8 @@ for (const { kind, handler, read, client } of PYTHON_SERVERS) {
     await book.stdout.waitFor(/^listening$/m);
     try {
       // A datagram client binds a socket of its own under /tmp.
-      const access = client === "tsUclnt.ts" ? CLIENT_ACCESS : { denoFlags };
-      const result = await runScript(client, ["--unix", path], "one\ntwo\n", access);
+      const access = theirs.args.includes("udp") ? CLIENT_ACCESS : { denoFlags };
+      const result = await runCommand(theirs, ["--unix", path], "one\ntwo\n", access);
       assert.equal(result.code, 0, result.stderr);
       assert.equal(unstamped(result.stdout), "> [STAMP] one\n> [STAMP] two\n> ");
       assert.equal((await book.finish()).code, 0);
@@ -318,68 +321,68 @@ function datagramClient(server: string, own: string, count: number, read: number
 // cancelled, spins a CPU, and keeps the socket busy: the server drops that reply and binds a new
 // socket. The stuck send() still spins until that client reads or leaves (a known limit): the
 // CPU is said while the hog stays, and must be low once it has left.
-for (const script of ["tsUserv.ts", "tsUservSS.ts"]) {
-  Deno.test({
-    name: `datagrams: a client that never reads its replies does not freeze ${script}`,
-  }, async () => {
-    await using own = await ownFolder();
-    const path = `${own.dir}/server.sock`;
-    const server = await serveOn(script, path, own.denoFlags);
-    const hog = datagramClient(path, `${own.dir}/hog.sock`, 25, 0);
+Deno.test({
+  name: `datagrams: a client that never reads its replies does not freeze ${DATAGRAM.name}`,
+}, async () => {
+  await using own = await ownFolder();
+  const path = `${own.dir}/server.sock`;
+  const server = await serveOn(DATAGRAM, path, own.denoFlags);
+  const hog = datagramClient(path, `${own.dir}/hog.sock`, 25, 0);
+  try {
+    await hog.stdout.waitFor(/^done$/m);
+    const cpuBefore = await cpuSeconds(server.child.pid);
+    const started = performance.now();
+    const polite = datagramClient(path, `${own.dir}/polite.sock`, 1, 1);
+    const answered = await polite.stdout.waitFor(/^done$/m, 5000).then(() => true, () => false);
+    await polite.write("");
+    await polite.finish();
+    await sleep(1000);
+    const cpu = (await cpuSeconds(server.child.pid) - cpuBefore) * 1000 /
+      (performance.now() - started);
+    console.log(
+      `${DATAGRAM.name}: polite client answered: ${answered}; CPU ${Math.round(cpu * 100)}%`,
+    );
+    assert.ok(answered, "another client is still answered");
+    await hog.write(""); // it leaves, never having read: its stuck reply fails at last
+    await hog.finish();
+    await sleep(300);
+    const cpuGone = await cpuSeconds(server.child.pid);
+    const gone = performance.now();
+    await sleep(1000);
+    const cpuAfter = (await cpuSeconds(server.child.pid) - cpuGone) * 1000 /
+      (performance.now() - gone);
+    console.log(`${DATAGRAM.name}: once the hog left, CPU ${Math.round(cpuAfter * 100)}%`);
+    assert.ok(cpuAfter < 0.3, `the server uses ${Math.round(cpuAfter * 100)}% of a CPU`);
+    const stopAt = performance.now();
+    server.kill("SIGTERM");
+    const result = await server.finish(5000);
+    const stopMs = performance.now() - stopAt;
+    console.log(`${DATAGRAM.name}: stopped in ${Math.round(stopMs)} ms, exit ${result.code}`);
+    assert.equal(result.code, 0);
+    assert.ok(stopMs < 2500, `the stop took ${stopMs} ms`);
+    assert.ok(!(await exists(path)), "the stop removes the socket file");
+    const said = result.stderr.match(/dropped (a reply|\d+ replies) to unix:.*hog\.sock/g) ?? [];
+    assert.ok(
+      said.length >= 1 && said.length <= 3,
+      `said ${said.length} times:\n${result.stderr}`,
+    );
+  } finally {
+    await hog.write("").catch(() => {});
+    await hog.finish().catch(() => {});
     try {
-      await hog.stdout.waitFor(/^done$/m);
-      const cpuBefore = await cpuSeconds(server.child.pid);
-      const started = performance.now();
-      const polite = datagramClient(path, `${own.dir}/polite.sock`, 1, 1);
-      const answered = await polite.stdout.waitFor(/^done$/m, 5000).then(() => true, () => false);
-      await polite.write("");
-      await polite.finish();
-      await sleep(1000);
-      const cpu = (await cpuSeconds(server.child.pid) - cpuBefore) * 1000 /
-        (performance.now() - started);
-      console.log(`${script}: polite client answered: ${answered}; CPU ${Math.round(cpu * 100)}%`);
-      assert.ok(answered, "another client is still answered");
-      await hog.write(""); // it leaves, never having read: its stuck reply fails at last
-      await hog.finish();
-      await sleep(300);
-      const cpuGone = await cpuSeconds(server.child.pid);
-      const gone = performance.now();
-      await sleep(1000);
-      const cpuAfter = (await cpuSeconds(server.child.pid) - cpuGone) * 1000 /
-        (performance.now() - gone);
-      console.log(`${script}: once the hog left, CPU ${Math.round(cpuAfter * 100)}%`);
-      assert.ok(cpuAfter < 0.3, `the server uses ${Math.round(cpuAfter * 100)}% of a CPU`);
-      const stopAt = performance.now();
-      server.kill("SIGTERM");
-      const result = await server.finish(5000);
-      const stopMs = performance.now() - stopAt;
-      console.log(`${script}: stopped in ${Math.round(stopMs)} ms, exit ${result.code}`);
-      assert.equal(result.code, 0);
-      assert.ok(stopMs < 2500, `the stop took ${stopMs} ms`);
-      assert.ok(!(await exists(path)), "the stop removes the socket file");
-      const said = result.stderr.match(/dropped (a reply|\d+ replies) to unix:.*hog\.sock/g) ?? [];
-      assert.ok(
-        said.length >= 1 && said.length <= 3,
-        `said ${said.length} times:\n${result.stderr}`,
-      );
-    } finally {
-      await hog.write("").catch(() => {});
-      await hog.finish().catch(() => {});
-      try {
-        server.kill("SIGKILL");
-      } catch {
-        // it has stopped already
-      }
-      await server.finish().catch(() => {});
+      server.kill("SIGKILL");
+    } catch {
+      // it has stopped already
     }
-  });
-}
+    await server.finish().catch(() => {});
+  }
+});
 
 Deno.test("datagrams: a new socket that cannot be made is one line, and the server answers again once the hog leaves", async () => {
   await using own = await ownFolder();
   const path = `${own.dir}/server.sock`;
   // Leave to use the path, and to reply where clients bind, but not to make a new socket beside it.
-  const server = await serveOn("tsUserv.ts", path, [
+  const server = await serveOn(DATAGRAM, path, [
     `--allow-read=${path}`,
     `--allow-write=${own.dir}`,
     "--allow-sys",
@@ -457,65 +460,62 @@ print(answered, flush=True)
 
 const NOBODY_PYTHON = "/usr/bin/python3"; // not root's own, which nobody may not reach
 
-for (const script of ["tsUserv.ts", "tsUservSS.ts"]) {
-  Deno.test({
-    ...needsRoot(
-      `datagrams: another user racing ${script}'s path never takes it, and no datagram is lost`,
-      "setpriv",
-    ),
-  }, async () => {
-    await using own = await ownFolder();
-    await Deno.chmod(own.dir, 0o1777); // sticky and open to all, as /tmp
-    const path = `${own.dir}/server.sock`;
-    const server = await serveOn(script, path, own.denoFlags, ["--unix-mode", "666"]);
-    try {
-      const thief = new Proc("setpriv", [
-        ...["--reuid=65534", "--regid=65534", "--clear-groups"],
-        ...[NOBODY_PYTHON, "-c", THIEF, path, own.dir, "3"],
-      ]);
-      const patient = [1, 2, 3].map((n) =>
-        new Proc("python3", ["-c", PATIENT, path, `${own.dir}/patient-${n}.sock`, "60"])
-      );
-      const stolen = await thief.finish(10_000);
-      assert.equal(stolen.code, 0, stolen.stderr);
-      assert.equal(stolen.stdout.trim(), "0", "another user bound the server's path");
-      for (const client of patient) {
-        const { code, stdout, stderr } = await client.finish(30_000);
-        assert.equal(code, 0, stderr);
-        assert.equal(stdout.trim(), "60", "requests answered, of 60");
-      }
-    } finally {
-      server.kill("SIGTERM");
+Deno.test({
+  ...needsRoot(
+    `datagrams: another user racing ${DATAGRAM.name}'s path never takes it, and no datagram is lost`,
+    "setpriv",
+  ),
+}, async () => {
+  await using own = await ownFolder();
+  await Deno.chmod(own.dir, 0o1777); // sticky and open to all, as /tmp
+  const path = `${own.dir}/server.sock`;
+  const server = await serveOn(DATAGRAM, path, own.denoFlags, ["--unix-mode", "666"]);
+  try {
+    const thief = new Proc("setpriv", [
+      ...["--reuid=65534", "--regid=65534", "--clear-groups"],
+      ...[NOBODY_PYTHON, "-c", THIEF, path, own.dir, "3"],
+    ]);
+    const patient = [1, 2, 3].map((n) =>
+      new Proc("python3", ["-c", PATIENT, path, `${own.dir}/patient-${n}.sock`, "60"])
+    );
+    const stolen = await thief.finish(10_000);
+    assert.equal(stolen.code, 0, stolen.stderr);
+    assert.equal(stolen.stdout.trim(), "0", "another user bound the server's path");
+    for (const client of patient) {
+      const { code, stdout, stderr } = await client.finish(30_000);
+      assert.equal(code, 0, stderr);
+      assert.equal(stdout.trim(), "60", "requests answered, of 60");
     }
-    const { code, stderr } = await server.finish();
-    assert.equal(code, 0, stderr);
-    assert.match(stderr, /dropped (a reply|\d+ replies) to unix:.*hog-/);
-    assert.doesNotMatch(stderr, /Uncaught|error:|\n\s+at /);
-    assert.doesNotMatch(stderr, /cannot reply to unix:.*\/\.server\.sock/, "a wake-up answered");
-    assert.ok(!(await exists(path)), "the stop removes the socket file");
-    const ours = [...Deno.readDirSync(own.dir)].filter(({ name }) => name.startsWith(".server"));
-    assert.deepEqual(ours, [], "a new socket's hidden name is left behind");
-  });
-}
+  } finally {
+    server.kill("SIGTERM");
+  }
+  const { code, stderr } = await server.finish();
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /dropped (a reply|\d+ replies) to unix:.*hog-/);
+  assert.doesNotMatch(stderr, /Uncaught|error:|\n\s+at /);
+  assert.doesNotMatch(stderr, /cannot reply to unix:.*\/\.server\.sock/, "a wake-up answered");
+  assert.ok(!(await exists(path)), "the stop removes the socket file");
+  const hidden = [...Deno.readDirSync(own.dir)].filter(({ name }) => name.startsWith(".server"));
+  assert.deepEqual(hidden, [], "a new socket's hidden name is left behind");
+});
 
-for (const { script, access } of KINDS) {
-  Deno.test(`${script}: a clean stop leaves alone a socket file that another server has taken over`, async () => {
+for (const { ours, theirs, access } of KINDS) {
+  Deno.test(`${ours.name}: a clean stop leaves alone a socket file that another server has taken over`, async () => {
     await using own = await ownFolder();
     const path = `${own.dir}/server.sock`;
     const denoFlags = [...own.denoFlags, ...access(path)];
-    const first = await serveOn(script, path, denoFlags);
+    const first = await serveOn(ours, path, denoFlags);
     await Deno.remove(path); // someone removes the first server's file; a second one starts
-    const second = await serveOn(script, path, denoFlags);
+    const second = await serveOn(ours, path, denoFlags);
     try {
       const { ino } = await Deno.lstat(path);
       first.kill("SIGTERM");
       assert.equal((await first.finish()).code, 0);
       assert.ok(await exists(path), "the second server's file is still there");
       assert.equal((await Deno.lstat(path)).ino, ino, "and it is the same file");
-      const client = script === "tsTserv.ts"
-        ? await runScript("tsTclnt.ts", ["--unix", path], "hi\n", { denoFlags })
-        : await runScript("tsUclnt.ts", ["--unix", path], "hi\n", CLIENT_ACCESS);
-      assert.equal(unstamped(client.stdout), "> [STAMP] hi\n> ", client.stderr);
+      const access = ours === STREAM ? { denoFlags } : CLIENT_ACCESS;
+      const talked = await runCommand(theirs, ["--unix", path], "hi\n", access);
+      assert.equal(unstamped(talked.stdout), "> [STAMP] hi\n> ", talked.stderr);
     } finally {
       second.kill("SIGTERM");
       assert.equal((await second.finish()).code, 0);
@@ -523,11 +523,11 @@ for (const { script, access } of KINDS) {
     assert.ok(!(await exists(path)), "the second server's own stop removes it");
   });
 
-  Deno.test(`${script}: under umask 000, the socket file is never wider than --unix-mode`, async () => {
+  Deno.test(`${ours.name}: under umask 000, the socket file is never wider than --unix-mode`, async () => {
     await using own = await ownFolder();
     const path = `${own.dir}/server.sock`;
     const denoFlags = [...own.denoFlags, ...access(path)];
-    const [run, ...rest] = denoArgs(script, ["--unix", path]);
+    const [run, ...rest] = commandArgs(ours, ["--unix", path]);
     const seen: number[] = [];
     for (let start = 0; start < 8; start++) {
       const server = new Proc("sh", [
@@ -557,7 +557,7 @@ for (const { script, access } of KINDS) {
       }
     }
     const wide = seen.filter((mode) => mode !== 0o600);
-    console.log(`${script}: ${wide.length} of ${seen.length} starts showed a wider mode first`);
+    console.log(`${ours.name}: ${wide.length} of ${seen.length} starts showed a wider mode first`);
     assert.equal(seen.length, 8);
     assert.deepEqual(wide.map((mode) => mode.toString(8)), []);
   });

@@ -1,5 +1,6 @@
 /**
- * `--workers N` on the TCP servers: N threads share the port, the log says which one served a
+ * `--workers N` on tsd's stream servers (`--proto tcp` and `ss`; the lessons have no
+ * `--workers`): N threads share the port, the log says which one served a
  * connection, one stop ends them all, a worker that dies is replaced, and what it needs (Linux,
  * `--unstable-net`, leave to read the scripts) is one clear line when missing.
  */
@@ -11,31 +12,33 @@ import {
   Proc,
   proxyV1,
   readBytes,
-  runScript,
   sleep,
-  startServer,
   TRANSPORTS,
   unstamped,
   writeAll,
 } from "./helpers.ts";
+import { runCommand, startCommand, tsd } from "./commands.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname.replace(/\/$/, "");
 /** What `--workers` needs beyond a script's own flags. */
 const WORKER_FLAGS = ["--unstable-net", `--allow-read=${ROOT}`];
 
+/** tsd as tsTserv and as tsTservSS. */
+const SERVERS = [tsd("tcp"), tsd("ss")];
+
 // Each over TCP and TLS, and behind a balancer (--proxy-protocol: the test sends the header).
-const CASES = ["tsTserv.ts", "tsTservSS.ts"].flatMap((script) =>
+const CASES = SERVERS.flatMap((ours) =>
   TRANSPORTS.filter(({ name }) => name !== "unix").flatMap((transport) =>
-    [false, true].map((proxied) => ({ script, transport, proxied }))
+    [false, true].map((proxied) => ({ ours, transport, proxied }))
   )
 );
 
-for (const { script, transport, proxied } of CASES) {
+for (const { ours, transport, proxied } of CASES) {
   const behind = proxied ? ", behind a balancer," : "";
-  Deno.test(`${transport.name}: ${script} --workers 2${behind} serves from both workers, and one stop ends both`, async () => {
+  Deno.test(`${transport.name}: ${ours.name} --workers 2${behind} serves from both workers, and one stop ends both`, async () => {
     const { server: serving } = transport;
-    await using server = await startServer(
-      script,
+    await using server = await startCommand(
+      ours,
       [...serving.args, "--workers", "2", ...(proxied ? ["--proxy-protocol"] : [])],
       "127.0.0.1",
       { denoFlags: [...(serving.denoFlags ?? []), ...WORKER_FLAGS] },
@@ -221,9 +224,9 @@ Deno.test("--workers says what it needs in one line: leave to read, TCP", async 
     [WORKER_FLAGS, ["--workers", "0"], /^error: --workers must be a whole number from 1/, 2],
   ];
   for (const [denoFlags, args, message, code] of cases) {
-    for (const script of ["tsTserv.ts", "tsTservSS.ts"]) {
-      const result = await runScript(script, ["--port", "0", ...args], undefined, { denoFlags });
-      assert.equal(result.code, code, `${script} ${args}: ${result.stderr}`);
+    for (const ours of SERVERS) {
+      const result = await runCommand(ours, ["--port", "0", ...args], undefined, { denoFlags });
+      assert.equal(result.code, code, `${ours.name} ${args}: ${result.stderr}`);
       assert.match(result.stderr.split("\n")[0], message);
     }
   }
