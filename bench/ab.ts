@@ -14,7 +14,7 @@
  * @module
  */
 
-import { flag } from "../lib/flags.ts";
+import { flag } from "../server/flags.ts";
 import { cpuSeconds, cpuTicks, type Listening, startListening } from "../tools/proc.ts";
 import { denoArgs, optionsOrExit } from "../tools/scripts.ts";
 import { buildC } from "./build.ts";
@@ -45,16 +45,16 @@ const COMMAND = {
   },
 };
 
-/** A load, and the server of ours it is for. */
+/** A load, and the protocol of ours (`tsd --proto`) it is for. */
 const LOADS = [
-  { title: "TCP, 16 connections", script: "tsTserv.ts", proto: "tcp", conns: 16 },
-  { title: "TCP, 128 connections", script: "tsTserv.ts", proto: "tcp", conns: 128 },
-  { title: "UDP, 16 clients", script: "tsUserv.ts", proto: "udp", conns: 16 },
-  { title: "a connection per line, 16 clients", script: "tsTservSS.ts", proto: "ss", conns: 16 },
+  { title: "TCP, 16 connections", proto: "tcp", conns: 16 },
+  { title: "TCP, 128 connections", proto: "tcp", conns: 128 },
+  { title: "UDP, 16 clients", proto: "udp", conns: 16 },
+  { title: "a connection per line, 16 clients", proto: "ss", conns: 16 },
 ];
 const STEAL_LIMIT = 0.05; // a run the hypervisor took more than this of the CPUs from is run again
 
-const flags = optionsOrExit(COMMAND);
+const flags = await optionsOrExit(COMMAND);
 const git = async (...args: string[]) => {
   const { success, stdout, stderr } = await new Deno.Command("git", { args, cwd: root }).output();
   if (!success) throw new Error(`git ${args.join(" ")}: ${decoder.decode(stderr).trim()}`);
@@ -98,14 +98,9 @@ try {
   console.log("|---|---:|---:|---:|---:|---:|");
   for (const scenario of LOADS) {
     const start = (folder: string) => {
-      const [run, ...rest] = denoArgs(scenario.script, [
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "-q",
-      ]);
-      const script = rest.map((arg) => arg.replace(`${root}scripts/`, `${folder}/scripts/`));
+      const args = ["--proto", scenario.proto, "--host", "127.0.0.1", "--port", "0", "-q"];
+      const [run, ...rest] = denoArgs("tsd.ts", args);
+      const script = rest.map((arg) => arg.replace(`${root}server/`, `${folder}/server/`));
       return startListening(["taskset", "-c", "0", Deno.execPath(), run, ...script], folder);
     };
     const servers = { before: await start(before), after: await start(after) };

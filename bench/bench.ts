@@ -29,7 +29,7 @@
  * @module
  */
 
-import { type Command, flag } from "../lib/flags.ts";
+import { type Command, flag } from "../server/flags.ts";
 import type { LoadResult } from "./load_engine.ts";
 import { cpuSeconds, cpuTicks, type Listening, memoryKiB, startListening } from "../tools/proc.ts";
 import { denoArgs, optionsOrExit } from "../tools/scripts.ts";
@@ -72,10 +72,17 @@ const tls = await certs();
 const readCerts = `--allow-read=${tls.dir}`;
 const withTls = ["--tls-cert", tls.cert, "--tls-key", tls.key];
 
-const ourServer = (script: string, extra: string[] = [], denoFlags = [readCerts]): string[] => {
-  const [run, ...rest] = denoArgs(script, ["--host", "127.0.0.1", "--port", "0", "-q", ...extra]);
+/** Ours: the production server, `tsd --proto proto -q`. */
+const ourServer = (proto: string, extra: string[] = [], denoFlags = [readCerts]): string[] => {
+  const args = ["--proto", proto, "--host", "127.0.0.1", "--port", "0", "-q", ...extra];
+  const [run, ...rest] = denoArgs("tsd.ts", args);
   return [deno, run, ...denoFlags, ...rest];
 };
+/** A lesson, as it is: no `-q` (its log goes to a pipe the bench reads), no tuning. */
+const lesson = (script: string): string[] => [
+  deno,
+  ...denoArgs(script, ["--host", "127.0.0.1", "--port", "0"]),
+];
 
 // Unix sockets: a path for each server, and Deno's leave to use them.
 const unixPath = (name: string) => `/tmp/ts-deno-bench-${name}-${Deno.pid}.sock`;
@@ -107,44 +114,40 @@ const nodeTls = (mode: string) => [
 ];
 
 const SERVERS: Record<string, Server> = {
-  tsTserv: { label: "tsTserv (ours)", command: ourServer("tsTserv.ts"), ours: true },
-  tsUserv: { label: "tsUserv (ours)", command: ourServer("tsUserv.ts"), ours: true },
-  tsTservSS: { label: "tsTservSS (ours)", command: ourServer("tsTservSS.ts"), ours: true },
-  tsTservTls: {
-    label: "tsTserv, TLS (ours)",
-    command: ourServer("tsTserv.ts", withTls),
-    ours: true,
-  },
-  tsTservSSTls: {
-    label: "tsTservSS, TLS (ours)",
-    command: ourServer("tsTservSS.ts", withTls),
-    ours: true,
-  },
-  tsTservUnix: {
-    label: "tsTserv, Unix socket (ours)",
-    command: ourServer("tsTserv.ts", ["--unix", OURS_UNIX], unixAccess(OURS_UNIX)),
+  tsd: { label: "tsd --proto tcp (ours)", command: ourServer("tcp"), ours: true },
+  tsdUdp: { label: "tsd --proto udp (ours)", command: ourServer("udp"), ours: true },
+  tsdSS: { label: "tsd --proto ss (ours)", command: ourServer("ss"), ours: true },
+  tsdTls: { label: "tsd --proto tcp, TLS (ours)", command: ourServer("tcp", withTls), ours: true },
+  tsdSSTls: { label: "tsd --proto ss, TLS (ours)", command: ourServer("ss", withTls), ours: true },
+  tsdUnix: {
+    label: "tsd --proto tcp, Unix socket (ours)",
+    command: ourServer("tcp", ["--unix", OURS_UNIX], unixAccess(OURS_UNIX)),
     ours: true,
     unix: OURS_UNIX,
   },
-  tsTservSSUnix: {
-    label: "tsTservSS, Unix socket (ours)",
-    command: ourServer("tsTservSS.ts", ["--unix", OURS_UNIX], unixAccess(OURS_UNIX)),
+  tsdSSUnix: {
+    label: "tsd --proto ss, Unix socket (ours)",
+    command: ourServer("ss", ["--unix", OURS_UNIX], unixAccess(OURS_UNIX)),
     ours: true,
     unix: OURS_UNIX,
   },
-  // --workers 2 on both cores, which the load generator shares: see the README.
-  tsTservWorkers: {
-    label: "tsTserv --workers 2, on both CPUs (ours)",
-    command: ourServer("tsTserv.ts", ["--workers", "2"], [`--allow-read=${root}`]),
+  // --workers 2 on both cores, which the load generator shares: see server/README.md.
+  tsdWorkers: {
+    label: "tsd --workers 2, on both CPUs (ours)",
+    command: ourServer("tcp", ["--workers", "2"], [`--allow-read=${root}`]),
     ours: true,
     cores: "0,1",
   },
-  tsTservOnBoth: {
-    label: "tsTserv, on both CPUs (ours)",
-    command: ourServer("tsTserv.ts"),
+  tsdOnBoth: {
+    label: "tsd, on both CPUs (ours)",
+    command: ourServer("tcp"),
     ours: true,
     cores: "0,1",
   },
+  // The lessons, beside it: what the production rules cost over the book's plain loop.
+  tsTserv: { label: "tsTserv (the lesson)", command: lesson("tsTserv.ts") },
+  tsUserv: { label: "tsUserv (the lesson)", command: lesson("tsUserv.ts") },
+  tsTservSS: { label: "tsTservSS (the lesson)", command: lesson("tsTservSS.ts") },
   nodeTls: { label: "Node tls", command: nodeTls("tls"), anchor: "node" },
   nodeTlsSS: {
     label: "Node tls, a connection per line",
@@ -230,60 +233,70 @@ const SCENARIOS: Scenario[] = [
     title: "TCP, 1 connection",
     proto: "tcp",
     conns: 1,
-    servers: ["tsTserv", "nodeNet", "bareTcp", "cTcp"],
+    servers: ["tsd", "tsTserv", "nodeNet", "bareTcp", "cTcp"],
   },
   {
     id: "tcp16",
     title: "TCP, 16 connections",
     proto: "tcp",
     conns: 16,
-    servers: ["tsTserv", "nodeNet", "bareTcp", "goTcp", "cTcp", "asyncio", "threading", "book"],
-    quick: ["tsTserv", "nodeNet", "bareTcp", "cTcp", "book"],
+    servers: [
+      "tsd",
+      "tsTserv",
+      "nodeNet",
+      "bareTcp",
+      "goTcp",
+      "cTcp",
+      "asyncio",
+      "threading",
+      "book",
+    ],
+    quick: ["tsd", "tsTserv", "nodeNet", "bareTcp", "cTcp", "book"],
   },
   {
     id: "tcp128",
     title: "TCP, 128 connections",
     proto: "tcp",
     conns: 128,
-    servers: ["tsTserv", "nodeNet", "bareTcp", "goTcp", "cTcp", "asyncio", "threading"],
-    quick: ["tsTserv", "nodeNet", "bareTcp", "cTcp"],
+    servers: ["tsd", "tsTserv", "nodeNet", "bareTcp", "goTcp", "cTcp", "asyncio", "threading"],
+    quick: ["tsd", "tsTserv", "nodeNet", "bareTcp", "cTcp"],
   },
   {
     id: "udp16",
     title: "UDP, 16 clients",
     proto: "udp",
     conns: 16,
-    servers: ["tsUserv", "nodeDgram", "bareUdp", "goUdp", "cUdp"],
-    quick: ["tsUserv", "nodeDgram", "bareUdp", "cUdp"],
+    servers: ["tsdUdp", "tsUserv", "nodeDgram", "bareUdp", "goUdp", "cUdp"],
+    quick: ["tsdUdp", "tsUserv", "nodeDgram", "bareUdp", "cUdp"],
   },
   {
     id: "ss16",
     title: "A connection per line, 16 clients",
     proto: "ss",
     conns: 16,
-    servers: ["tsTservSS", "nodeSS", "bareSS", "goSS", "cSS", "threadingSS"],
-    quick: ["tsTservSS", "nodeSS", "bareSS", "cSS"],
+    servers: ["tsdSS", "tsTservSS", "nodeSS", "bareSS", "goSS", "cSS", "threadingSS"],
+    quick: ["tsdSS", "tsTservSS", "nodeSS", "bareSS", "cSS"],
   },
   {
     id: "unix16",
     title: "Unix socket, 16 connections",
     proto: "tcp",
     conns: 16,
-    servers: ["tsTservUnix", "nodeNetUnix"],
+    servers: ["tsdUnix", "nodeNetUnix"],
   },
   {
     id: "unixss16",
     title: "Unix socket, a connection per line, 16 clients",
     proto: "ss",
     conns: 16,
-    servers: ["tsTservSSUnix", "nodeSSUnix"],
+    servers: ["tsdSSUnix", "nodeSSUnix"],
   },
   {
     id: "workers128",
     title: "TCP, 128 connections, server on both CPUs",
     proto: "tcp",
     conns: 128,
-    servers: ["tsTservWorkers", "tsTservOnBoth", "nodeNetOnBoth"],
+    servers: ["tsdWorkers", "tsdOnBoth", "nodeNetOnBoth"],
   },
   {
     id: "tls16",
@@ -291,7 +304,7 @@ const SCENARIOS: Scenario[] = [
     proto: "tcp",
     tls: true,
     conns: 16,
-    servers: ["tsTservTls", "nodeTls"],
+    servers: ["tsdTls", "nodeTls"],
   },
   {
     id: "tlsss16",
@@ -299,12 +312,12 @@ const SCENARIOS: Scenario[] = [
     proto: "ss",
     tls: true,
     conns: 16,
-    servers: ["tsTservSSTls", "nodeTlsSS"],
+    servers: ["tsdSSTls", "nodeTlsSS"],
   },
 ];
 
 /** Servers whose memory is measured with 1,000, then 3,000 idle connections. */
-const MEMORY_SERVERS = ["tsTserv", "tsTservSS", "nodeNet", "bareTcp", "goTcp", "cTcp"];
+const MEMORY_SERVERS = ["tsd", "tsdSS", "tsTserv", "nodeNet", "bareTcp", "goTcp", "cTcp"];
 /** Descriptors the memory test needs, in the bench and in each server. */
 const MEMORY_FILES = 3200;
 
@@ -333,7 +346,7 @@ const COMMAND = {
   },
 } satisfies Command;
 
-const flags = optionsOrExit(COMMAND);
+const flags = await optionsOrExit(COMMAND);
 // Even a smoke run interleaves 3 runs of 2 s: one short run each once gave the opposite verdict.
 const runs = Math.max(flags.runs ?? (flags.quick ? 3 : 5), flags.quick ? 3 : 1);
 const seconds = Math.max(flags.seconds ?? (flags.quick ? 2 : 4), flags.quick ? 2 : 0);
@@ -549,7 +562,7 @@ async function idleMemory(id: string): Promise<MemoryRow> {
   const server = await start(id);
   const conns: Deno.Conn[] = [];
   // Each connection is served once (the line server waits for its line instead), then idles.
-  const served = id !== "tsTservSS";
+  const served = id !== "tsdSS";
   const buffer = new Uint8Array(256);
   const openIdle = async (count: number) => {
     for (let i = 0; i < count; i += 50) {
@@ -689,7 +702,7 @@ const memory: MemoryRow[] = [];
 const files = Number(
   decoder.decode((await new Deno.Command("sh", { args: ["-c", "ulimit -n"] }).output()).stdout),
 );
-const memoryServers = (flags.quick ? ["tsTserv", "nodeNet", "bareTcp"] : MEMORY_SERVERS)
+const memoryServers = (flags.quick ? ["tsd", "tsTserv", "nodeNet", "bareTcp"] : MEMORY_SERVERS)
   .filter((id) => !SERVERS[id].missing);
 if (files < MEMORY_FILES) {
   console.log(`Idle connections: skipped, as \`ulimit -n\` is ${files}; it needs ${MEMORY_FILES}`);
@@ -717,11 +730,11 @@ for (const samples of files < MEMORY_FILES ? [] : memorySamples.values()) {
 }
 
 /**
- * One long line through a client, timed: `tsTclnt` (which must find where the reply ends, in
+ * One long line through a client, timed: `client.ts` (which must find where the reply ends, in
  * 32,768 stamped parts) beside `nc` (which only copies bytes until the server closes).
  */
 async function longLine(mib: number): Promise<string> {
-  const server = await start("tsTserv");
+  const server = await start("tsd");
   const input = new Uint8Array(mib * 1024 * 1024 + 1).fill(0x61);
   input[input.length - 1] = 0x0a;
   const timed = async (command: string[]) => {
@@ -744,12 +757,12 @@ async function longLine(mib: number): Promise<string> {
     const port = String(server.port);
     const ours = await timed([
       deno,
-      ...denoArgs("tsTclnt.ts", ["--host", "127.0.0.1", "-p", port]),
+      ...denoArgs("client.ts", ["--host", "127.0.0.1", "-p", port]),
     ]);
     const nc = await has("sh", ["-c", "command -v nc"])
       ? await timed(["nc", "-N", "127.0.0.1", port])
       : undefined;
-    return `A ${mib} MiB line through tsTclnt: ${ours.seconds.toFixed(2)} s, ` +
+    return `A ${mib} MiB line through client.ts: ${ours.seconds.toFixed(2)} s, ` +
       `${(ours.bytes / 1048576).toFixed(1)} MiB printed` +
       (nc
         ? `; through nc: ${nc.seconds.toFixed(2)} s (${(ours.seconds / nc.seconds).toFixed(1)}×)`

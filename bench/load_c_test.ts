@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import type { LoadResult } from "./load_engine.ts";
-import { writeAll } from "../lib/io.ts";
+import { writeAll } from "../lib/prompt.ts";
 import { stampReply } from "../lib/timestamp.ts";
 import { type Listening, startListening } from "../tools/proc.ts";
 import { denoArgs } from "../tools/scripts.ts";
@@ -119,8 +119,10 @@ async function serve(command: string[]): Promise<Listening & AsyncDisposable> {
   };
 }
 
-function ourServer(script: string): string[] {
-  return [Deno.execPath(), ...denoArgs(script, ["--host", "127.0.0.1", "--port", "0", "-q"])];
+/** The production server, `tsd --proto proto -q`, on a free port of loopback. */
+function ourServer(proto: string): string[] {
+  const args = ["--proto", proto, "--host", "127.0.0.1", "--port", "0", "-q"];
+  return [Deno.execPath(), ...denoArgs("tsd.ts", args)];
 }
 
 /** Asserts a run in which every reply was right. */
@@ -132,18 +134,12 @@ function assertAllRight(code: number, result: LoadResult, conns: number): void {
   assert.equal(code, 0);
 }
 
-for (
-  const [script, proto] of [
-    ["tsTserv.ts", "tcp"],
-    ["tsTservSS.ts", "ss"],
-    ["tsUserv.ts", "udp"],
-  ] as const
-) {
+for (const proto of ["tcp", "ss", "udp"] as const) {
   Deno.test({
-    name: `load.c --proto ${proto} finds every reply of ${script} right`,
+    name: `load.c --proto ${proto} finds every reply of tsd --proto ${proto} right`,
     ignore: !hasCc,
     async fn() {
-      await using server = await serve(ourServer(script));
+      await using server = await serve(ourServer(proto));
       const { code, result } = await load(flags(proto, 4, 1, "-p", `${server.port}`));
       assertAllRight(code, result, 4);
       assert.equal(result.proto, proto);

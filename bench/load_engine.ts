@@ -19,10 +19,11 @@
 
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks";
 import process from "node:process";
-import { explainNetError, Failure, hostPort } from "../lib/errors.ts";
-import { writeAll } from "../lib/io.ts";
-import { udpAddressOf } from "../lib/net.ts";
-import { isStampAt, ReplyMatcher, STAMP_START } from "../lib/reply.ts";
+import { explainNetError } from "../lib/explain.ts";
+import { Failure, hostPort } from "../lib/command.ts";
+import { writeAll } from "../lib/prompt.ts";
+import { udpAddressOf } from "../server/net.ts";
+import { isStampAt, ReplyMatcher, STAMP_START } from "../server/reply.ts";
 import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import { readPem } from "../server/tls.ts";
 import type { Proto } from "../server/proto.ts";

@@ -282,16 +282,16 @@ function check(rows: Row[], memory: MemoryRow[]): Target[] {
     figure: tcpRows.length > 0 ? `${Math.round(busiest * 100)}% at most` : "–",
     met: tcpRows.length > 0 && busiest <= LOAD_LIMIT,
   });
-  const tcp = memory.find((row) => row.server === "tsTserv");
+  const tcp = memory.find((row) => row.server === "tsd");
   if (tcp) {
     const { first, next } = perConnection(tcp);
     targets.push({
-      target: "tsTserv: ≤ 8 kB per idle connection, 1,000 → 3,000",
+      target: "tsd: ≤ 8 kB per idle connection, 1,000 → 3,000",
       figure: `${kB(next)} each beyond the first 1,000 (${kB(first)} each of the first 1,000)`,
       met: next <= 8_000,
     });
     targets.push({
-      target: "tsTserv: ≤ 50 MiB RSS with 1,000 idle connections",
+      target: "tsd: ≤ 50 MiB RSS with 1,000 idle connections",
       figure: MiB(tcp.loadedKiB),
       met: tcp.loadedKiB <= 50 * 1024,
     });

@@ -53,8 +53,8 @@ const ROWS = [
   row("udp16", "nodeDgram", 100_000, 10),
 ];
 const MEMORY: MemoryRow[] = [{
-  server: "tsTserv",
-  label: "tsTserv (ours)",
+  server: "tsd",
+  label: "tsd --proto tcp (ours)",
   ours: true,
   idleKiB: 40 * 1024,
   loadedKiB: 55 * 1024,
@@ -88,12 +88,12 @@ Deno.test("render() gives ratios to Node, bare Deno and C, and says which target
     met["The load generator below 85% of its core on every TCP row (but the C server's)"];
   assert.equal(share.met, true);
   assert.equal(share.figure, "60% at most");
-  assert.equal(met["tsTserv: ≤ 50 MiB RSS with 1,000 idle connections"].met, false);
-  assert.equal(met["tsTserv: ≤ 8 kB per idle connection, 1,000 → 3,000"].met, false);
+  assert.equal(met["tsd: ≤ 50 MiB RSS with 1,000 idle connections"].met, false);
+  assert.equal(met["tsd: ≤ 8 kB per idle connection, 1,000 → 3,000"].met, false);
   assert.match(markdown, /\| The book's one-at-a-time loop at 16 clients \| 1 of 16 clients/);
   assert.match(
     markdown,
-    /\| tsTserv: ≤ 50 MiB RSS with 1,000 idle connections \| 55\.0 MiB \| \*\*missed\*\* \|/,
+    /\| tsd: ≤ 50 MiB RSS with 1,000 idle connections \| 55\.0 MiB \| \*\*missed\*\* \|/,
   );
 });
 

@@ -23,8 +23,10 @@
  * @module
  */
 
-import { fatal, loadExtra, usageError } from "../lib/errors.ts";
-import { type Command, extraFlags, flag, parseFlags } from "../lib/flags.ts";
+import { fatal } from "../lib/cli.ts";
+import { usageError } from "../lib/command.ts";
+import { loadExtra } from "../lib/explain.ts";
+import { type Command, extraFlags, flag, parseFlags } from "../server/flags.ts";
 import { trapStopSignals } from "../lib/shutdown.ts";
 import { protoFlag } from "../server/proto.ts";
 import { type LoadResult, type Progress, runLoad } from "./load_engine.ts";

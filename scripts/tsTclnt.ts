@@ -9,8 +9,12 @@
  *   the rest of a long reply would show up after the next line.
  * - Bytes go out and come back as they are; nothing is decoded.
  * - It reads standard input as a stream, so piped input works as well as a terminal.
- * - It tries every address the host name resolves to (`localhost` may be `::1` first), and a
- *   refused connection, an unknown host or a server that goes away is one line on stderr.
+ * - A refused connection, an unknown host or a server that goes away is one line on stderr.
+ *
+ * A line that itself holds stamps could, cut by the server at just the wrong places, make a
+ * reply look whole early; `server/client.ts` waits such a reply out.
+ *
+ * This is a lesson: for TLS or a Unix socket, run `server/client.ts --proto tcp`.
  *
  * ```sh
  * deno run -N scripts/tsTclnt.ts                   # to localhost:21567
@@ -20,59 +24,62 @@
  * @module
  */
 
-import { attempt, fatal, loadExtra } from "../lib/errors.ts";
-import { type Command, extraAsked, extraFlags, flag, parseFlags } from "../lib/flags.ts";
-import { printLine, promptLines, unlessStopped } from "../lib/io.ts";
-import { ReplyReader } from "../lib/reply.ts";
-import { trapStopSignals } from "../lib/shutdown.ts";
+import { attempt, commandLine, fatal } from "../lib/cli.ts";
+import { Failure, type Lesson } from "../lib/command.ts";
+import { printLine, promptLines } from "../lib/prompt.ts";
+import { Reply } from "../lib/reply.ts";
 
 const HOST = "localhost";
 const PORT = 21567;
+const BUFSIZ = 64 * 1024; // the most read at a time; a longer reply takes more reads
 
-/** This script's command line: the flags it takes, and their defaults. */
-export const COMMAND = {
+/** This script's command line, and its defaults. */
+export const COMMAND: Lesson = {
   script: "tsTclnt.ts",
   about: "TCP timestamp client (the book's tsTclnt.py)",
-  flags: {
-    host: flag.host(HOST, "server to connect to"),
-    port: flag.port(PORT, "server port"),
-    // The extras, in server/ (--trace: lib/extras/): loaded only when one of these is given.
-    trace: extraFlags.trace, // --trace: each socket call, as it happens
-    ...extraFlags.tlsClient, // --tls, --ca
-    ...extraFlags.unixClient, // --unix
-  },
-} satisfies Command;
+  host: HOST,
+  port: PORT,
+};
 
-/** Runs the client until an empty line, end of input or Ctrl-C; returns the exit code. */
-export async function main(args: string[], command = COMMAND): Promise<number> {
-  const options = parseFlags(args, command);
+/** Runs the client until an empty line, the end of input or Ctrl-C; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const options = await commandLine(args, COMMAND);
   if (!options) return 0;
-  // --trace: each socket call from here on, on stderr (an extra: lib/extras/trace.ts).
-  if (options.trace) {
-    (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls();
-  }
-  using stop = trapStopSignals();
 
-  // socket() + connect(), over TCP; TLS and a Unix socket are extras (server/transport.ts).
-  // Ctrl-C ends a connect that waits (on a server too busy to accept).
-  const asked = extraAsked(command, options);
-  const extras = asked && await loadExtra(asked, () => import("../server/transport.ts"));
+  // socket() + connect(), in one call: Deno tries each address the name has (`localhost` may
+  // be ::1 first), as Python's create_connection() does.
+  const lines = promptLines(); // from here on, Ctrl-C exits at once
   const address = { hostname: options.host, port: options.port };
-  const connecting = extras
-    ? extras.connectStream(extras.clientTarget(options, command))
-    : attempt("connect to", address, () => Deno.connect(address));
-  using conn = await unlessStopped(connecting, stop.signal);
-  if (conn === null) return 0;
-  const server = new ReplyReader(conn);
+  using conn = await attempt("connect to", address, () => Deno.connect(address));
 
-  // The communication loop: send() a line, recv() its whole reply, print it.
-  for await (const line of promptLines(stop.signal)) {
-    const reply = await unlessStopped(server.request(line), stop.signal);
-    if (reply === null) break;
-    await printLine(reply);
-  }
+  await converse(conn, lines);
   return 0; // `using` closes the connection
 }
+
+/** The communication loop: send() a line, recv() until its whole reply is in, print it. */
+export async function converse(conn: Deno.Conn, lines: AsyncIterable<Uint8Array>) {
+  const data = new Uint8Array(BUFSIZ);
+  for await (const line of lines) {
+    // send() all of it (a write may take only part: this is sendall()), while reading below:
+    // a server that answers a long line as it reads it would otherwise fill both directions'
+    // buffers, and each side would wait on the other for ever.
+    const sending = (async () => {
+      for (let sent = 0; sent < line.length;) sent += await conn.write(line.subarray(sent));
+    })().catch(() => {}); // a server gone mid-line shows in the read below
+    const reply = new Reply(line); // the server stamps each read it makes: parts, perhaps
+    while (!reply.done) {
+      const n = await conn.read(data); // recv()
+      if (n === null) throw new Failure(`The server closed the connection${closedWhy(reply)}`);
+      reply.add(data.subarray(0, n));
+    }
+    await sending;
+    await printLine(reply.bytes);
+  }
+}
+
+/** Why a server may have closed, as far as a client can tell. */
+const closedWhy = (reply: Reply) =>
+  reply.bytes.length ? " in the middle of a reply" : " (it may have timed out an idle client)";
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args).catch(fatal));

@@ -2,14 +2,17 @@
 /**
  * SocketServer timestamp client, after the book's `tsTclntSS.py`. Its server answers one line
  * per connection, so this client makes a new connection for every line: it sends the line plus
- * `\r\n`, prints the reply without whitespace at its ends (as the book's `str.strip()`, Unicode
- * whitespace too), and closes. It stops at an empty line or the end of input.
+ * `\r\n`, reads until the server closes, prints the reply without whitespace at its ends (as
+ * the book's `str.strip()`, Unicode whitespace too), and closes. It stops at an empty line or
+ * the end of input.
  *
  * What differs from the book, and why:
  * - It connects after you have typed a line, not before: no connection idles while you type.
  * - It waits for the whole reply, however long; one not in UTF-8 is printed, not an error.
  * - A refused connection, an unknown host or a server that closes without replying is one
  *   line on stderr, exit 1.
+ *
+ * This is a lesson: for TLS or a Unix socket, run `server/client.ts --proto ss`.
  *
  * ```sh
  * deno run -N scripts/tsTclntSS.ts                 # to localhost:21567
@@ -19,55 +22,48 @@
  * @module
  */
 
-import { attempt, fatal, loadExtra } from "../lib/errors.ts";
-import { type Command, extraAsked, extraFlags, flag, parseFlags } from "../lib/flags.ts";
-import { concat, printLine, promptLines, unlessStopped } from "../lib/io.ts";
-import { ReplyReader } from "../lib/reply.ts";
-import { trapStopSignals } from "../lib/shutdown.ts";
+import { attempt, commandLine, fatal } from "../lib/cli.ts";
+import { Failure, type Lesson } from "../lib/command.ts";
+import { concat, printLine, promptLines } from "../lib/prompt.ts";
+import { Reply } from "../lib/reply.ts";
 
 const HOST = "localhost";
 const PORT = 21567;
+const BUFSIZ = 64 * 1024; // the most read at a time; a longer reply takes more reads
 
-/** This script's command line: the flags it takes, and their defaults. */
-export const COMMAND = {
+/** This script's command line, and its defaults. */
+export const COMMAND: Lesson = {
   script: "tsTclntSS.ts",
   about: "SocketServer timestamp client: a connection per line (the book's tsTclntSS.py)",
-  flags: {
-    host: flag.host(HOST, "server to connect to"),
-    port: flag.port(PORT, "server port"),
-    // The extras, in server/ (--trace: lib/extras/): loaded only when one of these is given.
-    trace: extraFlags.trace, // --trace: each socket call, as it happens
-    ...extraFlags.tlsClient, // --tls, --ca
-    ...extraFlags.unixClient, // --unix
-  },
-} satisfies Command;
+  host: HOST,
+  port: PORT,
+};
 
 const ENCODER = new TextEncoder();
 const CRLF = ENCODER.encode("\r\n");
-/** Runs the client until an empty line, end of input or Ctrl-C; returns the exit code. */
+const CLOSED = "The server closed the connection (it may have timed out an idle client)";
+
+/** Runs the client until an empty line, the end of input or Ctrl-C; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const options = parseFlags(args, COMMAND);
+  const options = await commandLine(args, COMMAND);
   if (!options) return 0;
-  // --trace: each socket call from here on, on stderr (an extra: lib/extras/trace.ts).
-  if (options.trace) {
-    (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls();
-  }
-  using stop = trapStopSignals();
-  // TLS and a Unix socket are extras (server/transport.ts), loaded only when asked.
-  const asked = extraAsked(COMMAND, options);
-  const extras = asked && await loadExtra(asked, () => import("../server/transport.ts"));
   const address = { hostname: options.host, port: options.port };
-  for await (const line of promptLines(stop.signal)) {
-    // socket() + connect(), send() the line, recv() the reply, close(): once per line.
-    const connecting = extras
-      ? extras.connectStream(extras.clientTarget(options, COMMAND))
-      : attempt("connect to", address, () => Deno.connect(address));
-    using conn = await unlessStopped(connecting, stop.signal);
-    if (conn === null) break;
-    const reading = new ReplyReader(conn).request(concat(line, CRLF));
-    const reply = await unlessStopped(reading, stop.signal);
-    if (reply === null) break;
-    await printLine(strip(reply));
+  const data = new Uint8Array(BUFSIZ);
+  for await (const line of promptLines()) {
+    // socket() + connect(), send() the line, recv() its whole reply, close(): once per line.
+    using conn = await attempt("connect to", address, () => Deno.connect(address));
+    const message = concat(line, CRLF);
+    const sending = (async () => {
+      for (let sent = 0; sent < message.length;) sent += await conn.write(message.subarray(sent));
+    })().catch(() => {}); // a server gone mid-line shows in the read below
+    const reply = new Reply(message); // whole once in; the server then closes, or may not
+    while (!reply.done) {
+      const n = await conn.read(data);
+      if (n === null) throw new Failure(CLOSED);
+      reply.add(data.subarray(0, n));
+    }
+    await sending;
+    await printLine(strip(reply.bytes));
   }
   return 0;
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env -S deno run -N
 /**
- * TCP timestamp client over IPv6, after the book's `tsTclntV6.py`. It is `tsTclnt.ts` going to
- * `::1` instead of `localhost`, just as the book's listing changes only the address family.
- *
- * To make a client of your own, copy `tsTclnt.ts` (and `lib/`): this file only sets defaults.
+ * TCP timestamp client over IPv6, after the book's `tsTclntV6.py`: `tsTclnt.ts` going to `::1`,
+ * this machine's IPv6 loopback address. What changes for IPv6 is the address alone: the book
+ * makes its socket with `AF_INET6`, and `Deno.connect()` picks the family from the address it
+ * is given. The conversation is `tsTclnt.ts`'s, as in the book.
  *
  * ```sh
  * deno run -N --no-prompt scripts/tsTservV6.ts   # in one terminal
@@ -13,20 +13,36 @@
  * @module
  */
 
-import { fatal } from "../lib/errors.ts";
-import { flag } from "../lib/flags.ts";
-import { COMMAND as V4, main } from "./tsTclnt.ts";
+import { attempt, commandLine, fatal } from "../lib/cli.ts";
+import { type Lesson } from "../lib/command.ts";
+import { promptLines } from "../lib/prompt.ts";
+import { converse } from "./tsTclnt.ts";
 
-const HOST = "::1"; // this machine, over IPv6
+const HOST = "::1"; // this machine, over IPv6 (the book's tsTclnt.py has 'localhost')
+const PORT = 21567;
 
-/** `tsTclnt.ts`'s command line, with its own name and default host. */
-export const COMMAND = {
-  ...V4,
+/** This script's command line, and its defaults. */
+export const COMMAND: Lesson = {
   script: "tsTclntV6.ts",
   about: "TCP timestamp client over IPv6 (the book's tsTclntV6.py)",
-  flags: { ...V4.flags, host: flag.host(HOST, "server to connect to") },
+  host: HOST,
+  port: PORT,
 };
 
+/** Runs the client until an empty line, the end of input or Ctrl-C; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const options = await commandLine(args, COMMAND);
+  if (!options) return 0;
+
+  // socket(AF_INET6, SOCK_STREAM) + connect(): an IPv6 address makes an IPv6 socket.
+  const lines = promptLines(); // from here on, Ctrl-C exits at once
+  const address = { hostname: options.host, port: options.port };
+  using conn = await attempt("connect to", address, () => Deno.connect(address));
+
+  await converse(conn, lines); // send(), recv(): tsTclnt.ts's
+  return 0; // `using` closes the connection
+}
+
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args, COMMAND).catch(fatal));
+  Deno.exit(await main(Deno.args).catch(fatal));
 }

@@ -19,12 +19,14 @@
  * @module
  */
 
-import { attempt, explainNetError, Failure, fatal, hostPort, usageError } from "../lib/errors.ts";
-import { type Command, extraFlags, flag, type Options, parseFlags } from "../lib/flags.ts";
-import { concat, printLine, promptLines, unlessStopped } from "../lib/io.ts";
-import { sameAddress, udpAddressOf } from "../lib/net.ts";
-import { ReplyReader } from "../lib/reply.ts";
-import { trapStopSignals } from "../lib/shutdown.ts";
+import { attempt, fatal } from "../lib/cli.ts";
+import { Failure, hostPort, usageError } from "../lib/command.ts";
+import { explainNetError } from "../lib/explain.ts";
+import { type Command, extraFlags, flag, type Options, parseFlags } from "./flags.ts";
+import { concat, printLine, promptLines } from "../lib/prompt.ts";
+import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
+import { sameAddress, udpAddressOf } from "./net.ts";
+import { ReplyReader } from "./reply.ts";
 import { protoFlag } from "./proto.ts";
 import { clientTarget, connectStream } from "./transport.ts";
 import { unixDatagramClient } from "./unix.ts";
@@ -70,14 +72,14 @@ export async function main(args: string[]): Promise<number> {
     using conn = await connect();
     if (conn === null) return 0;
     const server = new ReplyReader(conn);
-    for await (const line of promptLines(stop.signal)) {
+    for await (const line of promptLines()) {
       const reply = await unlessStopped(server.request(line), stop.signal);
       if (reply === null) break;
       await printLine(reply);
     }
     return 0;
   }
-  for await (const line of promptLines(stop.signal)) {
+  for await (const line of promptLines()) {
     using conn = await connect();
     if (conn === null) break;
     const reply = await unlessStopped(
@@ -128,7 +130,7 @@ async function converse(
   stopping: AbortSignal,
 ): Promise<number> {
   const buffer = new Uint8Array(MAX_DATAGRAM);
-  for await (const line of promptLines(stopping)) {
+  for await (const line of promptLines()) {
     try {
       await socket.send(line, server);
     } catch (err) {

@@ -11,12 +11,12 @@
  * @module
  */
 
-import { acceptor, type Stream, type StreamListener } from "../lib/connections.ts";
-import type { ProxyTrust } from "../lib/addresses.ts";
-import { concat } from "../lib/io.ts";
-import { formatAddress } from "../lib/net.ts";
+import { acceptor, type Stream, type StreamListener } from "./connections.ts";
+import type { ProxyTrust } from "./addresses.ts";
+import { concat } from "../lib/prompt.ts";
+import { formatAddress } from "../lib/command.ts";
 import { SHUTDOWN_DEADLINE_MS } from "../lib/shutdown.ts";
-import { Throttled } from "../lib/throttled.ts";
+import { Throttled } from "./throttled.ts";
 import {
   ipBytes,
   MAX_V2_LENGTH,

@@ -26,8 +26,8 @@ import {
   type Session,
   type Stream,
   type StreamListener,
-} from "../lib/connections.ts";
-import { formatPeer } from "../lib/net.ts";
+} from "./connections.ts";
+import { formatPeer } from "./net.ts";
 
 /**
  * How `serve()` keeps its connections (see `Connections`): idle timeouts, a cap, a first step

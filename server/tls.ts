@@ -6,7 +6,8 @@
  * @module
  */
 
-import { explainNetError, Failure, hostPort } from "../lib/errors.ts";
+import { explainNetError } from "../lib/explain.ts";
+import { Failure, hostPort } from "../lib/command.ts";
 
 /**
  * Reads a PEM file that the user named with `option`. Without leave to read it, the flag it

@@ -13,9 +13,10 @@ import { createPrivateKey, X509Certificate } from "node:crypto";
 import { nextTick } from "node:process";
 import { Duplex } from "node:stream";
 import { createSecureContext, type SecureContext, TLSSocket } from "node:tls";
-import type { Session, Stream, StreamListener } from "../lib/connections.ts";
-import { attempt, Failure, hostPort } from "../lib/errors.ts";
-import { writeAll } from "../lib/io.ts";
+import type { Session, Stream, StreamListener } from "./connections.ts";
+import { attempt } from "../lib/cli.ts";
+import { Failure, hostPort } from "../lib/command.ts";
+import { writeAll } from "../lib/prompt.ts";
 import { within } from "../lib/shutdown.ts";
 import { explainTlsError } from "./tls.ts";
 

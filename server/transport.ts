@@ -10,9 +10,10 @@
  * @module
  */
 
-import type { Session, StreamListener } from "../lib/connections.ts";
-import type { ProxyTrust, StreamAddress, TlsIdentity } from "../lib/addresses.ts";
-import { attempt, type Runnable, usageError } from "../lib/errors.ts";
+import type { Session, StreamListener } from "./connections.ts";
+import type { ProxyTrust, StreamAddress, TlsIdentity } from "./addresses.ts";
+import { attempt } from "../lib/cli.ts";
+import { type Runnable, usageError } from "../lib/command.ts";
 import { connectTls, readPem } from "./tls.ts";
 import { listenTls, tlsHandshake } from "./tls_server.ts";
 import { connectUnix, listenUnix } from "./unix.ts";

@@ -19,9 +19,11 @@
  * @module
  */
 
-import { isPeerGone, MAX_CONNS, type Session } from "../lib/connections.ts";
-import { Replies } from "../lib/datagrams.ts";
-import { attempt, fatal, loadExtra, usageError } from "../lib/errors.ts";
+import { isPeerGone, MAX_CONNS, type Session, whenStopped } from "./connections.ts";
+import { Replies } from "./datagrams.ts";
+import { attempt, fatal } from "../lib/cli.ts";
+import { formatAddress, usageError } from "../lib/command.ts";
+import { loadExtra } from "../lib/explain.ts";
 import {
   type Command,
   extraAsked,
@@ -30,13 +32,14 @@ import {
   flag,
   type Options,
   parseFlags,
-} from "../lib/flags.ts";
-import { formatAddress, formatPeer, waitingLine } from "../lib/net.ts";
-import type { StreamAddress } from "../lib/addresses.ts";
-import type { Console } from "../lib/socket_server.ts";
-import { StreamRequestHandler, StreamServer } from "../lib/socket_server.ts";
-import { trapStopSignals, whenStopped } from "../lib/shutdown.ts";
-import { ReplyBuffer, STAMP_LENGTH, stampReply } from "../lib/timestamp.ts";
+} from "./flags.ts";
+import { formatPeer, waitingLine } from "./net.ts";
+import type { StreamAddress } from "./addresses.ts";
+import type { Console } from "./socket_server.ts";
+import { StreamRequestHandler, StreamServer } from "./socket_server.ts";
+import { trapStopSignals } from "../lib/shutdown.ts";
+import { STAMP_LENGTH, stampReply } from "../lib/timestamp.ts";
+import { ReplyBuffer } from "./reply_buffer.ts";
 import { type Proto, protoFlag } from "./proto.ts";
 import { serve } from "./serve.ts";
 import { WORKER } from "./workers.ts";

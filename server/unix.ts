@@ -8,9 +8,9 @@
  * @module
  */
 
-import { attempt, Failure } from "../lib/errors.ts";
-import { formatAddress } from "../lib/net.ts";
-import { Throttled } from "../lib/throttled.ts";
+import { attempt } from "../lib/cli.ts";
+import { Failure, formatAddress } from "../lib/command.ts";
+import { Throttled } from "./throttled.ts";
 
 /** The longest path a Unix socket's address holds on Linux, in bytes (`sun_path`, less a NUL). */
 const MAX_UNIX_PATH = 107;

@@ -14,11 +14,13 @@
  * @module
  */
 
-import { attempt, Failure, type Runnable, usageError } from "../lib/errors.ts";
-import { waitingLine } from "../lib/net.ts";
-import { type StopTrap, trapStopSignals, whenStopped, within } from "../lib/shutdown.ts";
-import type { Console } from "../lib/socket_server.ts";
-import { Throttled } from "../lib/throttled.ts";
+import { attempt } from "../lib/cli.ts";
+import { Failure, type Runnable, usageError } from "../lib/command.ts";
+import { waitingLine } from "./net.ts";
+import { type StopTrap, trapStopSignals, within } from "../lib/shutdown.ts";
+import { whenStopped } from "./connections.ts";
+import type { Console } from "./socket_server.ts";
+import { Throttled } from "./throttled.ts";
 
 /** A worker's line to the first thread (its global scope, which Deno's types leave out). */
 interface WorkerScope {

@@ -6,11 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { UsageError } from "../lib/errors.ts";
-import { parseFlags } from "../lib/flags.ts";
-import { isWholeReply } from "../lib/reply.ts";
+import { UsageError } from "../lib/command.ts";
+import { isWholeReply } from "../server/reply.ts";
 import { ctime, STAMP_LENGTH } from "../lib/timestamp.ts";
-import { COMMANDS } from "../tools/scripts.ts";
+import { COMMANDS, readOptions } from "../tools/scripts.ts";
 import { random } from "./random.ts";
 import {
   assertReplyTo,
@@ -18,6 +17,7 @@ import {
   connect,
   readBytes,
   readToEnd,
+  runClient,
   runScript,
   serverSetups,
   sleep,
@@ -42,7 +42,7 @@ const SERVERS = new Set([
 const NEWLINE = 0x0a;
 const everyByte = Uint8Array.from({ length: 256 }, (_, i) => i);
 
-Deno.test("parseFlags() takes any argument list without a crash: options, help or a usage error", () => {
+Deno.test("every command line reads any argument list without a crash: options, help or a usage error", async () => {
   const { seed, next, pick } = random();
   const words = [
     "-h",
@@ -111,7 +111,7 @@ Deno.test("parseFlags() takes any argument list without a crash: options, help o
       const script = pick(SCRIPTS);
       let options: Record<string, unknown> | undefined;
       try {
-        options = parseFlags(args, COMMANDS[script]);
+        options = await readOptions(script, args);
       } catch (err) {
         assert.ok(err instanceof UsageError, `seed ${seed}: ${JSON.stringify(args)}: ${err}`);
         assert.ok(!err.message.includes("\n    at "), "no stack in the message");
@@ -308,7 +308,9 @@ function splittingProxy(port: number, below: (n: number) => number) {
   };
 }
 
-Deno.test("tsTclnt prints each reply whole when lines hold stamps, whatever tsd's reads and the reply's splits", async () => {
+// The production client waits out a reply that a stamp in the line could make look whole; the
+// lesson takes the first reading that is whole (its header says so).
+Deno.test("client.ts prints each reply whole when lines hold stamps, whatever tsd's reads and the reply's splits", async () => {
   const { seed, below, bytes, pick } = random();
   for (let round = 0; round < 4; round++) {
     const bufsiz = 1 + below(40); // tsd's --bufsiz: the lessons leave it out
@@ -331,7 +333,7 @@ Deno.test("tsTclnt prints each reply whole when lines hold stamps, whatever tsd'
       return parts.reduce(concat);
     });
     const input = lines.map((line) => concat(line, Uint8Array.of(NEWLINE))).reduce(concat);
-    const result = await runScript("tsTclnt.ts", ["-p", String(proxy.port)], input);
+    const result = await runClient("tcp", ["-p", String(proxy.port)], input);
     const context = `seed ${seed}, round ${round}, --bufsiz ${bufsiz}: ${result.stderr}`;
     assert.equal(result.code, 0, context);
     const printed = latin1(result.stdoutBytes).split("\n");

@@ -14,7 +14,7 @@ import { runCommandLine } from "./processes.ts";
 import { readBlock } from "./readme.ts";
 import type { Proto } from "./commands.ts";
 
-const README = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+const README = await Deno.readTextFile(new URL("../server/README.md", import.meta.url));
 const HAVE_HAPROXY = await new Deno.Command("haproxy", { args: ["-v"], stdout: "null" })
   .output().then((out) => out.success, () => false);
 if (!HAVE_HAPROXY) console.log("haproxy_test.ts: skipped, haproxy is not installed");
@@ -24,22 +24,16 @@ const block = (key: string) => readBlock(README, `haproxy-demo ${key}`);
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-/**
- * A README line that starts a server, made to start tsd speaking `proto`: the lessons have no
- * `--proxy-protocol` or `--tls-cert`, so a line that names one (`scripts/tsTservSS.ts`) runs
- * tsd, as a line that names tsd does.
- */
+/** A README line that starts tsd, made to start it from this folder, speaking `proto`. */
 function asTsd(line: string, proto: Proto): string {
-  return line.replace(
-    /\bscripts\/tsTserv(?:SS)?\.ts\b|\bserver\/tsd\.ts(?: --proto \w+)?/,
-    `${ROOT}server/tsd.ts --proto ${proto}`,
-  );
+  assert.match(line, /\bserver\/tsd\.ts --proto \w+ /);
+  return line.replace(/\bserver\/tsd\.ts --proto \w+/, `${ROOT}server/tsd.ts --proto ${proto}`);
 }
 
-/** The README's way to stop one server by its port, made to find tsd `--proto ss`'s. */
+/** The README's way to stop one server by its port. */
 function stopsTsd(line: string): string {
-  assert.match(line, /^pkill -TERM -f '(?:tsTservSS\.ts|tsd\.ts --proto ss) --port \d+'$/);
-  return line.replace("tsTservSS.ts", "tsd.ts --proto ss");
+  assert.match(line, /^pkill -TERM -f 'tsd\.ts --proto ss --port \d+'$/);
+  return line;
 }
 
 /** A free port on loopback (free a moment ago: HAProxy's configuration needs them ahead). */

@@ -6,8 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { concat, writeAll } from "../lib/io.ts";
-import { isWholeReply, STAMP_SOURCE } from "../lib/reply.ts";
+import { concat, writeAll } from "../lib/prompt.ts";
+import { isWholeReply, STAMP_SOURCE } from "../server/reply.ts";
 import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import { denoArgs } from "../tools/scripts.ts";
 import { certs } from "../tools/certs.ts";

@@ -1,7 +1,8 @@
 /**
- * The shape a reader copies: what each book script loads at start (as `deno info` sees it),
- * `lib/`'s core, its extras and the production server (`server/`) apart, imports that only go
- * down, and the README's tables true.
+ * The two layers' rules. A lesson (`scripts/`) makes its socket calls in its own text, on a small
+ * `lib/`, and never imports `server/` (but for the SocketServer pair, whose lesson is a library
+ * making the calls); `lib/` never imports `server/`; in `server/`, only the commands read flags.
+ * And the README's tables of both are true.
  */
 
 import assert from "node:assert/strict";
@@ -10,36 +11,24 @@ import { BOOK_SCRIPTS } from "../tools/scripts.ts";
 const root = new URL("../", import.meta.url);
 const read = (path: string) => Deno.readTextFile(new URL(path, root));
 const lineCount = (text: string) => text.split("\n").length - 1;
+const LESSONS = [...BOOK_SCRIPTS, "tsUservSS.ts"];
+/** The SocketServer pair's servers: their lesson is the `socketserver` classes of `server/`. */
+const SOCKET_SERVER = ["tsTservSS.ts", "tsUservSS.ts"];
 
 /**
- * Lines each book script may load at start by static imports, itself included: the target, and
- * where a target is not met yet, the most it may load today (a ratchet: lower it as it falls).
+ * Lines each lesson may load at start by static imports, itself included (`deno info`): the
+ * target, and where it is not met yet, the most it loads today (lower it as it falls).
  */
 const LOADED_AT_START: Record<string, { target: number; today?: number }> = {
-  // Issue 16's faults: TLS's and the cap's rules in connections.ts, the once-a-second lines.
-  // Issue 18's hot path: ReplyBuffer, and acceptor() and Session without async frames (84).
-  // Issue 17's --trace, in every script: its flag, and the lines that load it when given (7).
-  // Issue 19's --proxy-protocol: its flags (14), formatPeer() (13), a stop that answers a new
-  // connection first (Session.stop(), 12), Throttled.flush() (7): in all the scripts but the V6.
-  "tsTserv.ts": { target: 1000, today: 1274 },
-  // stdio errors, --host -h: 14; --trace 7; flags 13; issue 25: concat() never returns its input (2)
-  "tsTclnt.ts": { target: 900, today: 923 },
-  // the unread-reply rule, cannotReply() for UDP, throttled.ts; issue 18's ReplyBuffer (54);
-  // issue 25's Replies.receive() (14), and a line a second for senders it cannot answer (58)
-  "tsUserv.ts": { target: 800, today: 989 },
-  "tsUclnt.ts": { target: 800 },
-  // --line-budget's LineBudget; issue 18: kept read buffers, acceptor(), Session (101);
-  // --trace's 7, and the hook that shows a handler's rfile and wfile (2)
-  "tsTservSS.ts": { target: 1400, today: 1719 },
-  // str.strip(), stdio errors, --host -h: 28; issue 25: concat() never returns its input (2)
-  "tsTclntSS.ts": { target: 900, today: 943 },
+  "tsTserv.ts": { target: 350, today: 440 },
+  "tsTclnt.ts": { target: 300, today: 480 },
+  "tsUserv.ts": { target: 300, today: 420 },
+  "tsUclnt.ts": { target: 300, today: 405 },
+  "tsTservSS.ts": { target: 1500 },
+  "tsTclntSS.ts": { target: 300, today: 490 },
 };
-/** Lines of `lib/`'s top-level files, tests aside: the target, and the most today. */
-// issue 18's hot path: 108 of them; issue 17's --trace flag and handler hook: 4; issue 19's
-// --proxy-protocol flags, formatPeer(), Session.stop(), Throttled.flush(), its types: 68; issue
-// 25: Replies.receive(), which answers what waited on a Unix socket given up on, concat() (16),
-// and Replies.unanswered(): a line a second for senders it cannot answer (14)
-const CORE_LINES = { target: 1600, today: 2248 };
+/** A lesson's own lines, most. */
+const LESSON_LINES = 130;
 
 interface Module {
   specifier: string;
@@ -64,10 +53,10 @@ async function moduleGraph(path: string): Promise<Map<string, Module>> {
 }
 
 /**
- * The files `path` loads at start: its static imports, followed down; with `types`, the files
- * it imports types from too, which load nothing.
+ * The files `path` loads: at start, its static imports followed down; with `dynamic`, what it
+ * may load later too (`import()`).
  */
-async function loadedAtStart(path: string, types = false): Promise<string[]> {
+async function loaded(path: string, dynamic = false): Promise<string[]> {
   const graph = await moduleGraph(path);
   const seen = new Set<string>();
   const todo = [new URL(path, root).href];
@@ -76,8 +65,7 @@ async function loadedAtStart(path: string, types = false): Promise<string[]> {
     if (seen.has(specifier) || !graph.has(specifier)) continue;
     seen.add(specifier);
     for (const dep of graph.get(specifier)!.dependencies ?? []) {
-      if (dep.code && !dep.isDynamic) todo.push(dep.code.specifier);
-      else if (types && dep.type) todo.push(dep.type.specifier);
+      if (dep.code && (dynamic || !dep.isDynamic)) todo.push(dep.code.specifier);
     }
   }
   return [...seen].map((specifier) => specifier.slice(root.href.length));
@@ -93,14 +81,15 @@ async function sources(folder: string): Promise<Map<string, number>> {
   return files;
 }
 
-Deno.test("each book script loads at start no more than its target, and no extra", async () => {
+Deno.test("each lesson is short, and loads at start no more than its target", async () => {
   const figures: string[] = [];
-  for (const [script, most] of Object.entries(LOADED_AT_START)) {
-    const files = await loadedAtStart(`scripts/${script}`);
-    const extras = files.filter((file) => /^(lib\/extras|server)\//.test(file));
-    assert.deepEqual(extras, [], `${script} loads an extra, or server/, at start`);
+  for (const script of LESSONS) {
+    const own = lineCount(await read(`scripts/${script}`));
+    assert.ok(own <= LESSON_LINES, `${script} is ${own} lines, more than ${LESSON_LINES}`);
+    const most = LOADED_AT_START[script];
+    if (!most) continue;
     let lines = 0;
-    for (const file of files) lines += lineCount(await read(file));
+    for (const file of await loaded(`scripts/${script}`)) lines += lineCount(await read(file));
     figures.push(`${script} ${lines} (target ${most.target})`);
     const limit = most.today ?? most.target;
     assert.ok(lines <= limit, `${script} loads ${lines} lines at start, more than ${limit}`);
@@ -108,15 +97,25 @@ Deno.test("each book script loads at start no more than its target, and no extra
   console.log(`lines loaded at start: ${figures.join(", ")}`);
 });
 
-Deno.test("every book script but the V6 aliases makes its own socket calls", async () => {
+Deno.test("a lesson makes its socket calls in its own text", async () => {
   const calls: Record<string, RegExp[]> = {
-    "tsTserv.ts": [/Deno\.listen\(/, /await accept\(\)/, /client\.read\(/, /client\.write\(/],
-    "tsTclnt.ts": [/Deno\.connect\(/, /server\.request\(/],
-    "tsTclntSS.ts": [/Deno\.connect\(/],
-    // Issue 25: over AF_UNIX, receiving also answers what waited on a socket given up on, so it
-    // goes through Replies; issue 26 gives the lesson its own socket.receive() back.
-    "tsUserv.ts": [/Deno\.listenDatagram\(/, /replies\.receive\(/, /socket\.send\(/],
+    "tsTserv.ts": [
+      /Deno\.listen\(/,
+      /listener\.accept\(\)/,
+      /conn\.read\(/,
+      /conn\.write\(/,
+      /conn\.close\(\)/,
+    ],
+    "tsTclnt.ts": [/Deno\.connect\(/, /conn\.write\(/, /conn\.read\(/],
+    "tsTclntSS.ts": [/Deno\.connect\(/, /conn\.write\(/, /conn\.read\(/],
+    "tsUserv.ts": [/Deno\.listenDatagram\(/, /socket\.receive\(/, /socket\.send\(/],
     "tsUclnt.ts": [/Deno\.listenDatagram\(/, /socket\.receive\(/, /socket\.send\(/],
+    // The V6 pair show what changes for IPv6, the address and its socket; the rest is the V4's.
+    "tsTservV6.ts": [/^const HOST = "::";/m, /Deno\.listen\(/, /AF_INET6/],
+    "tsTclntV6.ts": [/^const HOST = "::1";/m, /Deno\.connect\(/, /AF_INET6/],
+    // The SocketServer pair's server keeps the book's lesson: a library makes the calls.
+    "tsTservSS.ts": [/extends StreamRequestHandler/, /this\.rfile\.readline\(\)/],
+    "tsUservSS.ts": [/extends DatagramRequestHandler/, /this\.write\(/],
   };
   for (const [script, patterns] of Object.entries(calls)) {
     const source = await read(`scripts/${script}`);
@@ -124,66 +123,70 @@ Deno.test("every book script but the V6 aliases makes its own socket calls", asy
   }
 });
 
-Deno.test("lib/'s core is small, is what the book scripts load, and loads extras only dynamically", async () => {
-  const core = await sources("lib/");
-  const total = [...core.values()].reduce((sum, lines) => sum + lines, 0);
-  console.log(`lib/'s top-level files: ${total} lines (target ${CORE_LINES.target})`);
-  const most = CORE_LINES.today;
-  assert.ok(total <= most, `lib/'s top-level files are ${total} lines, more than ${most}`);
-  const used = new Set<string>();
-  for (const script of [...BOOK_SCRIPTS, "tsUservSS.ts"]) {
-    for (const file of await loadedAtStart(`scripts/${script}`, true)) used.add(file);
-  }
-  for (const file of [...core.keys(), `scripts/tsUservSS.ts`]) {
-    if (file.startsWith("lib/")) {
-      assert.ok(used.has(file), `no script of ours uses ${file} on its default path`);
-    }
-    const graph = await moduleGraph(file);
-    for (const dep of graph.get(new URL(file, root).href)?.dependencies ?? []) {
-      const target = dep.code?.specifier.slice(root.href.length) ?? "";
-      if (/^(lib\/extras|server)\//.test(target)) {
-        assert.ok(dep.isDynamic, `${file} imports ${target} statically`);
+Deno.test("lessons reach server/ only as the SocketServer pair; lib/ never; lib/extras only when asked", async () => {
+  for (const script of LESSONS) {
+    for (const file of await loaded(`scripts/${script}`, true)) {
+      if (file.startsWith("server/")) {
+        assert.ok(SOCKET_SERVER.includes(script), `${script} loads ${file}`);
       }
     }
+    const atStart = await loaded(`scripts/${script}`);
+    assert.ok(!atStart.some((file) => file.startsWith("lib/extras/")), `${script} loads extras`);
+  }
+  for (const file of (await sources("lib/")).keys()) {
+    const reached = await loaded(file, true);
+    assert.deepEqual(reached.filter((f) => f.startsWith("server/")), [], `${file} reaches server/`);
   }
 });
 
-Deno.test("imports go down only: nothing in scripts/, lib/ or server/ imports tools/, bench/ or tests/; lib/ reaches server/ only when a flag asks; server/ never reads flags", async () => {
+Deno.test("a template is a lesson and the lib/ it loads, under 600 lines together", async () => {
+  const figures: string[] = [];
+  // The V6 pair are the V4 lessons with another address: a template is the V4 one.
+  const templates = LESSONS.filter((script) =>
+    !SOCKET_SERVER.includes(script) && !/V6/.test(script)
+  );
+  for (const script of templates) {
+    const files = (await loaded(`scripts/${script}`, true)).filter((f) => !/extras\//.test(f));
+    let lines = 0;
+    for (const file of files) lines += lineCount(await read(file));
+    figures.push(`${script} ${lines}`);
+    assert.ok(lines < TEMPLATE_LINES, `${script} and its lib/: ${lines} lines`);
+  }
+  console.log(`a lesson and its lib/: ${figures.join(", ")} (target 600)`);
+});
+/** The most lines a lesson and the `lib/` it loads may hold: the target is 600. */
+const TEMPLATE_LINES = 700;
+
+Deno.test("imports go down only, and in server/ only the commands read flags", async () => {
   const files = [
     ...(await sources("scripts/")).keys(),
     ...(await sources("lib/")).keys(),
     ...(await sources("lib/extras/")).keys(),
     ...(await sources("server/")).keys(),
   ];
-  for await (const entry of Deno.readDir(new URL("lib/", root))) {
-    if (entry.name.endsWith("_test.ts")) files.push(`lib/${entry.name}`);
-  }
+  const commands = ["server/tsd.ts", "server/client.ts", "server/flags.ts", "server/proto.ts"];
   for (const file of files) {
     const source = await read(file);
-    for (const [imported, path] of source.matchAll(/(?:from|import\() ?"([^"]+)"/g)) {
-      const target = new URL(path, new URL(file, root)).href.slice(root.href.length);
+    for (const [, path] of source.matchAll(/(?:from|import\() ?"([^"]+)"/g)) {
       if (path.startsWith("node:") || path.startsWith("npm:")) continue;
+      const target = new URL(path, new URL(file, root)).href.slice(root.href.length);
       assert.match(target, /^(lib|scripts|server)\//, `${file} imports ${path}`);
-      if (file.startsWith("lib/") && !target.startsWith("lib/")) {
-        // (Until the lessons leave TLS, Unix sockets and workers to server/ alone: issue 26.)
-        assert.match(target, /^server\//, `${file} imports ${path}`);
-        assert.ok(imported.startsWith("import("), `${file} imports ${path} statically`);
-      }
+      if (file.startsWith("lib/")) assert.match(target, /^lib\//, `${file} imports ${path}`);
       if (file.startsWith("server/")) {
         assert.match(target, /^(lib|server)\//, `${file} imports ${path}`);
-        // Only its commands read a command line; the library takes values.
-        if (!["server/tsd.ts", "server/client.ts"].includes(file)) {
-          assert.notEqual(target, "lib/flags.ts", `${file} reads flags: it takes values instead`);
+        // Only its commands read a command line; the library, and its transports, take values.
+        if (!commands.includes(file)) {
+          assert.notEqual(target, "server/flags.ts", `${file} reads flags: it takes values`);
         }
       }
     }
   }
 });
 
-Deno.test("no import circles among the scripts and lib/", async () => {
+Deno.test("no import circles among the lessons, lib/ and server/", async () => {
   const edges = new Map<string, string[]>();
-  const roots = [...BOOK_SCRIPTS, "tsUservSS.ts"].map((script) => `scripts/${script}`);
-  for (const path of [...roots, "bench/tsLoad.ts"]) {
+  const roots = [...LESSONS.map((script) => `scripts/${script}`), "server/tsd.ts"];
+  for (const path of [...roots, "server/client.ts", "bench/tsLoad.ts"]) {
     for (const [specifier, module] of await moduleGraph(path)) {
       // Type-only imports count too: a circle of types is still a circle to a reader.
       const deps = (module.dependencies ?? []).flatMap((d) => d.code ?? d.type ?? []);
@@ -202,30 +205,53 @@ Deno.test("no import circles among the scripts and lib/", async () => {
 });
 
 Deno.test("the README's tables of lib/ and server/ list each file with its line count, and their totals", async () => {
+  for (
+    const [readme, folders] of [["README.md", ["lib/", "lib/extras/"]], ["server/README.md", [
+      "server/",
+    ]]] as const
+  ) {
+    const text = await read(readme);
+    const rows = [...text.matchAll(/^\| `((?:lib|server)\/[\w/]+\.ts)` +\| +(\d+) \|/gm)];
+    const files = new Map<string, number>();
+    for (const folder of folders) {
+      for (const [file, lines] of await sources(folder)) files.set(file, lines);
+    }
+    assert.deepEqual(
+      new Map(rows.map(([, file, lines]) => [file, Number(lines)])),
+      files,
+      `${readme}: the tables' files and line counts`,
+    );
+    for (const folder of folders) {
+      const total = [...files].filter(([file]) => file.replace(/[^/]+$/, "") === folder)
+        .reduce((sum, [, lines]) => sum + lines, 0);
+      const stated = text.match(new RegExp(`\`${folder}\` \\(([\\d,]+) lines`));
+      assert.ok(stated, `${readme} states ${folder}'s size`);
+      assert.equal(Number(stated[1].replace(",", "")), total, `${readme}: ${folder}'s size`);
+    }
+  }
+});
+
+Deno.test("the README's map from the book's calls links each lesson's line where the call is made", async () => {
   const readme = await read("README.md");
-  const rows = [...readme.matchAll(/^\| `((?:extras\/|server\/)?\w+\.ts)` +\| +(\d+) \|/gm)];
-  const files = new Map([
-    ...await sources("lib/"),
-    ...await sources("lib/extras/"),
-    ...await sources("server/"),
-  ]);
-  assert.deepEqual(
-    new Map(rows.map(([, file, lines]) => [file.replace(/^(?!server\/)/, "lib/"), Number(lines)])),
-    files,
-    "the tables' files and line counts",
-  );
-  const sum = (folder: string) =>
-    [...files].filter(([file]) => file.replace(/[^/]+$/, "") === folder)
-      .reduce((total, [, lines]) => total + lines, 0);
-  const core = readme.match(/the core \(([\d,]+) lines, tests aside\)/);
-  assert.ok(core, "the README states the core's size");
-  assert.equal(Number(core[1].replace(",", "")), sum("lib/"));
-  const extras = readme.match(/the extras \(([\d,]+) lines\)/);
-  assert.ok(extras, "the README states the extras' size");
-  assert.equal(Number(extras[1].replace(",", "")), sum("lib/extras/"));
-  const server = readme.match(/And `server\/` \(([\d,]+) lines\)/);
-  assert.ok(server, "the README states server/'s size");
-  assert.equal(Number(server[1].replace(",", "")), sum("server/"));
+  const start = readme.indexOf("## From the book's socket calls to Deno's");
+  const table = readme.slice(start, readme.indexOf("\n## ", start + 1));
+  let links = 0;
+  for (const row of table.split("\n").filter((line) => line.startsWith("| `"))) {
+    const [, deno, where] = row.split(" | ").map((cell) => cell.trim());
+    // What the line must hold: one of the row's Deno calls, up to its "(".
+    const calls = [...deno.matchAll(/`(?:await )?([^`]+)`/g)].map(([, code]) =>
+      code.replace(/\(.*$/, "(")
+    );
+    for (const [, script, line] of where.matchAll(/\[(\w+\.ts):(\d+)\]\(scripts\/\1#L\2\)/g)) {
+      const text = (await read(`scripts/${script}`)).split("\n")[Number(line) - 1];
+      assert.ok(
+        calls.some((call) => text.includes(call)),
+        `${script}:${line} has none of ${calls}`,
+      );
+      links++;
+    }
+  }
+  assert.ok(links >= 20, `only ${links} links`);
 });
 
 Deno.test("tsTserv.ts shows the book's constants and the stamp in plain sight", async () => {
@@ -234,7 +260,7 @@ Deno.test("tsTserv.ts shows the book's constants and the stamp in plain sight", 
   assert.match(source, /^const BUFSIZ = 1024;$/m);
   assert.match(
     source,
-    /client\.write\(reply\.stamped\(n\)\); \/\/ '\[%s\] %s' % \(ctime\(\), data\)/,
+    /stampReply\(data\.subarray\(0, n\)\); \/\/ '\[%s\] %s' % \(ctime\(\), data\)/,
   );
   const ss = await read("scripts/tsTservSS.ts");
   assert.match(ss, /^class MyRequestHandler extends StreamRequestHandler \{$/m);

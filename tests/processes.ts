@@ -6,7 +6,7 @@
  * @module
  */
 
-import { concat } from "../lib/io.ts";
+import { concat } from "../lib/prompt.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();

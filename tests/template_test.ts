@@ -1,5 +1,5 @@
 /**
- * A template copy, as the README's "Using a script as a template" says to make one: a script
+ * A template copy, as the README's "Using a lesson as a template" says to make one: a lesson
  * and `lib/`'s top-level files, without `lib/extras/`, in a folder of its own. A lesson's copy
  * serves plain TCP; the production server's, `server/` copied whole, serves TLS too.
  */

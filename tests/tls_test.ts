@@ -322,8 +322,8 @@ Deno.test("interop: client.ts --tls, --proto tcp and ss, talks to Python ssl and
   }
 });
 
-Deno.test("the README's commands make a local CA and a certificate that tsd and client.ts use", async () => {
-  const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+Deno.test("server/README.md's commands make a local CA and a certificate that tsd and client.ts use", async () => {
+  const readme = await Deno.readTextFile(new URL("../server/README.md", import.meta.url));
   const make = readme.match(/\*\*A local CA of your own\*\*[^]*?```sh\n([^]*?)```/)?.[1];
   assert.ok(make, "the README gives the commands");
   const work = await Deno.makeTempDir({ dir: "/tmp" });

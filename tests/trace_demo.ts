@@ -12,7 +12,7 @@
  * @module
  */
 
-import { STAMP_SOURCE } from "../lib/reply.ts";
+import { STAMP_SOURCE } from "../server/reply.ts";
 import { denoArgs } from "../tools/scripts.ts";
 import { Proc } from "./processes.ts";
 import { writeBlock } from "./readme.ts";

@@ -54,28 +54,50 @@ function assertInOrder(text: string, patterns: RegExp[], what: string): void {
 const STAMPED = (payload: string) =>
   `b'\\[[A-Z][a-z]{2} [A-Z][a-z]{2} [ \\d]\\d [\\d:]{8} \\d{4}\\] ${payload}'`;
 
+/** The production commands for a lesson pair, which take the flags of TLS and Unix sockets. */
+const PRODUCTION: Record<string, [string, string[]]> = {
+  "tsTserv.ts": ["tsd.ts", ["--proto", "tcp"]],
+  "tsTservSS.ts": ["tsd.ts", ["--proto", "ss"]],
+  "tsUserv.ts": ["tsd.ts", ["--proto", "udp"]],
+  "tsTclnt.ts": ["client.ts", ["--proto", "tcp"]],
+  "tsTclntSS.ts": ["client.ts", ["--proto", "ss"]],
+  "tsUclnt.ts": ["client.ts", ["--proto", "udp"]],
+};
+
 /**
  * Runs `server` and `client` (both with `--trace`) over a transport, `input` typed into the
- * client: what each wrote on standard error, the server's once it has stopped.
+ * client: what each wrote on standard error, the server's once it has stopped. Over plain TCP
+ * and UDP these are the lessons; over TLS and Unix sockets, tsd and client.ts in their place.
  */
 async function traced(
-  server: string,
-  client: string,
-  { server: serving, client: talking }: { server: TransportSide; client: TransportSide },
+  lessons: [server: string, client: string],
+  { name, server: serving, client: talking }: {
+    name: string;
+    server: TransportSide;
+    client: TransportSide;
+  },
   input: string,
 ): Promise<{ client: string; server: string }> {
+  const [[server, proto], [client, clientProto]] = lessons.map((lesson): [string, string[]] =>
+    name === "tcp" || name === "udp" ? [lesson, []] : PRODUCTION[lesson]
+  );
   await using started = await startServer(
     server,
-    [...serving.args, "--trace"],
+    [...proto, ...serving.args, "--trace"],
     "127.0.0.1",
     serving,
   );
   const port = started.port > 0 ? ["--port", String(started.port)] : [];
-  const talked = await runScript(client, [...port, ...talking.args, "--trace"], input, talking);
+  const args = [...clientProto, ...port, ...talking.args, "--trace"];
+  const talked = await runScript(client, args, input, talking);
   assert.equal(talked.code, 0, talked.stderr);
   return { client: talked.stderr, server: (await started.stop()).stderr };
 }
 type TransportSide = SpawnOptions & { args: string[] };
+
+/** Who runs over transport `name`, as a test's name says it. */
+const who = (name: string, lessons: string, proto: string) =>
+  name === "tcp" || name === "udp" ? lessons : `tsd and client.ts --proto ${proto}`;
 
 for (const transport of TRANSPORTS) {
   const { name } = transport;
@@ -95,8 +117,8 @@ for (const transport of TRANSPORTS) {
       ]
       : [];
 
-  Deno.test(`${name}: tsTserv and tsTclnt with --trace show each socket call in the book's words`, async () => {
-    const trace = await traced("tsTserv.ts", "tsTclnt.ts", transport, "hello\n");
+  Deno.test(`${name}: ${who(name, "tsTserv and tsTclnt", "tcp")} with --trace show each socket call in the book's words`, async () => {
+    const trace = await traced(["tsTserv.ts", "tsTclnt.ts"], transport, "hello\n");
     assertInOrder(trace.client, [
       new RegExp(`^\\S+ \\[1\\] ${connected}.*  Deno\\.connect\\(\\{ `),
       ...(tls
@@ -128,8 +150,8 @@ for (const transport of TRANSPORTS) {
     assert.doesNotMatch(trace.server, /recv\(16384\)/);
   });
 
-  Deno.test(`${name}: tsTservSS and tsTclntSS with --trace show the handler's rfile and wfile`, async () => {
-    const trace = await traced("tsTservSS.ts", "tsTclntSS.ts", transport, "one\ntwo\n");
+  Deno.test(`${name}: ${who(name, "tsTservSS and tsTclntSS", "ss")} with --trace show the handler's rfile and wfile`, async () => {
+    const trace = await traced(["tsTservSS.ts", "tsTclntSS.ts"], transport, "one\ntwo\n");
     // Each connection's calls in order: the server may close one as the client opens the next.
     const on = (n: number, text: string) =>
       text.split("\n").filter((line) => line.includes(` [${n}] `)).join("\n");
@@ -145,7 +167,7 @@ for (const transport of TRANSPORTS) {
         new RegExp(`^\\S+ \\[${n}\\] accept\\(\\) -> `),
         ...(tls ? [new RegExp(`^\\S+ \\[${n}\\] do_handshake\\(\\) -> done`)] : []),
         new RegExp(
-          `^\\S+ \\[${n}\\] MyRequestHandler\\(request, (?:\\('[\\d.]+', \\d+\\)|''), server\\)\\.handle\\(\\)`,
+          `^\\S+ \\[${n}\\] \\w+\\(request, (?:\\('[\\d.]+', \\d+\\)|''), server\\)\\.handle\\(\\)`,
         ),
         new RegExp(
           `^\\S+ \\[${n}\\] rfile\\.readline\\(\\) -> b'${n === 1 ? "one" : "two"}\\\\r\\\\n'`,
@@ -164,8 +186,8 @@ for (const transport of TRANSPORTS) {
 
 for (const transport of DATAGRAMS) {
   const { name } = transport;
-  Deno.test(`${name}: tsUserv and tsUclnt with --trace show recvfrom() and sendto()`, async () => {
-    const trace = await traced("tsUserv.ts", "tsUclnt.ts", transport, "hello\n");
+  Deno.test(`${name}: ${who(name, "tsUserv and tsUclnt", "udp")} with --trace show recvfrom() and sendto()`, async () => {
+    const trace = await traced(["tsUserv.ts", "tsUclnt.ts"], transport, "hello\n");
     const family = name === "unix" ? "AF_UNIX" : "AF_INET";
     const sender = name === "unix"
       ? "'/tmp/tsUclnt-\\w+/client\\.sock'"

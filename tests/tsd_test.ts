@@ -175,8 +175,8 @@ Deno.test("client.ts says in one line what does not fit together", async () => {
   }
 });
 
-Deno.test("the README's server of your own on serve(): under 30 lines, it echoes in capitals and stops cleanly", async () => {
-  const README = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+Deno.test("server/README.md's server of your own on serve(): under 30 lines, it echoes in capitals and stops cleanly", async () => {
+  const README = await Deno.readTextFile(new URL("../server/README.md", import.meta.url));
   const source = readBlock(README, "serve-example");
   assert.ok(source.split("\n").length <= 30, "more than 30 lines");
   // Run as the README says, beside server/: here from a folder of its own, pointing at ours.

@@ -6,8 +6,9 @@
  * @module
  */
 
-import { fatal } from "../lib/errors.ts";
-import { type Command, type Flags, type Options, parseFlags } from "../lib/flags.ts";
+import { fatal, readFlags } from "../lib/cli.ts";
+import { type Lesson, type Runnable } from "../lib/command.ts";
+import { type Command, type Flags, type Options, parseFlags } from "../server/flags.ts";
 import { COMMAND as tsLoad } from "../bench/tsLoad.ts";
 import { COMMAND as tsTclnt } from "../scripts/tsTclnt.ts";
 import { COMMAND as tsTclntSS } from "../scripts/tsTclntSS.ts";
@@ -34,7 +35,7 @@ export const BOOK_SCRIPTS = [
 ];
 
 /** Each script's command line, by file name. */
-export const COMMANDS: Record<string, Command> = Object.fromEntries(
+export const COMMANDS: Record<string, Runnable> = Object.fromEntries(
   [
     tsTserv,
     tsTservV6,
@@ -67,11 +68,24 @@ export function denoArgs(script: string, args: string[] = []): string[] {
   return ["run", ...(command.run ?? "-N").split(" "), scriptPath(script), ...args];
 }
 
+/**
+ * Reads `args` as `script` would, without acting on them (no `--help` printed, no trace
+ * started): a lesson's few flags, or a production command's.
+ */
+export async function readOptions(
+  script: string,
+  args: string[],
+): Promise<Record<string, unknown> | undefined> {
+  const command = COMMANDS[script];
+  if ("flags" in command) return parseFlags(args, command as Command);
+  return await readFlags(args, command as Lesson);
+}
+
 /** For a tool's top level: its options, or exit as a script would (after `--help`, or a usage error). */
-export function optionsOrExit<F extends Flags>(command: Command<F>): Options<F> {
+export async function optionsOrExit<F extends Flags>(command: Command<F>): Promise<Options<F>> {
   try {
     return parseFlags(Deno.args, command) ?? Deno.exit(0);
   } catch (err) {
-    return fatal(err);
+    return await fatal(err);
   }
 }

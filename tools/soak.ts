@@ -1,13 +1,13 @@
 #!/usr/bin/env -S deno run -N --unstable-net --allow-run --allow-read=. --allow-sys=osRelease
 /**
- * Soak test: a steady load against each of our servers for a few minutes, to make memory growth
+ * Soak test: a steady load against the production server (`tsd`), in each of its protocols, for a few minutes, to make memory growth
  * or a slowing tail visible. Not a test that passes or fails, and not a benchmark: it prints,
  * per minute and per server, the requests served, the errors, the latency percentiles and the
  * server's memory (RSS), and at the end each server's RSS at start and end.
  *
  * ```sh
  * deno task soak                                  # 2 minutes per server, 1,000 requests/s
- * deno task soak --minutes 1 --rate 500 --servers tsTserv.ts
+ * deno task soak --minutes 1 --rate 500 --servers tcp
  * ```
  *
  * Every request is checked: the reply must be a stamp and exactly the payload sent. Latency is
@@ -16,14 +16,14 @@
  * @module
  */
 
-import { type Command, flag } from "../lib/flags.ts";
-import { writeAll } from "../lib/io.ts";
-import { isWholeReply } from "../lib/reply.ts";
+import { type Command, flag } from "../server/flags.ts";
+import { writeAll } from "../lib/prompt.ts";
+import { isWholeReply } from "../server/reply.ts";
 import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import { memoryKiB, startListening } from "./proc.ts";
 import { denoArgs, optionsOrExit } from "./scripts.ts";
 
-const SERVERS = ["tsTserv.ts", "tsTservSS.ts", "tsUserv.ts"];
+const SERVERS = ["tcp", "ss", "udp"]; // tsd's protocols
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -38,7 +38,7 @@ const COMMAND = {
     servers: {
       name: "servers",
       value: "A,B",
-      help: "which servers",
+      help: "which of tsd's protocols",
       default: SERVERS.join(","),
       parse(raw: string) {
         const unknown = raw.split(",").find((server) => !SERVERS.includes(server));
@@ -49,7 +49,7 @@ const COMMAND = {
   },
 } satisfies Command;
 
-const options = optionsOrExit(COMMAND);
+const options = await optionsOrExit(COMMAND);
 const { minutes, rate, conns } = options;
 const servers = options.servers.split(",");
 
@@ -60,10 +60,10 @@ async function rssMiB(pid: number): Promise<number> {
   return (await memoryKiB(pid, "VmRSS")) / 1024;
 }
 
-/** Starts a server on a free loopback port; returns it and its port. */
-function start(script: string) {
-  const args = ["--host", "127.0.0.1", "--port", "0", "-q"];
-  return startListening([Deno.execPath(), ...denoArgs(script, args)]);
+/** Starts `tsd --proto proto` on a free loopback port; returns it and its port. */
+function start(proto: string) {
+  const args = ["--proto", proto, "--host", "127.0.0.1", "--port", "0", "-q"];
+  return startListening([Deno.execPath(), ...denoArgs("tsd.ts", args)]);
 }
 
 const isReply = isWholeReply;
@@ -144,11 +144,12 @@ function percentile(sorted: number[], p: number): number {
 
 const ms = (value: number) => value.toFixed(2).padStart(7);
 
-async function soak(script: string): Promise<string> {
-  const server = await start(script);
-  const makeClient = script === "tsTserv.ts"
+async function soak(proto: string): Promise<string> {
+  const server = await start(proto);
+  const script = `tsd --proto ${proto}`;
+  const makeClient = proto === "tcp"
     ? () => tcpClient(server.port)
-    : script === "tsUserv.ts"
+    : proto === "udp"
     ? () => Promise.resolve(udpClient(server.port))
     : () => Promise.resolve(lineClient(server.port));
   const clients = await Promise.all(Array.from({ length: conns }, makeClient));
@@ -166,7 +167,7 @@ async function soak(script: string): Promise<string> {
       const due = startedAt + k * interval;
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
-      const ending = script === "tsTservSS.ts" ? "\n" : "";
+      const ending = proto === "ss" ? "\n" : "";
       const payload = encoder.encode(`soak ${id} ${k}${ending}`);
       const sent = performance.now();
       try {
@@ -178,7 +179,7 @@ async function soak(script: string): Promise<string> {
         } else errors++;
       } catch {
         if (measuring) errors++;
-        if (script === "tsTserv.ts") return; // its connection is gone
+        if (proto === "tcp") return; // its connection is gone
       }
     }
   });

@@ -26,7 +26,19 @@
  * @module
  */
 
-import type { Console, StreamRequestHandler } from "../socket_server.ts";
+/** Where trace lines go: `console`, or a worker's own, which says which worker it is. */
+export interface Console {
+  log(line: string): void;
+  error(line: string): void;
+}
+
+/** What the trace sees of a SocketServer request handler (`server/socket_server.ts`). */
+interface StreamRequestHandler {
+  clientAddress: Deno.Addr;
+  handle(): Promise<void>;
+  rfile: { readline(): Promise<Uint8Array> };
+  write(data: Uint8Array): Promise<void>;
+}
 
 /** The bytes of a payload a line shows; past them, `...` and the full count. */
 const SHOWN_BYTES = 48;

@@ -6,7 +6,7 @@
  * `deno run -N --unstable-net --allow-read=. …`
  */
 
-import { whenStopped } from "../../lib/shutdown.ts";
+import { whenStopped } from "../../server/connections.ts";
 import { runWorkers, WORKER } from "../../server/workers.ts";
 
 const COMMAND = { script: "tests/peers/crashing_workers.ts" };

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { acceptor, Connections, Session } from "./connections.ts";
+import { acceptor, Connections, Session, whenStopped } from "./connections.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -256,4 +256,15 @@ Deno.test("a task that fails with no error at all still has its connection close
   assert.match(warned[0], /^unexpected error serving 127\.0\.0\.1:\d+: undefined$/);
   client.close();
   await connections.shutdown();
+});
+
+Deno.test("whenStopped() runs its action on abort, or at once if the signal has aborted", () => {
+  const controller = new AbortController();
+  let runs = 0;
+  whenStopped(controller.signal, () => runs++);
+  assert.equal(runs, 0);
+  controller.abort();
+  assert.equal(runs, 1);
+  whenStopped(controller.signal, () => runs++);
+  assert.equal(runs, 2);
 });

@@ -1,14 +1,18 @@
 /**
- * Command lines. A script lists its flags, with its defaults, in a {@linkcode Command};
- * {@linkcode parseFlags} reads them (`node:util` `parseArgs`, strict), and `--help` is written
- * from the same list. {@linkcode flag} makes the kinds the scripts share. The extras' flags
- * (TLS, Unix sockets, workers) are here too, so that reading them loads no `server/`.
+ * The production commands' flags. A command lists its flags, with its defaults, in a
+ * {@linkcode Command}; {@linkcode parseFlags} reads them (`node:util` `parseArgs`, strict), and
+ * `--help` is written from the same list. The values are read by the lessons' own rules
+ * (`lib/cli.ts`): a host, a port, a number of seconds mean the same in both layers. Only the
+ * commands (`tsd.ts`, `client.ts`) and the load generator read flags; no transport module
+ * imports this file.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { runCommand, type Runnable, UsageError, usageError } from "./errors.ts";
+import { hostValue, secondsValue, wholeValue } from "../lib/cli.ts";
+import { type Runnable, UsageError, usageError } from "../lib/command.ts";
+import { helpText, negativesAsValues, TRACE_HELP } from "../lib/help.ts";
 
 /** One flag: how it is written, what `--help` says of it, and how its value is read. */
 export interface Flag<T> {
@@ -19,10 +23,10 @@ export interface Flag<T> {
   default: T;
   parse: (raw: string) => T; // throws a `RangeError` that says what is wrong with `raw`
   show?(value: T): string; // the default, as `--help` writes it (`String` if not said)
-  extra?: true; // served by `server/` (or `lib/extras/`), loaded only when the flag is given
+  extra?: true; // asks for another transport than plain TCP: see extraAsked()
 }
 
-/** A script's command line: its file, one line on what it does, how to run it, its flags. */
+/** A command line: its file, one line on what it does, how to run it, its flags. */
 export interface Command<F extends Flags = Flags> extends Runnable {
   about: string;
   flags: F;
@@ -34,37 +38,43 @@ export type Flags = Record<string, Flag<any>>;
 /** What {@linkcode parseFlags} returns: each flag's value, under the flag's key. */
 export type Options<F extends Flags> = { [K in keyof F]: ReturnType<F[K]["parse"]> };
 
-/** The `--help` text of a script. */
+/** The `--help` text of a command. */
 export function usage(command: Command): string {
   const flags = [HELP, ...Object.values(command.flags)];
-  const names = flags.map(({ short, name, value }) =>
-    `${short ? `-${short}, ` : "    "}--${name}${value ? ` ${value}` : ""}`
+  return helpText(
+    command,
+    flags.map((flag) => {
+      const { short, name, value } = flag;
+      const shown = flag.default !== undefined &&
+        (flag.show?.(flag.default) ?? String(flag.default));
+      return [
+        `${short ? `-${short}, ` : "    "}--${name}${value ? ` ${value}` : ""}`,
+        `${flag.help}${value && shown ? ` (default: ${shown})` : ""}`,
+      ];
+    }),
   );
-  const width = Math.max(...names.map((name) => name.length));
-  const rows = flags.map((flag, i) => {
-    const shown = flag.default !== undefined && (flag.show?.(flag.default) ?? String(flag.default));
-    const fallback = flag.value && shown ? ` (default: ${shown})` : "";
-    return `  ${names[i].padEnd(width)}  ${flag.help}${fallback}`;
-  });
-  return `${command.script}: ${command.about}\n\nUSAGE:\n  ${runCommand(command)} [OPTIONS]\n\n` +
-    `OPTIONS:\n${rows.join("\n")}\n`;
 }
 
 /**
- * Reads a script's arguments: the options, or `undefined` after printing `--help`.
+ * Reads a command's arguments: the options, or `undefined` after printing `--help`.
  *
  * @throws {UsageError} For an unknown flag, a stray argument or a bad value.
  */
 export function parseFlags<F extends Flags>(args: string[], command: Command<F>) {
   const { hint } = usageError(command, "");
   const flags = [HELP, ...Object.values(command.flags)];
-  const types = flags.map(({ name, value, short }) => {
-    return [name, { type: value ? "string" : "boolean", ...(short ? { short } : {}) }];
-  });
+  const types = Object.fromEntries(flags.map(({ name, value, short }) => {
+    return [name, { type: value ? "string" as const : "boolean" as const, ...short && { short } }];
+  }));
+  const valued = new Map<string, string>(); // how a flag that takes a value may be written
+  for (const { name, short } of flags.filter((f) => f.value)) {
+    valued.set(`--${name}`, `--${name}`);
+    if (short) valued.set(`-${short}`, `--${name}`);
+  }
   let values: Record<string, string | boolean | undefined>;
   try {
-    const options = Object.fromEntries(types) as Record<string, { type: "string" | "boolean" }>;
-    values = parseArgs({ args: negativesAsValues(args, flags), strict: true, options }).values;
+    values = parseArgs({ args: negativesAsValues(args, valued), strict: true, options: types })
+      .values;
   } catch (err) {
     // parseArgs explains itself well; its first line is the part worth showing.
     throw new UsageError(String((err as Error).message).split("\n")[0], hint);
@@ -83,34 +93,16 @@ export function parseFlags<F extends Flags>(args: string[], command: Command<F>)
   return options as Options<F>;
 }
 
-/** The first flag given that `server/` serves (`"--tls-cert"`); none on the default path. */
+/** The first flag given that asks for another transport (`"--tls-cert"`); none for plain TCP. */
 export function extraAsked<F extends Flags>(command: Command<F>, options: Options<F>) {
   const given = Object.entries(command.flags).find(([k, f]) => f.extra && options[k] !== f.default);
   return given && `--${given[1].name}`;
 }
 
-/** `--port -1` as `--port=-1` (parseArgs finds it "ambiguous"); `--host -h` refused, with a fix. */
-function negativesAsValues(args: string[], flags: Flag<unknown>[]): string[] {
-  const valued = new Map<string, string>(); // how a flag that takes a value may be written
-  for (const { name, short } of flags.filter((f) => f.value)) {
-    valued.set(`--${name}`, `--${name}`);
-    if (short) valued.set(`-${short}`, `--${name}`);
-  }
-  const joined: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const [given, long, next = ""] = [args[i], valued.get(args[i]), args[i + 1]];
-    if (long && /^-\D/.test(next)) {
-      throw new Error(`${given} ${next}: write ${long}=${next} if "${next}" is its value`);
-    }
-    joined.push(long && /^-\d/.test(next) ? `${long}=${args[++i]}` : given);
-  }
-  return joined;
-}
-
 /** How a number flag is bounded and written: `value` is its placeholder, `zero` what 0 means. */
 type Shape = { min?: number; max?: number; short?: string; value?: string; zero?: string };
 
-/** The kinds of flag the scripts share, each made with the script's own default. */
+/** The kinds of flag the commands share, each made with the command's own default. */
 export const flag = {
   /** `--host`: where a server listens, or the server a client goes to. `[::1]` is taken too. */
   host: (fallback: string, help: string): Flag<string> => ({
@@ -118,11 +110,7 @@ export const flag = {
     value: "HOST",
     help,
     default: fallback,
-    parse(raw) {
-      const host = raw.replace(/^\[(.*)\]$/, "$1");
-      if (host === "") throw new RangeError(`must not be empty (use ${fallback})`);
-      return host;
-    },
+    parse: (raw) => hostValue(raw, fallback),
   }),
 
   /** `-p, --port`; `min` 0 for a server, where 0 picks any free port. */
@@ -136,30 +124,14 @@ export const flag = {
     value: shape.value ?? "BYTES",
     help,
     default: fallback,
-    parse(raw) {
-      const { min = 1, max = 1 << 30 } = shape;
-      const value = /^\d{1,8}$/.test(raw) ? Number(raw) : NaN;
-      if (value >= min && value <= max) return value;
-      throw new RangeError(`must be a whole number from ${min} to ${max}, not "${raw}"`);
-    },
+    parse: wholeValue(shape.min ?? 1, shape.max ?? 1 << 30),
   }),
 
   /** A number of seconds (a day at most, unless `max` says), or of the unit `value` names. */
-  seconds: (
-    name: string,
-    fallback: number,
-    help: string,
-    shape: Shape = {},
-  ): Flag<number> => ({
+  seconds: (name: string, fallback: number, help: string, shape: Shape = {}): Flag<number> => ({
     ...flag.whole(name, fallback, shape.zero ? `${help}, 0 for ${shape.zero}` : help, shape),
     value: shape.value ?? "SECONDS",
-    parse(raw) {
-      const { zero, max = 86400, value: unit = "seconds" } = shape;
-      const value = /^\d{1,6}(\.\d{1,6})?$/.test(raw) ? Number(raw) : NaN;
-      if ((zero ? value >= 0 : value > 0) && value <= max) return value;
-      const range = zero ? `from 0 (${zero}) to ${max}` : `above 0 and at most ${max}`;
-      throw new RangeError(`must be a number of ${unit.toLowerCase()} ${range}, not "${raw}"`);
-    },
+    parse: secondsValue({ zero: shape.zero, max: shape.max, unit: shape.value }),
   }),
 
   /** A file's path, such as `--tls-cert FILE`; none unless given. */
@@ -186,7 +158,7 @@ export const flag = {
 
 const HELP = flag.onOff("help", "show this help and exit", "h");
 
-/** `made`, marked as a flag that `server/` serves. */
+/** `made`, marked as a flag that asks for another transport. */
 const extra = <T>(made: Flag<T>): Flag<T> => ({ ...made, extra: true });
 
 const UNIX = extra({
@@ -207,7 +179,7 @@ const UNIX_MODE = {
   show: (mode: number) => mode.toString(8).padStart(3, "0"),
 };
 
-/** The extras' flags, for a script's `COMMAND`: each is served by `server/`. */
+/** The production flags, for a command's `COMMAND`. */
 export const extraFlags = {
   /** A server's TLS: a certificate and key, both or neither, and a handshake's deadline. */
   tlsServer: {
@@ -223,7 +195,10 @@ export const extraFlags = {
   tlsClient: {
     tls: extra(flag.onOff("tls", "connect with TLS, checking the server's certificate and name")),
     ca: extra(
-      flag.file("ca", "with --tls, also trust this PEM CA certificate (a private or local CA)"),
+      flag.file(
+        "ca",
+        "with --tls, also trust this PEM CA certificate (a private or local CA)",
+      ),
     ),
   },
   /** A client's Unix socket: its path, instead of a host and port. */
@@ -245,7 +220,7 @@ export const extraFlags = {
     }),
   },
   /** `--trace` (lib/extras/trace.ts). Not marked `extra()`: it asks for no other transport. */
-  trace: flag.onOff("trace", "show each socket call on stderr, in the book's words and Deno's"),
+  trace: flag.onOff("trace", TRACE_HELP),
   /** `--workers N`: N threads sharing the port. */
   workers: extra(flag.whole(
     "workers",

@@ -7,8 +7,9 @@
  * @module
  */
 
-import { formatAddress } from "./net.ts";
-import { SHUTDOWN_DEADLINE_MS, whenStopped, within } from "./shutdown.ts";
+import { formatAddress } from "../lib/command.ts";
+import { SHUTDOWN_DEADLINE_MS, within } from "../lib/shutdown.ts";
+import { whenStopped } from "./connections.ts";
 import { Throttled } from "./throttled.ts";
 
 /** Replies to Unix datagram clients that may never read them: `UnreadReplies` in server/unix.ts. */
@@ -82,7 +83,7 @@ export class Replies {
     client: Deno.UnixAddr,
     sendTo: (socket: Deno.DatagramConn) => Promise<number>,
   ): Promise<boolean> {
-    this.#unread ??= new (await import("../server/unix.ts")).UnreadReplies(this.warn, this.#path!);
+    this.#unread ??= new (await import("./unix.ts")).UnreadReplies(this.warn, this.#path!);
     const { sent, socket } = await this.#unread.send(this.#socket, client, sendTo, this.signal);
     this.#socket = socket;
     return sent;
@@ -139,7 +140,7 @@ export class Replies {
       this.#unanswered.flush(); // the stop must not swallow a line
       this.#unread?.close();
       // The extra that bound it, loaded already, removes the file if it is still ours.
-      if (this.#path) (await import("../server/unix.ts")).removeIfOurs(this.#path);
+      if (this.#path) (await import("./unix.ts")).removeIfOurs(this.#path);
     })();
   }
 }

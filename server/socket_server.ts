@@ -21,11 +21,11 @@ import {
   type Session,
   type Stream,
   type StreamListener,
+  whenStopped,
 } from "./connections.ts";
-import { attempt, loadExtra } from "./errors.ts";
-import { formatAddress } from "./net.ts";
+import { attempt } from "../lib/cli.ts";
+import { formatAddress } from "../lib/command.ts";
 import type { StreamAddress } from "./addresses.ts";
-import { whenStopped } from "./shutdown.ts";
 import { Throttled } from "./throttled.ts";
 
 /** The server ended the connection before a whole line came: no reply is owed. */
@@ -366,15 +366,8 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
       const listener = attempt("listen on", address, () => Deno.listen(address));
       return new StreamServer(listener, options, Handler);
     }
-    // TLS, a Unix socket, a shared port, a balancer in front: the extras.
-    const asked = "path" in address
-      ? "--unix"
-      : address.tls
-      ? "--tls-cert"
-      : address.proxy
-      ? "--proxy-protocol"
-      : "--workers";
-    const extras = await loadExtra(asked, () => import("../server/transport.ts"));
+    // TLS, a Unix socket, a shared port, a balancer in front: the transport chooser's.
+    const extras = await import("./transport.ts");
     const warn = (line: string) => (options.console ?? console).error(line);
     const { listener, handshake } = await extras.listenAt(address, warn);
     return new StreamServer(listener, options, Handler, handshake);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import { formatAddress, udpAddressOf } from "./net.ts";
-import { hostPort } from "./errors.ts";
+import { formatAddress, hostPort } from "../lib/command.ts";
+import { explained } from "../lib/explain.ts";
+import { udpAddressOf } from "./net.ts";
 
 Deno.test("formatAddress() shows IPv6 in brackets and IPv4-mapped addresses as IPv4", () => {
   const tcp = (hostname: string, port: number): Deno.NetAddr => ({
@@ -19,7 +20,7 @@ Deno.test("udpAddressOf() picks a name's IPv4 address, and explains a failure", 
   assert.equal(await udpAddressOf("::1", 1), "::1");
   // The tests may reach loopback only; tests/errors_test.ts tries an unknown host end to end.
   await assert.rejects(
-    udpAddressOf("example.invalid", 1),
+    udpAddressOf("example.invalid", 1).catch((err) => Promise.reject(explained(err))),
     /^Failure: Cannot send to example\.invalid:1: network access to example\.invalid was not granted \(run with --allow-net=example\.invalid, or -N\)$/,
   );
 });

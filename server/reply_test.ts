@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { couldBeStampAt, isStampAt, isWholeReply, ReplyMatcher, ReplyReader } from "./reply.ts";
-import { Failure } from "./errors.ts";
+import { Failure } from "../lib/command.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 

@@ -1,10 +1,19 @@
 import assert from "node:assert/strict";
-import { attempt, explainNetError, Failure, loadExtra } from "./errors.ts";
+import { attempt } from "./cli.ts";
+import { Failure } from "./command.ts";
+import { explained, explainNetError, loadExtra } from "./explain.ts";
 
-const listenTcp = (hostname: string, port: number) =>
-  attempt("listen on", { hostname, port }, () => Deno.listen({ hostname, port }));
+// attempt() says what failed; explained(), as fatal() calls it, says why in words.
+const listenTcp = (hostname: string, port: number) => {
+  try {
+    return attempt("listen on", { hostname, port }, () => Deno.listen({ hostname, port }));
+  } catch (err) {
+    throw explained(err);
+  }
+};
 const connectTcp = (hostname: string, port: number) =>
-  attempt("connect to", { hostname, port }, () => Deno.connect({ hostname, port }));
+  attempt("connect to", { hostname, port }, () => Deno.connect({ hostname, port }))
+    .catch((err) => Promise.reject(explained(err)));
 
 Deno.test("attempt() explains a port in use", () => {
   using first = listenTcp("127.0.0.1", 0);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { concat, lines, unlessStopped, writeAll } from "./io.ts";
+import { concat, lines, writeAll } from "./prompt.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -46,18 +46,4 @@ Deno.test("concat() gives a buffer of its own, never one of its arguments, which
   read.fill(0); // the caller reads into it again
   assert.deepEqual(joined, bytes("PROXY"));
   assert.deepEqual(concat(bytes("ab"), new Uint8Array(0)), bytes("ab"));
-});
-
-Deno.test("unlessStopped() gives the result, or null as soon as the signal aborts", async () => {
-  const controller = new AbortController();
-  assert.equal(await unlessStopped(Promise.resolve(7), controller.signal), 7);
-  const never = new Promise<number>(() => {});
-  const waiting = unlessStopped(never, controller.signal);
-  controller.abort();
-  assert.equal(await waiting, null);
-  assert.equal(await unlessStopped(Promise.reject(new Error("late")), controller.signal), null);
-  await assert.rejects(
-    unlessStopped(Promise.reject(new Error("boom")), new AbortController().signal),
-    /boom/,
-  );
 });

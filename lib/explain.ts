@@ -1,73 +1,12 @@
 /**
- * Errors a user should see as one clear line: {@linkcode attempt} makes one of a socket call's
- * failure, and {@linkcode fatal} prints it and picks the exit code (2 for usage, else 1).
+ * Failures, in words a user can act on: `Cannot listen on 0.0.0.0:21567: the port is already in
+ * use (…)`, printed as one line by {@linkcode fatal}. The lessons load this only when something
+ * failed; the production server, where it phrases what it logs.
+ *
  * @module
  */
 
-/** A bad flag or value on the command line: `error: …`, a hint, exit code 2. */
-export class UsageError extends Error {
-  constructor(message: string, readonly hint: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
-
-/** An expected failure (port in use, server not running, …): `error: …`, exit code 1. */
-export class Failure extends Error {
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "Failure";
-  }
-}
-
-/** A script: its file in `scripts/` (or a path from the root), and its `deno run` flags (`-N`). */
-export interface Runnable {
-  script: string;
-  run?: string;
-}
-
-/** The command that runs a script from the repository's root. */
-export function runCommand(command: Runnable): string {
-  const path = command.script.includes("/") ? command.script : `scripts/${command.script}`;
-  return `deno run ${command.run ?? "-N"} ${path}`;
-}
-
-/** A usage error for `command`, for a rule no single flag can check ("these two go together"). */
-export function usageError(command: Runnable, message: string): UsageError {
-  return new UsageError(message, `Run '${runCommand(command)} --help' for usage.`);
-}
-
-/** `host:port`, with an IPv6 host in brackets and an IPv4-mapped one shown as plain IPv4. */
-export function hostPort(hostname: string, port: number): string {
-  const host = hostname.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1");
-  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** What a socket call was for, as an error line says it. */
-export type Action = "listen on" | "connect to" | "send to" | `open a ${"UDP " | ""}socket on`;
-
-/**
- * Runs the socket call `call` on `where` (a host and port, or a Unix socket's path); a failure,
- * thrown or rejected, becomes a sentence: see {@linkcode explainNetError}.
- */
-export function attempt<T>(
-  action: Action,
-  where: { hostname: string; port: number } | { path: string },
-  call: () => T,
-): T {
-  const [host, shown] = "path" in where
-    ? [where.path, `unix:${where.path}`]
-    : [where.hostname, hostPort(where.hostname, where.port)];
-  const explain = (err: unknown) => explainNetError(err, action, host, shown);
-  try {
-    const result = call();
-    return result instanceof Promise
-      ? result.catch((err) => Promise.reject(explain(err))) as T
-      : result;
-  } catch (err) {
-    throw explain(err);
-  }
-}
+import { type Action, Failure, SocketFailure, UsageError } from "./command.ts";
 
 /** What to say of the errors a user can cause or fix, by Deno's error name or the system's code. */
 const REASONS: Record<string, string> = {
@@ -129,8 +68,22 @@ export function explainNetError(err: unknown, action: Action, hostname: string, 
 }
 
 /**
- * Loads an extra (`lib/extras/`, or `server/`) for the flag `asked`. `load` is a literal `() =>
- * import("…")`, which Deno counts in the script's graph; a copy without it says what it lacks.
+ * `err` in words: a {@linkcode SocketFailure}, a missing permission, or a client's connection
+ * reset by its server, explained; any other error as it is.
+ */
+export function explained(err: unknown): unknown {
+  if (err instanceof SocketFailure) {
+    return explainNetError(err.cause, err.action, err.host, err.where);
+  }
+  if (err instanceof Deno.errors.ConnectionReset) {
+    return new Failure("The server reset the connection", { cause: err });
+  }
+  return err instanceof Deno.errors.NotCapable ? new Failure(err.message, { cause: err }) : err;
+}
+
+/**
+ * Loads an optional part (`lib/extras/`, `server/`) for the flag `asked`. `load` is a literal
+ * `() => import("…")`, which Deno counts in the script's graph; a copy without it says so.
  */
 export async function loadExtra<T>(asked: string, load: () => Promise<T>): Promise<T> {
   try {
@@ -148,15 +101,15 @@ export async function loadExtra<T>(asked: string, load: () => Promise<T>): Promi
  * rest. An unexpected error is a bug, so it keeps its stack trace for whoever reports it.
  */
 export function fatal(err: unknown): never {
-  // Whoever read our output has gone (`… | head`): nothing is wrong. (A socket's broken pipe
-  // never gets here: clients report it as the server closing.)
+  // Whoever read our output has gone (`… | head`): nothing is wrong.
   if (err instanceof Deno.errors.BrokenPipe) Deno.exit(0);
   if (err instanceof UsageError) {
     printError(err.message);
-    console.error(err.hint);
+    if (err.hint) console.error(err.hint);
     Deno.exit(2);
   }
-  if (err instanceof Failure || err instanceof Deno.errors.NotCapable) printError(err.message);
+  err = explained(err);
+  if (err instanceof Failure) printError(err.message);
   else {
     printError("unexpected failure, please report it with what follows:");
     console.error(err);

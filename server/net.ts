@@ -1,20 +1,12 @@
 /**
  * What the servers and clients share around Deno's socket calls (which they make themselves):
- * showing an address, a server's first line, and finding a UDP server's address.
+ * showing a client behind a balancer, a server's first line, and finding a UDP server's address.
  *
  * @module
  */
 
-import { explainNetError, hostPort } from "./errors.ts";
-
-/**
- * Shows an address as `host:port`, with IPv6 in brackets (`[::1]:21567`) and an IPv4 client of
- * a dual-stack server as plain IPv4 (`127.0.0.1`, not `::ffff:127.0.0.1`).
- */
-export function formatAddress(addr: Deno.Addr): string {
-  if ("hostname" in addr) return hostPort(addr.hostname, addr.port);
-  return "path" in addr ? `unix:${addr.path ?? ""}` : addr.transport; // a client's end: `unix:`
-}
+import { attempt } from "../lib/cli.ts";
+import { formatAddress } from "../lib/command.ts";
 
 /**
  * A connection's client, as {@linkcode formatAddress} shows it; behind a load balancer, whose
@@ -42,14 +34,15 @@ export function sameAddress(a: Deno.Addr, b: Deno.Addr): boolean {
  */
 export async function udpAddressOf(hostname: string, port: number): Promise<string> {
   const { lookup } = await import("node:dns/promises");
-  try {
-    const found = await lookup(hostname, { all: true, verbatim: true });
-    const { address } = found.find(({ family }) => family === 4) ?? found[0];
-    // Sent to 0.0.0.0 or ::, a datagram goes to this machine; its reply comes from loopback.
-    return address === "0.0.0.0" ? "127.0.0.1" : address === "::" ? "::1" : address;
-  } catch (err) {
-    throw explainNetError(err, "send to", hostname, hostPort(hostname, port));
-  }
+  const where = { hostname, port };
+  const found = await attempt(
+    "send to",
+    where,
+    () => lookup(hostname, { all: true, verbatim: true }),
+  );
+  const { address } = found.find(({ family }) => family === 4) ?? found[0];
+  // Sent to 0.0.0.0 or ::, a datagram goes to this machine; its reply comes from loopback.
+  return address === "0.0.0.0" ? "127.0.0.1" : address === "::" ? "::1" : address;
 }
 
 /** What a server says once it listens, as the book's do: `waiting for connection on …...`. */

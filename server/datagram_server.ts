@@ -7,7 +7,7 @@
 
 import type { DatagramAddress } from "./addresses.ts";
 import { cannotReply, Replies } from "./datagrams.ts";
-import { attempt, loadExtra } from "./errors.ts";
+import { attempt } from "../lib/cli.ts";
 import { BaseRequestHandler, BaseServer, type Console, run } from "./socket_server.ts";
 
 /** Handles one datagram: its bytes are {@linkcode packet}; {@linkcode write} answers its sender. */
@@ -53,7 +53,7 @@ export class DatagramServer extends BaseServer<DatagramRequestHandler> {
   ): Promise<DatagramServer> {
     const { address } = options;
     const socket = "path" in address
-      ? await (await loadExtra("--unix", () => import("../server/unix.ts")))
+      ? await (await import("./unix.ts"))
         .listenUnixDatagram(address.path, address.mode)
       : attempt("listen on", address, () => Deno.listenDatagram({ ...address, transport: "udp" }));
     return new DatagramServer(socket, options, Handler);

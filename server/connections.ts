@@ -8,14 +8,15 @@
  * @module
  */
 
+import {
+  BACKOFF_MS,
+  ONE_CONNECTION,
+  OUT_OF_RESOURCES,
+  SHUTDOWN_DEADLINE_MS,
+  within,
+} from "../lib/shutdown.ts";
 import { formatPeer } from "./net.ts";
-import { SHUTDOWN_DEADLINE_MS, within } from "./shutdown.ts";
 import { Throttled } from "./throttled.ts";
-
-/** Accept errors that concern one connection, and those that mean we are out of descriptors. */
-const ONE_CONNECTION = new Set(["ECONNABORTED", "ECONNRESET", "ENOTCONN", "EPROTO", "EPERM"]);
-const OUT_OF_RESOURCES = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
-const BACKOFF_MS = 100; // before accepting again, out of descriptors
 
 /**
  * Makes `accept()` for a server's loop: each call gives the next connection `listener.accept()`
@@ -82,6 +83,15 @@ export function acceptor<C extends Stream>(
   // Not an async function: each connection then costs no frame of its own here.
   const accept = (): Promise<C | null> => listener.accept().then(accepted, failed);
   return accept;
+}
+
+/**
+ * Runs `action` when `signal` aborts, or at once if it already has (a listener added to an
+ * aborted signal would never run).
+ */
+export function whenStopped(signal: AbortSignal, action: () => void): void {
+  if (signal.aborted) action();
+  else signal.addEventListener("abort", action, { once: true });
 }
 
 /** The errors that only say a peer went away, or that we closed the connection: routine. */
