@@ -18,7 +18,7 @@ export function stampAt(bytes: Uint8Array, at: number): boolean | 0 {
     if (at + j === bytes.length) return 0;
     const [byte, shape] = [bytes[at + j], STAMP_SHAPE[j]];
     const fits = shape === "a"
-      ? /[A-Za-z]/.test(String.fromCharCode(byte))
+      ? (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
       : shape === "9"
       ? byte >= 0x30 && byte <= 0x39
       : shape === "_"

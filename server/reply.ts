@@ -10,6 +10,7 @@
 
 import { Failure } from "../lib/command.ts";
 import { writeAll } from "../lib/prompt.ts";
+import { stampAt } from "../lib/reply.ts";
 import { MONTHS, STAMP_LENGTH, WEEKDAYS } from "../lib/timestamp.ts";
 
 /** The byte a stamp starts with, `[`; a stamp, as the source of a regular expression. */
@@ -24,24 +25,9 @@ export function isStampAt(bytes: Uint8Array, at: number): boolean {
     STAMP_PATTERN.test(String.fromCharCode(...bytes.subarray(at, at + STAMP_LENGTH)));
 }
 
-/** What each of a stamp's bytes may be: a letter, a digit, a digit or space, or itself. */
-const STAMP_SHAPE = "[aaa aaa _9 99:99:99 9999] ";
-
-/** Whether the bytes from `at` to the end could be the start of a stamp. */
+/** Whether the bytes from `at` to the end could be the start of a stamp, by its shape. */
 export function couldBeStampAt(bytes: Uint8Array, at: number): boolean {
-  for (let i = at, j = 0; i < bytes.length && j < STAMP_LENGTH; i++, j++) {
-    const byte = bytes[i];
-    const shape = STAMP_SHAPE[j];
-    const fits = shape === "a"
-      ? (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
-      : shape === "9"
-      ? byte >= 0x30 && byte <= 0x39
-      : shape === "_"
-      ? byte === 0x20 || (byte >= 0x31 && byte <= 0x33)
-      : byte === shape.charCodeAt(0);
-    if (!fits) return false;
-  }
-  return true;
+  return stampAt(bytes, at) !== false;
 }
 
 /** One way of reading the bytes so far. */

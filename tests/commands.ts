@@ -8,6 +8,7 @@
  * @module
  */
 
+import type { Proto } from "../server/proto.ts";
 import {
   denoArgs,
   type Proc,
@@ -17,6 +18,8 @@ import {
   type SpawnOptions,
   spawnScript,
   startServer,
+  type Transport,
+  TRANSPORTS,
 } from "./helpers.ts";
 
 /** A script, with the arguments that make it one protocol's server or client. */
@@ -30,9 +33,6 @@ export interface Command {
   /** A lesson, which takes no production flag (TLS, Unix sockets, `--workers`, `-q`, …). */
   lesson: boolean;
 }
-
-/** One of the book's three protocols, as `--proto` names it. */
-export type Proto = "tcp" | "ss" | "udp";
 
 /** A lesson, by its file name. */
 export function lesson(script: string): Command {
@@ -130,4 +130,57 @@ export function spawnCommand(
 /** The arguments of `deno run` for `command`, as `denoArgs()` gives a script's. */
 export function commandArgs(command: Command, args: string[] = []): string[] {
   return denoArgs(command.script, [...command.args, ...args]);
+}
+
+/** Starts `tsd --proto proto`, as {@linkcode startCommand} does any command. */
+export function startTsd(
+  proto: Proto,
+  args: string[] = [],
+  host = "127.0.0.1",
+  options: SpawnOptions = {},
+): Promise<Server> {
+  return startCommand(tsd(proto), args, host, options);
+}
+
+/** Runs `client.ts --proto proto` to the end, as {@linkcode runCommand} does any command. */
+export function runClient(
+  proto: Proto,
+  args: string[] = [],
+  input?: string | Uint8Array,
+  options: SpawnOptions = {},
+): Promise<Result> {
+  return runCommand(client(proto), args, input, options);
+}
+
+/** A server a stream test runs against, and how it is reached: see {@linkcode serverSetups}. */
+export interface ServerSetup {
+  /** What it runs, for the test's name: `tls: tsd --proto tcp`, or `tcp: tsTserv.ts`. */
+  name: string;
+  transport: Transport;
+  /** `-q` for tsd; nothing for a lesson, which has no such flag and logs every connection. */
+  quiet: string[];
+  /** Starts it on a free port of `host`, with `args` after its transport's flags. */
+  start(args?: string[], host?: string): Promise<Server>;
+}
+
+/**
+ * The servers a stream test of `proto` runs against: tsd over every transport, and, when
+ * given, the lesson that `proto` comes from on plain TCP, the one transport a lesson has.
+ */
+export function serverSetups(proto: "tcp" | "ss", lessonScript?: string): ServerSetup[] {
+  const production = TRANSPORTS.map((transport): ServerSetup => ({
+    name: `${transport.name}: tsd --proto ${proto}`,
+    transport,
+    quiet: ["-q"],
+    start: (args = [], host) =>
+      startTsd(proto, [...transport.server.args, ...args], host, transport.server),
+  }));
+  if (lessonScript === undefined) return production;
+  const plain: ServerSetup = {
+    name: `tcp: ${lessonScript}`,
+    transport: TRANSPORTS[0],
+    quiet: [],
+    start: (args = [], host) => startCommand(lesson(lessonScript), args, host),
+  };
+  return [plain, ...production];
 }

@@ -17,17 +17,15 @@ import {
   connect,
   readBytes,
   readToEnd,
-  runClient,
   runScript,
-  serverSetups,
   sleep,
   splitStamp,
   startServer,
-  startTsd,
   udpExchange,
   unstamped,
   writeAll,
 } from "./helpers.ts";
+import { runClient, serverSetups, startTsd } from "./commands.ts";
 
 const SCRIPTS = Object.keys(COMMANDS);
 const SERVERS = new Set([

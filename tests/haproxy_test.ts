@@ -12,7 +12,7 @@ import { type Certs, certs } from "../tools/certs.ts";
 import type { LoadResult } from "../bench/load_engine.ts";
 import { runCommandLine } from "./processes.ts";
 import { readBlock } from "./readme.ts";
-import type { Proto } from "./commands.ts";
+import type { Proto } from "../server/proto.ts";
 
 const README = await Deno.readTextFile(new URL("../server/README.md", import.meta.url));
 const HAVE_HAPROXY = await new Deno.Command("haproxy", { args: ["-v"], stdout: "null" })

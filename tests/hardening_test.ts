@@ -16,16 +16,15 @@ import {
   readToEnd,
   runScript,
   type Server,
-  serverSetups,
   sleep,
   spawnScript,
   splitStamp,
   startServer,
-  startTsd,
   TRANSPORTS,
   udpExchange,
   writeAll,
 } from "./helpers.ts";
+import { serverSetups, startTsd } from "./commands.ts";
 
 const decoder = new TextDecoder();
 const RUDE = new URL("./peers/rude_clients.py", import.meta.url).pathname;

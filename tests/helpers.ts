@@ -11,7 +11,6 @@ import { isWholeReply, STAMP_SOURCE } from "../server/reply.ts";
 import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import { denoArgs } from "../tools/scripts.ts";
 import { certs } from "../tools/certs.ts";
-import type { Proto } from "../server/proto.ts";
 import { Proc, type Result, type SpawnOptions } from "./processes.ts";
 
 export { concat, denoArgs, writeAll };
@@ -35,7 +34,7 @@ export function spawnScript(name: string, args: string[] = [], options: SpawnOpt
 /**
  * How the stream tests reach a server: plain TCP, TLS with a throw-away CA, or a Unix socket. A
  * test written once runs over each (`for (const transport of TRANSPORTS)`); its `server` and
- * `client` flags are those of tsd and client.ts (see {@linkcode startTsd}), which the lessons
+ * `client` flags are those of tsd and client.ts (see `startTsd()` in `commands.ts`), which the lessons
  * leave out.
  */
 export interface Transport {
@@ -280,63 +279,6 @@ export function startServer(
 ): Promise<Server> {
   const proc = spawnScript(name, ["--host", host, "--port", "0", ...args], options);
   return started(proc, /^waiting for \w+ on (?:unix:.+|.*:(\d+))\.\.\.$/m);
-}
-
-/**
- * Starts `server/tsd.ts` with `--proto proto` (tcp, ss or udp), as {@linkcode startServer}
- * starts a script: the production server, which has the flags the lessons leave out (TLS, Unix
- * sockets, the PROXY protocol, limits and timeouts, `--quiet`).
- */
-export function startTsd(
-  proto: Proto,
-  args: string[] = [],
-  host = "127.0.0.1",
-  options: SpawnOptions = {},
-): Promise<Server> {
-  return startServer("tsd.ts", ["--proto", proto, ...args], host, options);
-}
-
-/** Runs `server/client.ts` with `--proto proto` to the end, as {@linkcode runScript} does. */
-export function runClient(
-  proto: Proto,
-  args: string[] = [],
-  input?: string | Uint8Array,
-  options: SpawnOptions = {},
-): Promise<Result> {
-  return runScript("client.ts", ["--proto", proto, ...args], input, options);
-}
-
-/** A server a stream test runs against, and how it is reached: see {@linkcode serverSetups}. */
-export interface ServerSetup {
-  /** What it runs, for the test's name: `tls: tsd --proto tcp`, or `tcp: tsTserv.ts`. */
-  name: string;
-  transport: Transport;
-  /** `-q` for tsd; nothing for a lesson, which has no such flag and logs every connection. */
-  quiet: string[];
-  /** Starts it on a free port of `host`, with `args` after its transport's flags. */
-  start(args?: string[], host?: string): Promise<Server>;
-}
-
-/**
- * The servers a stream test of `proto` runs against: tsd over every transport, and, when
- * given, the lesson that `proto` comes from on plain TCP, the one transport a lesson has.
- */
-export function serverSetups(proto: "tcp" | "ss", lesson?: string): ServerSetup[] {
-  const tsd = TRANSPORTS.map((transport): ServerSetup => ({
-    name: `${transport.name}: tsd --proto ${proto}`,
-    transport,
-    quiet: ["-q"],
-    start: (args = [], host) =>
-      startTsd(proto, [...transport.server.args, ...args], host, transport.server),
-  }));
-  if (lesson === undefined) return tsd;
-  const plain: ServerSetup = {
-    name: `tcp: ${lesson}`,
-    transport: TRANSPORTS[0],
-    quiet: [],
-    start: (args = [], host) => startServer(lesson, args, host),
-  };
-  return [plain, ...tsd];
 }
 
 /** Starts one of the Python peers' servers on a free port, or on a Unix socket at `path`. */

@@ -19,8 +19,8 @@ import {
   spawnScript,
   startPeerServer,
   startServer,
-  startTsd,
 } from "./helpers.ts";
+import { startTsd } from "./commands.ts";
 
 /** Runs tsLoad with `--json` and a short run; returns its figures and exit code. */
 async function load(

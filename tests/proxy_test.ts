@@ -15,10 +15,10 @@ import {
   sleep,
   splitStamp,
   startServer,
-  startTsd,
   TRANSPORTS,
   writeAll,
 } from "./helpers.ts";
+import { startTsd } from "./commands.ts";
 import { isTrusted, parseNetworks } from "../server/proxy_listener.ts";
 import { random } from "./random.ts";
 

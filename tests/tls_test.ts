@@ -14,13 +14,12 @@ import {
   openFiles,
   Proc,
   type Result,
-  runClient,
   runScript,
   sleep,
-  startTsd,
   TRANSPORTS,
   unstamped,
 } from "./helpers.ts";
+import { runClient, startTsd } from "./commands.ts";
 
 const TLS = TRANSPORTS.find((transport) => transport.name === "tls")!;
 const { ca, cert, key, dir, expired, expiredKey, otherName, otherNameKey } = await certs();
