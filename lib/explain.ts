@@ -15,6 +15,8 @@ const REASONS: Record<string, string> = {
   ConnectionReset: "the connection was reset",
   NotFound: "no such socket (is the server running?)",
   TimedOut: "timed out (is the host reachable?)",
+  NetworkUnreachable: "the network is unreachable from here",
+  EHOSTUNREACH: "no route to that host from here",
   EMSGSIZE: "the line is too long for one UDP datagram (at most 65,507 bytes)",
 };
 
@@ -35,6 +37,10 @@ export function explainNetError(err: unknown, action: Action, hostname: string, 
   }
   if (code === "ENOTFOUND" || code === "EAI_AGAIN" || /lookup address/.test(message)) {
     return fail(`unknown host "${hostname}"`);
+  }
+  if (err instanceof URIError && /invalid host/.test(message)) {
+    const port = /^[^:]*:\d+$/.test(hostname) ? "; give the port with --port" : "";
+    return fail(`"${hostname}" is not a host name or an address${port}`);
   }
   if (hostname.includes(":") && (name === "AddrNotAvailable" || code === "EAFNOSUPPORT")) {
     return fail("IPv6 is not available on this machine");
@@ -63,7 +69,8 @@ export function explainNetError(err: unknown, action: Action, hostname: string, 
     );
   }
   if (capable) return fail("network access was not granted (run with -N)");
-  const reason = REASONS[code ?? ""] ?? REASONS[name];
+  const reason = REASONS[code ?? ""] ?? REASONS[name] ??
+    (/No route to host/.test(message) ? REASONS.EHOSTUNREACH : undefined);
   return reason ? fail(reason) : err;
 }
 
@@ -73,7 +80,11 @@ export function explainNetError(err: unknown, action: Action, hostname: string, 
  */
 export function explained(err: unknown): unknown {
   if (err instanceof SocketFailure) {
-    return explainNetError(err.cause, err.action, err.host, err.where);
+    // A socket call's failure is the user's to fix, or the network's, never a bug: one line,
+    // in the system's words where there are none of ours.
+    const why = explainNetError(err.cause, err.action, err.host, err.where);
+    if (why instanceof Failure) return why;
+    return new Failure(err.message.replace(/ \(os error \d+\)$/, ""), { cause: err.cause });
   }
   if (err instanceof Deno.errors.ConnectionReset) {
     return new Failure("The server reset the connection", { cause: err });

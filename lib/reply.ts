@@ -7,7 +7,6 @@
  */
 
 import { Failure } from "./command.ts";
-import { concat } from "./prompt.ts";
 
 /** What each of a stamp's bytes may be: a letter, a digit, a digit or space, or itself. */
 const STAMP_SHAPE = "[aaa aaa _9 99:99:99 9999] ";
@@ -29,57 +28,117 @@ export function stampAt(bytes: Uint8Array, at: number): boolean | 0 {
   return true;
 }
 
+/** One way of reading the bytes so far: bytes read, payload found, and what comes next. */
+type Reading = { at: number; matched: number; stampNext: boolean; partBegun: boolean };
+
 /**
- * How many bytes of `got` are the whole reply to `sent`: stamped parts which, stamps aside, are
- * `sent`, each with at least one of its bytes. 0: not yet, more may come. -1: it cannot be one.
+ * The most ways of reading a reply followed at once. A line full of stamp-like text could make
+ * every one of its `[` a place where the server may have stamped a new read; past this many, no
+ * new place is tried, the readings already followed go on, and time grows with the reply's
+ * length alone.
  */
-export function replyLength(got: Uint8Array, sent: Uint8Array): number {
-  let more = false;
-  const todo = [[0, 0]]; // where a stamp may start: [in got, bytes of `sent` found before it]
-  const tried = new Set<string>();
-  for (let next; (next = todo.pop());) {
-    let [i, j] = next;
-    const stamp = stampAt(got, i);
-    if (stamp !== true) {
-      more ||= stamp === 0;
-      continue;
-    }
-    for (i += STAMP_SHAPE.length; j < sent.length && got[i] === sent[j];) {
-      [i, j] = [i + 1, j + 1];
-      // A new part may start here, if a stamp does: a reading to try too (once per place).
-      if (got[i] === 0x5b && !tried.has(`${i} ${j}`)) todo.push([i, j]), tried.add(`${i} ${j}`);
-    }
-    if (j === sent.length) return i;
-    more ||= i === got.length;
+const MOST_READINGS = 32;
+
+/**
+ * Follows the readings of a reply to `payload` as its bytes come in, each byte once per reading.
+ * There is nearly always one: a `[` in the payload adds another only until the bytes after it
+ * show that no stamp starts there.
+ */
+export class ReplyMatcher {
+  #readings: Reading[] = [{ at: 0, matched: 0, stampNext: true, partBegun: false }];
+  /** The length of the longest reading that has taken the whole payload; -1 for none. */
+  complete = -1;
+
+  constructor(readonly payload: Uint8Array) {}
+
+  /** Whether some reading needs more bytes than have come: the reply may go on. */
+  get goesOn(): boolean {
+    return this.#readings.length > 0;
   }
-  return more ? 0 : -1;
+
+  /** Reads on through `received`: the bytes given last time, and more. */
+  scan(received: Uint8Array): void {
+    const payload = this.payload;
+    const waiting: Reading[] = [];
+    const work: Reading[] = [];
+    // Two readings that meet go on alike: each (place, stamps so far) is followed once.
+    const seen = new Set<string>();
+    const follow = (reading: Reading, list: Reading[]) => {
+      const key = `${reading.at} ${reading.matched} ${reading.stampNext}`;
+      if (!seen.has(key)) list.push(reading);
+      seen.add(key);
+    };
+    // A new place where a stamp may start, unless enough readings are followed already.
+    const branch = (reading: Reading) => {
+      if (work.length + waiting.length < MOST_READINGS) follow(reading, work);
+    };
+    for (const reading of this.#readings) follow(reading, work);
+    let reading: Reading | undefined;
+    while ((reading = work.pop())) {
+      let { at, matched, partBegun } = reading;
+      if (reading.stampNext) {
+        const stamp = stampAt(received, at);
+        if (stamp === 0) waiting.push(reading);
+        if (stamp !== true) continue;
+        at += STAMP_SHAPE.length;
+        partBegun = false;
+      }
+      while (matched < payload.length && at < received.length) {
+        const byte = received[at];
+        // A server may have stamped a new read here, if the stamp's first byte is here.
+        if (byte === 0x5b && partBegun) branch({ at, matched, stampNext: true, partBegun });
+        if (byte !== payload[matched]) break;
+        [at, matched, partBegun] = [at + 1, matched + 1, true];
+      }
+      if (matched === payload.length) this.complete = Math.max(this.complete, at);
+      else if (at === received.length) {
+        follow({ at, matched, stampNext: false, partBegun }, waiting);
+      }
+    }
+    this.#readings = waiting;
+  }
 }
 
-/** The first byte of a TLS alert record, what a TLS server sends a plain client. */
-const TLS_ALERT = 0x15;
+/** Whether `received` is, all of it, the reply to `payload`: for checking replies. */
+export function isWholeReply(received: Uint8Array, payload: Uint8Array): boolean {
+  const matcher = new ReplyMatcher(payload);
+  matcher.scan(received);
+  return matcher.complete === received.length;
+}
 
 /** The bytes read so far of the reply to a line, as they come in. */
 export class Reply {
-  #got: Uint8Array = new Uint8Array(0);
-  #length = 0; // of the whole reply, once known; -1: these bytes are no reply
+  #got = new Uint8Array(64 * 1024); // received: [0, #end); it doubles when it must
+  #end = 0;
+  #matcher: ReplyMatcher;
 
-  constructor(readonly sent: Uint8Array) {}
+  constructor(sent: Uint8Array) {
+    this.#matcher = new ReplyMatcher(sent);
+  }
 
   /** Whether the reply is whole, or cannot be one (then it is taken as it came). */
   get done(): boolean {
-    return this.#length !== 0;
+    return !this.#matcher.goesOn || this.#matcher.complete === this.#end;
   }
 
   /** The reply, or what came, as it came, if it is not one. */
   get bytes(): Uint8Array {
-    return this.#length > 0 ? this.#got.subarray(0, this.#length) : this.#got;
+    const { complete } = this.#matcher;
+    return this.#got.subarray(0, complete > 0 ? complete : this.#end);
   }
 
   /** Takes `bytes` read from the connection. */
   add(bytes: Uint8Array): void {
-    const got = this.#got = concat(this.#got, bytes);
-    this.#length = replyLength(got, this.sent);
-    if (this.#length === -1 && got[0] === TLS_ALERT && got[1] === 3) {
+    if (this.#end + bytes.length > this.#got.length) {
+      const grown = new Uint8Array(Math.max(2 * this.#got.length, this.#end + bytes.length));
+      grown.set(this.#got.subarray(0, this.#end));
+      this.#got = grown;
+    }
+    this.#got.set(bytes, this.#end);
+    this.#end += bytes.length;
+    this.#matcher.scan(this.#got.subarray(0, this.#end));
+    // A TLS server answers a plain client with an alert record: 0x15, then the version, 3.x.
+    if (this.done && this.#matcher.complete < 0 && this.#got[0] === 0x15 && this.#got[1] === 3) {
       throw new Failure(
         "The server answered with a TLS alert: it speaks TLS (use server/client.ts)",
       );

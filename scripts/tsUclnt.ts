@@ -7,7 +7,7 @@
  * What differs from the book, and why:
  * - A datagram can be lost, and UDP never says so. The book's client would then wait forever;
  *   this one waits `--timeout` seconds (2 by default), says so, and exits 1.
- * - It only takes replies from the server it sent to; other datagrams are ignored.
+ * - It only takes replies from the server's port; other datagrams are ignored.
  * - A name with both IPv4 and IPv6 addresses (`localhost`, often) is reached over IPv4, as the
  *   book's `AF_INET` client does: UDP gives no sign of which one a server listens on.
  * - It receives up to 64 KiB, so it prints a long reply whole (the book's takes 1024 bytes).
@@ -24,7 +24,7 @@
  */
 
 import { attempt, commandLine, fatal } from "../lib/cli.ts";
-import { Failure, formatAddress, hostPort } from "../lib/command.ts";
+import { Failure, hostPort } from "../lib/command.ts";
 import type { Lesson } from "../lib/command.ts";
 import { printLine, promptLines } from "../lib/prompt.ts";
 
@@ -77,7 +77,8 @@ export async function main(args: string[]): Promise<number> {
       const received = await Promise.race([socket.receive(data), deadline]);
       if (received === null) throw noReply(hostPort(options.host, options.port), timeout);
       const [datagram, from] = received;
-      if (formatAddress(from) === formatAddress(server)) reply = datagram; // else not the server
+      // The server's port: a server on many addresses answers from the one the system picks.
+      if ("port" in from && from.port === server.port) reply = datagram;
     }
     clearTimeout(timer);
     await printLine(reply);

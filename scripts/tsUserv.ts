@@ -68,6 +68,7 @@ export async function main(args: string[]): Promise<number> {
       if (stop.signal.aborted) break; // the stop closed the socket
       // An earlier reply's sender was unreachable, as the system may tell a UDP socket later.
       if (err instanceof Deno.errors.ConnectionRefused) continue;
+      if (err instanceof Deno.errors.ConnectionReset) continue; // (so Windows says it)
       throw err;
     }
     const reply = stampReply(datagram); // '[%s] %s' % (ctime(), data)

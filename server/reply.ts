@@ -1,16 +1,16 @@
 /**
  * The clients' side of the protocol: reading back the reply to a message. A server stamps every
  * read it makes, so a long message comes back in stamped parts, `[stamp] par[stamp] t2`. The
- * client knows the payload it sent, so {@linkcode ReplyMatcher} follows every way of reading
- * the bytes as stamps and that payload: the reply is whole when one reading has taken all the
- * payload and none can go on.
+ * client knows the payload it sent, so `ReplyMatcher` (the lessons', `lib/reply.ts`) follows
+ * the ways of reading the bytes as stamps and that payload; {@linkcode ReplyReader} waits out a
+ * reply that is whole while a reading could still go on.
  *
  * @module
  */
 
 import { Failure } from "../lib/command.ts";
 import { writeAll } from "../lib/prompt.ts";
-import { stampAt } from "../lib/reply.ts";
+import { ReplyMatcher } from "../lib/reply.ts";
 import { MONTHS, STAMP_LENGTH, WEEKDAYS } from "../lib/timestamp.ts";
 
 /** The byte a stamp starts with, `[`; a stamp, as the source of a regular expression. */
@@ -23,91 +23,6 @@ const STAMP_PATTERN = new RegExp(`^${STAMP_SOURCE}$`);
 export function isStampAt(bytes: Uint8Array, at: number): boolean {
   return bytes[at] === STAMP_START &&
     STAMP_PATTERN.test(String.fromCharCode(...bytes.subarray(at, at + STAMP_LENGTH)));
-}
-
-/** Whether the bytes from `at` to the end could be the start of a stamp, by its shape. */
-export function couldBeStampAt(bytes: Uint8Array, at: number): boolean {
-  return stampAt(bytes, at) !== false;
-}
-
-/** One way of reading the bytes so far. */
-interface Reading {
-  at: number; // reply bytes read
-  matched: number; // payload bytes found
-  stampNext: boolean; // else payload, or another stamp once the part has a byte
-  partBegun: boolean; // the part has a payload byte (a server never stamps an empty read)
-}
-
-/**
- * Follows every reading of a reply to `payload` as its bytes come in, each byte once per
- * reading. There is nearly always one: a `[` in the payload adds another only until the bytes
- * after it show that no stamp starts there.
- */
-export class ReplyMatcher {
-  #payload: Uint8Array;
-  #readings: Reading[] = [{ at: 0, matched: 0, stampNext: true, partBegun: false }];
-  /** The length of the longest reading that has taken the whole payload; -1 for none. */
-  complete = -1;
-
-  constructor(payload: Uint8Array) {
-    this.#payload = payload;
-  }
-
-  /** Whether some reading needs more bytes than have come: the reply may go on. */
-  get goesOn(): boolean {
-    return this.#readings.length > 0;
-  }
-
-  /** Reads on through `received`: the bytes given last time, and more. */
-  scan(received: Uint8Array): void {
-    const payload = this.#payload;
-    const waiting: Reading[] = [];
-    // Two readings that meet go on alike: each (place, stamps so far) is followed once.
-    const seen = new Set<string>();
-    const follow = (reading: Reading, list: Reading[]) => {
-      const key = `${reading.at} ${reading.matched} ${reading.stampNext}`;
-      if (!seen.has(key)) list.push(reading);
-      seen.add(key);
-    };
-    const work: Reading[] = [];
-    for (const reading of this.#readings) follow(reading, work);
-    let reading: Reading | undefined;
-    while ((reading = work.pop())) {
-      let { at, matched, partBegun } = reading;
-      if (reading.stampNext) {
-        if (received.length - at < STAMP_LENGTH) {
-          if (couldBeStampAt(received, at)) waiting.push(reading);
-          continue;
-        }
-        if (!isStampAt(received, at)) continue;
-        at += STAMP_LENGTH;
-        partBegun = false;
-      }
-      while (matched < payload.length && at < received.length) {
-        const byte = received[at];
-        // A server may have stamped a new read here, if the stamp's first byte is here.
-        if (byte === STAMP_START && partBegun) {
-          follow({ at, matched, stampNext: true, partBegun }, work);
-        }
-        if (byte !== payload[matched]) break;
-        at++;
-        matched++;
-        partBegun = true;
-      }
-      if (matched === payload.length) this.complete = Math.max(this.complete, at);
-      else if (at === received.length) {
-        follow({ at, matched, stampNext: false, partBegun }, waiting);
-      }
-    }
-    this.#readings = waiting;
-  }
-}
-
-/** Whether `received` is, all of it, the reply to `payload`: for checking replies. */
-export function isWholeReply(received: Uint8Array, payload: Uint8Array): boolean {
-  const matcher = new ReplyMatcher(payload);
-  matcher.scan(received);
-  return matcher.complete === received.length;
 }
 
 /** The first byte of a TLS alert record, what a TLS server sends a plain client. */

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { UsageError } from "../lib/command.ts";
-import { isWholeReply } from "../server/reply.ts";
+import { isWholeReply } from "../lib/reply.ts";
 import { ctime, STAMP_LENGTH } from "../lib/timestamp.ts";
 import { COMMANDS, readOptions } from "../tools/scripts.ts";
 import { random } from "./random.ts";

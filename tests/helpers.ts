@@ -7,7 +7,8 @@
 
 import assert from "node:assert/strict";
 import { concat, writeAll } from "../lib/prompt.ts";
-import { isWholeReply, STAMP_SOURCE } from "../server/reply.ts";
+import { isWholeReply } from "../lib/reply.ts";
+import { STAMP_SOURCE } from "../server/reply.ts";
 import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import { denoArgs } from "../tools/scripts.ts";
 import { certs } from "../tools/certs.ts";

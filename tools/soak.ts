@@ -18,7 +18,7 @@
 
 import { type Command, flag } from "../server/flags.ts";
 import { writeAll } from "../lib/prompt.ts";
-import { isWholeReply } from "../server/reply.ts";
+import { isWholeReply } from "../lib/reply.ts";
 import { STAMP_LENGTH } from "../lib/timestamp.ts";
 import { memoryKiB, startListening } from "./proc.ts";
 import { denoArgs, optionsOrExit } from "./scripts.ts";
