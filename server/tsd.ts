@@ -43,6 +43,7 @@ import { ReplyBuffer } from "./reply_buffer.ts";
 import { type Proto, protoFlag } from "./proto.ts";
 import { serve } from "./serve.ts";
 import { WORKER } from "./workers.ts";
+import { flushLog, LOG_CONSOLE } from "./log.ts";
 
 const MAX_DATAGRAM = 65_507; // the most a UDP datagram over IPv4 can carry
 
@@ -125,7 +126,8 @@ export async function main(args: string[]): Promise<number> {
   }
   // --workers N: this thread only starts N servers, each in a thread of its own, on one port.
   const workers = options.workers > 1 ? await import("./workers.ts") : undefined;
-  const out: Console = WORKER?.console ?? console; // a worker's lines say which worker it is
+  // The log never waits for its reader (log.ts); a worker's lines say which worker it is.
+  const out: Console = WORKER?.console ?? LOG_CONSOLE;
   if (options.trace) {
     (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls(out);
   }
@@ -133,10 +135,11 @@ export async function main(args: string[]): Promise<number> {
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = WORKER?.stopTrap() ?? trapStopSignals();
   const { signal } = stop;
-  if (options.proto === "udp") await serveDatagrams(options, signal);
+  if (options.proto === "udp") await serveDatagrams(options, signal, out);
   else if (options.proto === "tcp") await serveStamps(options, signal, out);
   else await serveLines(options, signal, out);
   out.log(`server stopped (${signal.reason})`);
+  await flushLog();
   return 0;
 }
 
@@ -209,16 +212,16 @@ async function serveLines(options: TsdOptions, signal: AbortSignal, out: Console
 }
 
 /** tsUserv's server: each datagram answered stamped, over UDP or a Unix datagram socket. */
-async function serveDatagrams(options: TsdOptions, signal: AbortSignal) {
-  const log = options.quiet ? undefined : console.log;
+async function serveDatagrams(options: TsdOptions, signal: AbortSignal, out: Console) {
+  const log = options.quiet ? undefined : (line: string) => out.log(line);
   const address = { hostname: options.host, port: options.port };
   const socket = options.unix === undefined
     ? attempt("listen on", address, () => Deno.listenDatagram({ ...address, transport: "udp" }))
     : await (await import("./unix.ts")).listenUnixDatagram(options.unix, options.unixMode);
-  console.log(waitingLine(socket.addr));
+  out.log(waitingLine(socket.addr));
   // Over AF_UNIX, a sender that never reads its replies has them dropped, and the socket may
   // be replaced by a new one at the same path (lib/datagrams.ts, server/unix.ts).
-  const replies = new Replies(socket, signal);
+  const replies = new Replies(socket, signal, (line) => out.error(line));
   const reply = new ReplyBuffer(options.bufsiz); // each datagram received just after the stamp
   try {
     while (!signal.aborted) {

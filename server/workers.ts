@@ -20,6 +20,7 @@ import { waitingLine } from "./net.ts";
 import { type StopTrap, trapStopSignals, within } from "../lib/shutdown.ts";
 import { whenStopped } from "./connections.ts";
 import type { Console } from "./socket_server.ts";
+import { flushLog, LOG_CONSOLE } from "./log.ts";
 import { Throttled } from "./throttled.ts";
 
 /** A worker's line to the first thread (its global scope, which Deno's types leave out). */
@@ -72,8 +73,8 @@ function workerPart(): WorkerPart | undefined {
     number: Number(number),
     port: Number(port),
     console: {
-      log: (line) => console.log(prefix + line),
-      error: (line) => console.error(prefix + line),
+      log: (line) => LOG_CONSOLE.log(prefix + line),
+      error: (line) => LOG_CONSOLE.error(prefix + line),
     },
     up: () => scope.postMessage({ up: true }),
     stopTrap() {
@@ -133,7 +134,7 @@ export async function runWorkers(
   const workers = new Map<number, Worker>(); // the one serving as worker n
   const retired = new Set<Worker>(); // stopping after an uncaught error, replaced already
   const retrying = new Map<number, ReturnType<typeof setTimeout>>(); // n, to be tried again
-  const couldNotStart = new Throttled((line) => console.error(line));
+  const couldNotStart = new Throttled((line) => LOG_CONSOLE.error(line));
   let serving = false; // all were up: from then on, a worker that cannot start is tried again
   let failed = false;
   const ended = new Set<number>();
@@ -174,12 +175,12 @@ export async function runWorkers(
       gone = true;
       if (!stop.aborted && !failed) {
         if (wasUp) {
-          console.error(`worker ${n} ended${why ? `: ${why}` : ""}; starting another`);
+          LOG_CONSOLE.error(`worker ${n} ended${why ? `: ${why}` : ""}; starting another`);
           return start(n);
         }
         if (serving) return retry(n, tries, why ?? "it stopped");
         // It could not start at first: another would not either. Stop them all.
-        console.error(`worker ${n} could not start${why ? `: ${why}` : ""}`);
+        LOG_CONSOLE.error(`worker ${n} could not start${why ? `: ${why}` : ""}`);
         failed = true;
         allUp();
         for (const other of workers.values()) other.postMessage({ stop: "a worker failed" });
@@ -217,8 +218,8 @@ export async function runWorkers(
   probe.close();
   if (!failed) {
     serving = true;
-    console.log(`${count} workers share the port`);
-    console.log(waitingLine(address));
+    LOG_CONSOLE.log(`${count} workers share the port`);
+    LOG_CONSOLE.log(waitingLine(address));
     await new Promise<void>((resolve) => whenStopped(stop, resolve));
     for (const worker of workers.values()) worker.postMessage({ stop: stop.reason });
     for (const [n, timer] of retrying) {
@@ -232,6 +233,7 @@ export async function runWorkers(
   await within(finished, STOP_DEADLINE_MS);
   for (const worker of [...workers.values(), ...retired]) worker.terminate();
   if (failed) return 1;
-  console.log(`server stopped (${stop.reason})`);
+  LOG_CONSOLE.log(`server stopped (${stop.reason})`);
+  await flushLog(); // before the process exits
   return 0;
 }
