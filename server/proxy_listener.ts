@@ -55,6 +55,32 @@ export function parseNetworks(list: string[]): Network[] {
   });
 }
 
+/**
+ * Whom a list of `networks` trusts beyond reason: "every address", "every IPv4 address" or
+ * "every IPv6 address" when its networks cover one family whole (`0.0.0.0/0`, or
+ * `0.0.0.0/1,128.0.0.0/1`); else `undefined`.
+ */
+export function trustsEvery(networks: Network[]): string | undefined {
+  const v4 = covered(networks.filter(({ bytes }) => bytes.length === 4));
+  const v6 = covered(networks.filter(({ bytes }) => bytes.length === 16));
+  return v4 && v6
+    ? "every address"
+    : v4
+    ? "every IPv4 address"
+    : v6
+    ? "every IPv6 address"
+    : undefined;
+}
+
+/** Whether `networks`, which agree on their first `bit` bits, cover all that begin so. */
+function covered(networks: Network[], bit = 0): boolean {
+  if (networks.length === 0) return false;
+  if (networks.some(({ bits }) => bits <= bit)) return true;
+  const at = ({ bytes }: Network) => (bytes[bit >> 3] >> (7 - bit % 8)) & 1;
+  return covered(networks.filter((n) => at(n) === 0), bit + 1) &&
+    covered(networks.filter((n) => at(n) === 1), bit + 1);
+}
+
 /** Whether `hostname` is in one of `networks` (an IPv4-mapped IPv6 address counts as IPv4). */
 export function isTrusted(hostname: string, networks: Network[]): boolean {
   const bytes = ipBytes(hostname.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, "$1"));

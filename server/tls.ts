@@ -10,24 +10,85 @@ import { explainNetError } from "../lib/explain.ts";
 import { Failure, hostPort } from "../lib/command.ts";
 
 /**
- * Reads a PEM file that the user named with `option`. Without leave to read it, the flag it
- * names lets all of `together` be read (a certificate and its key): one fix, not one a file.
+ * The most bytes a PEM file may hold. A certificate chain or a key is a few KiB, and the
+ * system's whole CA bundle some 200 KiB: 1 MiB is room for any, and all that a flag's file costs.
+ */
+export const MAX_PEM_BYTES = 1 << 20;
+
+/**
+ * Reads a PEM file that the user named with `option`, if it is a regular file of at most
+ * `MAX_PEM_BYTES`: what it is comes first, from `stat()`, so that a FIFO is never opened (which
+ * waits for a writer) and a device never read (`/dev/zero` has no end). Without leave to read
+ * it, the flag it names lets all of `together` be read (a certificate and its key): one fix,
+ * not one a file.
  */
 export function readPem(path: string, option: string, together = [path]): string {
+  const fail = (why: string, cause?: unknown) =>
+    new Failure(`Cannot read ${option} ${path}: ${why}`, { cause });
+  let file: Deno.FsFile | undefined;
   try {
-    return Deno.readTextFileSync(path);
+    const check = (info: Deno.FileInfo) => {
+      const kind = notRegular(info);
+      if (kind) throw fail(`it is ${kind}, not a PEM file`);
+      if (info.size > MAX_PEM_BYTES) {
+        throw fail(
+          `it is ${info.size.toLocaleString("en-US")} bytes, too big for a PEM certificate ` +
+            "chain or key (1 MiB at most)",
+        );
+      }
+    };
+    check(Deno.statSync(path));
+    file = Deno.openSync(path);
+    check(file.statSync()); // the file opened, if another took its place meanwhile
+    const bytes = new Uint8Array(MAX_PEM_BYTES + 1); // and no more, if it grows meanwhile
+    let size = 0;
+    while (size < bytes.length) {
+      const n = file.readSync(bytes.subarray(size));
+      if (n === null) break;
+      size += n;
+    }
+    if (size > MAX_PEM_BYTES) throw fail("it is too big for a PEM certificate chain or key");
+    return new TextDecoder().decode(bytes.subarray(0, size));
   } catch (err) {
+    if (err instanceof Failure) throw err;
     const why = err instanceof Deno.errors.NotFound
       ? "no such file"
-      : err instanceof Deno.errors.IsADirectory
-      ? "it is a directory, not a PEM file"
       : err instanceof Deno.errors.NotCapable
       ? `reading it was not granted (run with --allow-read=${together.join(",")})`
       : err instanceof Deno.errors.PermissionDenied
       ? "permission denied"
       : (err as Error).message;
-    throw new Failure(`Cannot read ${option} ${path}: ${why}`, { cause: err });
+    throw fail(why, err);
+  } finally {
+    file?.close();
   }
+}
+
+/** What a file is, if not a regular file: "a directory", "a FIFO (a named pipe)", … */
+function notRegular(info: Deno.FileInfo): string | undefined {
+  if (info.isFile) return undefined;
+  if (info.isDirectory) return "a directory";
+  if (info.isFifo) return "a FIFO (a named pipe)";
+  if (info.isCharDevice || info.isBlockDevice) return "a device";
+  return info.isSocket ? "a socket" : "not a regular file";
+}
+
+/**
+ * A line for a private key file that users besides its owner may read, as ssh refuses such a
+ * key (a server warns, and goes on): what to run to make it private.
+ */
+export function keyWarning(path: string, option: string): string | undefined {
+  let mode: number | null;
+  try {
+    mode = Deno.statSync(path).mode;
+  } catch {
+    return undefined; // reading it will say why
+  }
+  if (mode === null || (mode & 0o044) === 0) return undefined;
+  const who = mode & 0o004 ? "every user" : "its group";
+  const quoted = /^[\w./@%+=:,-]+$/.test(path) ? path : `'${path.replaceAll("'", "'\\''")}'`;
+  return `warning: ${option} ${path} is a private key that ${who} may read ` +
+    `(mode ${(mode & 0o777).toString(8).padStart(3, "0")}): run chmod 600 ${quoted}`;
 }
 
 /** What a failed TLS handshake means, for a person: a client's view, then a server's. */

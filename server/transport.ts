@@ -14,10 +14,10 @@ import type { Session, StreamListener } from "./connections.ts";
 import type { ProxyTrust, StreamAddress, TlsIdentity } from "./addresses.ts";
 import { attempt } from "../lib/cli.ts";
 import { type Runnable, usageError } from "../lib/command.ts";
-import { connectTls, readPem } from "./tls.ts";
+import { connectTls, keyWarning, readPem } from "./tls.ts";
 import { listenTls, tlsHandshake } from "./tls_server.ts";
 import { connectUnix, listenUnix } from "./unix.ts";
-import { LOOPBACK, parseNetworks, proxyListener } from "./proxy_listener.ts";
+import { LOOPBACK, parseNetworks, proxyListener, trustsEvery } from "./proxy_listener.ts";
 
 /** Where a client connects: TCP (TLS, trusting `caCerts` besides the system's), or a path. */
 export type StreamTarget =
@@ -68,6 +68,8 @@ export interface ServerFlags {
  *
  * @throws {UsageError} For one of the TLS flags without the other, TLS with `--unix`, or a bad
  * `--proxy-from`.
+ * @throws {Failure} For a certificate or key file that cannot be read, or is not a regular file
+ * of at most 1 MiB.
  */
 export function serverAddress(
   options: ServerFlags,
@@ -107,6 +109,26 @@ function proxyTrust(options: ServerFlags, command: Runnable): ProxyTrust | undef
     throw usageError(command, `--proxy-from: ${(err as Error).message}`);
   }
   return { from, timeoutMs: options.handshakeTimeout * 1000 };
+}
+
+/**
+ * What a stream server's flags allow but should not, a line each, for its first thread to say
+ * once at start: a private key that others may read (ssh would refuse it), a `--proxy-from`
+ * that trusts every address.
+ */
+export function flagWarnings(options: ServerFlags): string[] {
+  const lines: string[] = [];
+  const key = options.tlsKey && keyWarning(options.tlsKey, "--tls-key");
+  if (key) lines.push(key);
+  const from = options.proxyFrom?.split(",");
+  const everyone = from && options.unix === undefined && trustsEvery(parseNetworks(from));
+  if (everyone) {
+    lines.push(
+      `warning: --proxy-from ${options.proxyFrom} trusts ${everyone}: anyone who can connect ` +
+        "can claim to be any address (list only your balancers)",
+    );
+  }
+  return lines;
 }
 
 /** A stream server's listening socket, made as its flags say. */

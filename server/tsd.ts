@@ -131,7 +131,13 @@ export async function main(args: string[]): Promise<number> {
   if (options.trace) {
     (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls(out);
   }
-  if (workers && !WORKER) return await workers.runWorkers(options, COMMAND);
+  if (workers && !WORKER) {
+    // The flags' files checked, and their warnings said, once: not by each worker.
+    const transport = await import("./transport.ts");
+    transport.serverAddress(options, COMMAND);
+    transport.flagWarnings(options).forEach((line) => console.error(line));
+    return await workers.runWorkers(options, COMMAND);
+  }
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = WORKER?.stopTrap() ?? trapStopSignals();
   const { signal } = stop;
@@ -148,12 +154,12 @@ async function serveStamps(options: TsdOptions, signal: AbortSignal, out: Consol
   const log = options.quiet ? undefined : (line: string) => out.log(line);
   // TLS, a Unix socket, a balancer's header, a worker's shared port: the transport chooser's,
   // loaded only when asked; plain TCP is Deno.listen alone.
-  const extra = extraAsked(COMMAND, options)
-    ? await (await import("./transport.ts")).listenFor(options, COMMAND, WORKER, out.error)
-    : undefined;
+  const transport = extraAsked(COMMAND, options) ? await import("./transport.ts") : undefined;
+  const extra = await transport?.listenFor(options, COMMAND, WORKER, out.error);
   const address = { hostname: options.host, port: options.port };
   const listener = extra?.listener ?? attempt("listen on", address, () => Deno.listen(address));
   whenStopped(signal, () => listener.close()); // serve() returns once its connections are done
+  if (!WORKER) transport?.flagWarnings(options).forEach((line) => out.error(line));
   out.log(waitingLine(listener.addr, extra?.tls));
   WORKER?.up();
   await serve(listener, (client) => stampEachRead(client, options.bufsiz, log), {
@@ -191,9 +197,9 @@ class StampLine extends StreamRequestHandler {
 
 /** tsTservSS's server, with its line limits: `StreamServer` and a handler per connection. */
 async function serveLines(options: TsdOptions, signal: AbortSignal, out: Console) {
-  const address: StreamAddress = extraAsked(COMMAND, options)
-    ? (await import("./transport.ts")).serverAddress(options, COMMAND, WORKER)
-    : { hostname: options.host, port: options.port };
+  const transport = extraAsked(COMMAND, options) ? await import("./transport.ts") : undefined;
+  const address: StreamAddress = transport?.serverAddress(options, COMMAND, WORKER) ??
+    { hostname: options.host, port: options.port };
   const server = await StreamServer.listen({
     address,
     bufsiz: options.bufsiz,
@@ -205,6 +211,7 @@ async function serveLines(options: TsdOptions, signal: AbortSignal, out: Console
     quiet: options.quiet,
     console: out,
   }, StampLine);
+  if (!WORKER) transport?.flagWarnings(options).forEach((line) => out.error(line));
   out.log(waitingLine(server.address, "tls" in address && address.tls !== undefined));
   WORKER?.up();
   await server.serveForever(signal); // until the stop closes the listener

@@ -110,7 +110,7 @@ async function bindAt<T>(path: string, mode: number, bind: () => T): Promise<T> 
       if (err instanceof Deno.errors.AddrInUse) {
         throw new Failure(`Cannot listen on unix:${path}: it is in use by a running server`);
       }
-      throw err;
+      throw inFolder(err, path, "listen on");
     }
     made.set(path, await Deno.lstat(path));
     return socket;
@@ -223,19 +223,44 @@ async function clearStale(path: string, action: "listen on") {
     throw fail(`the path is too long for a Unix socket (at most ${MAX_UNIX_PATH} bytes)`);
   }
   await attempt(action, { path }, async () => {
+    let socket = false;
     try {
       if (!(await Deno.lstat(path)).isSocket) throw fail("it exists, and is not a socket");
+      socket = true;
       (await Deno.connect({ transport: "unix", path })).close();
       throw fail("it is in use by a running server");
     } catch (err) {
       if (err instanceof Failure) throw err;
-      if (err instanceof Deno.errors.ConnectionRefused) return await Deno.remove(path); // stale
+      if (err instanceof Deno.errors.ConnectionRefused) { // stale
+        return await Deno.remove(path).catch((err) => Promise.reject(inFolder(err, path, action)));
+      }
       if (err instanceof Deno.errors.NotFound) return;
       // A datagram socket answers a stream's connect so: someone holds it.
       if (/wrong type/.test((err as Error).message)) throw fail("it is in use by a running server");
-      throw err;
+      if (socket && err instanceof Deno.errors.PermissionDenied) {
+        throw fail("it is a socket this user may not connect to, to see whether a server holds it");
+      }
+      throw inFolder(err, path, action);
     }
   });
+}
+
+/**
+ * A failure to make a socket file at `path` that its folder explains, in words: no such folder,
+ * or one this user may not make files in (which `lib/explain.ts`, for TCP, takes for a port
+ * below 1024); any other error, unchanged.
+ */
+function inFolder(err: unknown, path: string, action: "listen on"): unknown {
+  const folder = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) || "/" : ".";
+  const why = err instanceof Deno.errors.NotFound
+    ? `no such folder: ${folder}`
+    : err instanceof Deno.errors.NotADirectory
+    ? `a part of ${folder} is not a folder`
+    : err instanceof Deno.errors.PermissionDenied
+    ? `permission denied: this user may not make a socket in ${folder} (see the folder's ` +
+      "permissions)"
+    : undefined;
+  return why ? new Failure(`Cannot ${action} unix:${path}: ${why}`, { cause: err }) : err;
 }
 
 /** `socket(AF_UNIX)` + `connect()` to `path`. */

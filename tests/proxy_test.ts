@@ -19,7 +19,7 @@ import {
   writeAll,
 } from "./helpers.ts";
 import { startTsd } from "./commands.ts";
-import { isTrusted, parseNetworks } from "../server/proxy_listener.ts";
+import { isTrusted, parseNetworks, trustsEvery } from "../server/proxy_listener.ts";
 import { random } from "./random.ts";
 
 const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
@@ -261,6 +261,34 @@ Deno.test("tsd's --proxy-from goes with --proxy-protocol, and takes addresses an
   }
 });
 
+Deno.test("tsd --proxy-protocol warns, in one line at start, of a --proxy-from that trusts every address, and serves", async () => {
+  const cases: [string, string | undefined][] = [
+    ["0.0.0.0/0", "every IPv4 address"],
+    ["::/0", "every IPv6 address"],
+    ["10.0.0.0/8,0.0.0.0/1,128.0.0.0/1,::/0", "every address"],
+    ["127.0.0.0/8,::1", undefined],
+  ];
+  for (const [from, whom] of cases) {
+    await using server = await startTsd("tcp", ["--proxy-protocol", "--proxy-from", from]);
+    if (isTrusted("127.0.0.1", parseNetworks(from.split(",")))) { // (not by ::/0)
+      using conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+      await writeAll(conn, proxyV1("203.0.113.7", 7));
+      await assertAnswers(conn, "still served");
+    }
+    const { code, stderr } = await server.stop();
+    assert.equal(code, 0, stderr);
+    if (whom === undefined) {
+      assert.equal(stderr, "", from);
+      continue;
+    }
+    const lines = stderr.trimEnd().split("\n");
+    assert.equal(lines.length, 1, stderr);
+    const said = `warning: --proxy-from ${from} trusts ${whom}: anyone who can connect can ` +
+      "claim to be any address (list only your balancers)";
+    assert.equal(lines[0], said);
+  }
+});
+
 // tsd without the flag, and the lesson, tsTserv, which is never given it.
 for (
   const [what, start] of [
@@ -311,5 +339,25 @@ Deno.test("--proxy-from's networks: CIDRs and addresses, IPv4 and IPv6, mapped I
   assert.ok(isTrusted("8.8.8.8", parseNetworks(["0.0.0.0/0"])));
   for (const bad of ["10.0.0.0/33", "::/129", "10.0.0/8", "1.2.3.4/", "example.com"]) {
     assert.throws(() => parseNetworks([bad]), RangeError, bad);
+  }
+});
+
+Deno.test("--proxy-from's networks: a list that covers every address of a family is told apart", () => {
+  const cases: [string, string | undefined][] = [
+    ["0.0.0.0/0", "every IPv4 address"],
+    ["10.1.2.3/0", "every IPv4 address"], // the prefix alone counts
+    ["0.0.0.0/1,128.0.0.0/1", "every IPv4 address"],
+    ["0.0.0.0/1,128.0.0.0/2,192.0.0.0/2", "every IPv4 address"],
+    ["0.0.0.0/1,128.0.0.0/2", undefined],
+    ["::/0", "every IPv6 address"],
+    ["::/1,8000::/1", "every IPv6 address"],
+    ["::/0,0.0.0.0/0", "every address"],
+    ["::ffff:0:0/96", undefined],
+    ["127.0.0.0/8,::1,10.0.0.0/8", undefined],
+    [Array.from({ length: 256 }, (_, i) => `${i}.0.0.0/8`).join(","), "every IPv4 address"],
+    [Array.from({ length: 255 }, (_, i) => `${i}.0.0.0/8`).join(","), undefined],
+  ];
+  for (const [list, whom] of cases) {
+    assert.equal(trustsEvery(parseNetworks(list.split(","))), whom, list.slice(0, 40));
   }
 });

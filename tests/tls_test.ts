@@ -16,6 +16,7 @@ import {
   type Result,
   runScript,
   sleep,
+  spawnScript,
   TRANSPORTS,
   unstamped,
 } from "./helpers.ts";
@@ -79,6 +80,92 @@ Deno.test("tsd --proto tcp and ss: refuses bad certificate and key files, each i
     const denied = await runScript("tsd.ts", tls, undefined, { denoFlags });
     const why = `reading it was not granted \\(run with --allow-read=${cert},${key}\\)`;
     assertError(denied, new RegExp(`^error: Cannot read --tls-${option} ${file}: ${why}$`));
+  }
+});
+
+Deno.test("tsd and client.ts refuse, unread, a certificate, key or CA that is not a regular file of at most 1 MiB", async () => {
+  const own = await Deno.makeTempDir({ prefix: "ts-deno-pem-" });
+  try {
+    const fifo = `${own}/fifo.pem`;
+    const made = await new Proc("mkfifo", [fifo]).finish();
+    assert.equal(made.code, 0, made.stderr);
+    const big = `${own}/big.pem`; // a good certificate, and past 1 MiB of blank lines
+    await Deno.writeTextFile(big, (await Deno.readTextFile(cert)) + "\n".repeat(1 << 20));
+    const read = { denoFlags: [`--allow-read=${dir},${own},/dev/zero`] };
+    const cannot = (option: string, file: string, why: string) =>
+      new RegExp(`^error: Cannot read ${option} ${file}: ${why}$`);
+    const fifoWhy = "it is a FIFO \\(a named pipe\\), not a PEM file";
+    const cases: [string, string[], RegExp][] = [
+      [
+        "tsd.ts",
+        ["--tls-cert", "/dev/zero", "--tls-key", key],
+        cannot("--tls-cert", "/dev/zero", "it is a device, not a PEM file"),
+      ],
+      ["tsd.ts", ["--tls-cert", fifo, "--tls-key", key], cannot("--tls-cert", fifo, fifoWhy)],
+      ["tsd.ts", ["--tls-cert", cert, "--tls-key", fifo], cannot("--tls-key", fifo, fifoWhy)],
+      [
+        "tsd.ts",
+        ["--tls-cert", big, "--tls-key", key],
+        cannot(
+          "--tls-cert",
+          big,
+          "it is 1,0\\d\\d,\\d\\d\\d bytes, too big for a PEM certificate chain or key \\(1 MiB at most\\)",
+        ),
+      ],
+      ["client.ts", ["--tls", "--ca", fifo], cannot("--ca", fifo, fifoWhy)],
+      [
+        "client.ts",
+        ["--tls", "--ca", "/dev/zero"],
+        cannot("--ca", "/dev/zero", "it is a device.*"),
+      ],
+    ];
+    for (const [script, args, message] of cases) {
+      // Before, a FIFO hung until killed (SIGKILL: not even SIGTERM ended it), and /dev/zero
+      // grew its reader by some 300 MiB a second: each is bounded in time here.
+      const result = await spawnScript(script, ["-p", "1", ...args], read).finish(5000);
+      assertError(result, message);
+    }
+  } finally {
+    await Deno.remove(own, { recursive: true });
+  }
+});
+
+Deno.test("tsd warns, in one line at start, of a private key that others may read, and serves", async () => {
+  const own = await Deno.makeTempDir({ prefix: "ts-deno-key-" });
+  try {
+    const open = `${own}/key.pem`;
+    await Deno.copyFile(key, open);
+    const root = new URL("../", import.meta.url).pathname.replace(/\/$/, ""); // for --workers
+    const read = { denoFlags: ["--unstable-net", `--allow-read=${dir},${own},${root}`] };
+    const warning = (who: string, mode: string) =>
+      new RegExp(
+        `^warning: --tls-key ${open} is a private key that ${who} may read ` +
+          `\\(mode ${mode}\\): run chmod 600 ${open}$`,
+      );
+    const cases: [number, string[], RegExp | undefined][] = [
+      [0o644, [], warning("every user", "644")],
+      [0o640, [], warning("its group", "640")],
+      [0o604, ["--workers", "2"], warning("every user", "604")], // once, not once a worker
+      [0o600, [], undefined],
+    ];
+    for (const [mode, args, expected] of cases) {
+      await Deno.chmod(open, mode);
+      const tls = ["--tls-cert", cert, "--tls-key", open, ...args];
+      await using server = await startTsd("ss", tls, "127.0.0.1", read);
+      const client = ["-p", String(server.port), ...TLS.client.args];
+      const served = await runClient("ss", client, "hi\n", READ);
+      assert.equal(served.code, 0, served.stderr);
+      assert.match(unstamped(served.stdout), /\[STAMP\] hi\n/);
+      const { stderr } = await server.stop();
+      if (expected === undefined) assert.equal(stderr, "");
+      else {
+        const lines = stderr.trimEnd().split("\n");
+        assert.equal(lines.length, 1, stderr);
+        assert.match(lines[0], expected);
+      }
+    }
+  } finally {
+    await Deno.remove(own, { recursive: true });
   }
 });
 

@@ -134,6 +134,70 @@ Deno.test("a path that is not a socket, or too long, or not granted, is one clea
   }
 });
 
+/** Asserts exit code 1 and one line on stderr: `error: …` matching `message`. */
+function assertOneLine(result: Result, message: RegExp): void {
+  assert.equal(result.code, 1, result.stderr);
+  const lines = result.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, result.stderr);
+  assert.match(lines[0], message);
+}
+
+Deno.test("a server's socket in a folder that is not there, or not a folder, is one true line", async () => {
+  await using own = await ownFolder();
+  await Deno.writeTextFile(`${own.dir}/file`, "not a folder\n");
+  for (const ours of [STREAM, DATAGRAM]) {
+    const cases: [string, string][] = [
+      [`${own.dir}/none/s.sock`, `no such folder: ${own.dir}/none`],
+      [`${own.dir}/file/s.sock`, `a part of ${own.dir}/file is not a folder`],
+    ];
+    for (const [path, why] of cases) {
+      const result = await runCommand(ours, ["--unix", path], undefined, own);
+      assertOneLine(result, new RegExp(`^error: Cannot listen on unix:${path}: ${why}$`));
+    }
+  }
+});
+
+Deno.test({
+  ...needsRoot(
+    "a server run as a user who may not make its socket, or use the one there, says so in one line",
+    "setpriv",
+  ),
+}, async () => {
+  await using own = await ownFolder();
+  await Deno.chmod(own.dir, 0o755);
+  const readOnly = `${own.dir}/read-only`;
+  await Deno.mkdir(readOnly, { mode: 0o555 });
+  await Deno.chmod(readOnly, 0o555); // whatever the umask
+  // A socket root left behind, that nobody may connect to (srwxr-xr-x).
+  const theirs = `${own.dir}/theirs.sock`;
+  const python = `import socket; socket.socket(socket.AF_UNIX).bind('${theirs}')`;
+  assert.equal((await new Proc("python3", ["-c", python]).finish()).code, 0);
+  const asNobody = (ours: Command, path: string) => {
+    const [run, ...rest] = commandArgs(ours, ["--unix", path]);
+    return new Proc("setpriv", [
+      ...["--reuid=nobody", "--regid=nogroup", "--clear-groups"],
+      ...[Deno.execPath(), run, ...own.denoFlags, ...rest],
+    ]).finish();
+  };
+  for (const ours of [STREAM, DATAGRAM]) {
+    const path = `${readOnly}/s.sock`;
+    const why = `permission denied: this user may not make a socket in ${readOnly} \\(see the ` +
+      "folder's permissions\\)";
+    assertOneLine(
+      await asNobody(ours, path),
+      new RegExp(`^error: Cannot listen on unix:${path}: ${why}$`),
+    );
+  }
+  assertOneLine(
+    await asNobody(STREAM, theirs),
+    new RegExp(
+      `^error: Cannot listen on unix:${theirs}: it is a socket this user may not connect to, to ` +
+        "see whether a server holds it$",
+    ),
+  );
+  assert.ok(await exists(theirs), "another user's socket is left alone");
+});
+
 Deno.test({
   ...needsRoot("another user cannot connect to, or send to, an owner-only socket", "setpriv"),
 }, async () => {
