@@ -1,9 +1,9 @@
 /**
  * The connections a stream server accepts and serves, and the rules that keep one client from
- * hurting the others: accepting survives a client's failure, an idle connection is ended, a
- * stop lets every reply owed go out whole, and a connection is closed so that its last reply
- * arrives. Each is a {@linkcode Session}, read and written like a `Deno.Conn`, whose `read()`
- * gives `null` once the server ends it early.
+ * hurting the others: accepting survives a client's failure, an idle connection is ended, at
+ * the cap one address cannot keep out the rest, a stop lets every reply owed go out whole, and
+ * a connection is closed so that its last reply arrives. Each is a {@linkcode Session}, read and
+ * written like a `Deno.Conn`, whose `read()` gives `null` once the server ends it early.
  *
  * @module
  */
@@ -163,6 +163,10 @@ export class Session {
   get address(): string {
     return formatPeer(this.conn);
   }
+  /** When the idle check last saw a byte move (`performance.now()`); NaN before its first look. */
+  get quietSince(): number {
+    return this.#quietSince;
+  }
 
   /**
    * Reads into `buffer`, like `Deno.Conn.read()`: the number of bytes read, or `null` when the
@@ -311,16 +315,57 @@ export interface ConnectionsOptions {
   handshake?: (session: Session) => Promise<boolean>; // first, a TLS one: false has closed it
   log?: (line: string) => void; // why a connection was ended early (default: nowhere)
   warn?: (line: string) => void; // what concerns the server, whatever `log` is (console.error)
-  /** The most served at once ({@linkcode MAX_CONNS}); beyond, new ones are closed at once. */
+  /**
+   * The most served at once ({@linkcode MAX_CONNS}). At the cap, a new connection takes the
+   * place of one from the address that holds the most, or is closed at once if its own does.
+   */
   maxConns?: number;
 }
 
 /** How many connections a server serves at once unless told otherwise. */
 export const MAX_CONNS = 10_000;
 
+/** A client address (none for a Unix socket's client), and how many connections it holds. */
+interface Peer {
+  readonly key?: string;
+  held: number;
+}
+/** A connection being served: the task serving it, and its address's share. */
+interface Slot {
+  served: Promise<void>;
+  peer: Peer;
+}
+/** A connection that may be closed at the cap, and since when it has been quiet. */
+interface Quiet {
+  session: Session;
+  peer: Peer;
+  since: number;
+}
+/** How many of the quietest connections one pass at the cap finds, for the next newcomers. */
+const SHED_BATCH = 64;
+
+/** Since when nothing has moved on `session`: Infinity (just now) for one not yet looked at. */
+function quietSince(session: Session): number {
+  return Number.isNaN(session.quietSince) ? Infinity : session.quietSince;
+}
+
+/**
+ * The connections of one client address are counted together, so that at the cap one address
+ * cannot keep out the rest: the client's IP address (behind a balancer, the one its PROXY
+ * header gives: the balancer's own is every client's). A Unix socket's clients have none to
+ * tell them apart, so each connection counts as an address of its own.
+ */
+function peerKey(conn: Stream): string | undefined {
+  const { remoteAddr } = conn;
+  return "hostname" in remoteAddr ? remoteAddr.hostname : undefined;
+}
+
 /** The connections a server is serving, each with the task that serves it. */
 export class Connections {
-  #open = new Map<Session, Promise<void>>();
+  #open = new Map<Session, Slot>();
+  #peers = new Map<string, Peer>(); // by client address, while it holds a connection
+  #unaddressed = 0; // connections without an address (a Unix socket's): each its own peer
+  #toShed: Quiet[] = []; // the next to close at the cap, from one pass: the quietest last
   #options: ConnectionsOptions;
   #idleMs: number;
   #maxConns: number;
@@ -328,6 +373,7 @@ export class Connections {
   #ticker: ReturnType<typeof setInterval> | undefined;
   #stopping = false;
   #refused: Throttled; // connections closed at the cap
+  #shed: Throttled; // connections ended at the cap for a client of another address
   #unexpected: Throttled; // errors that escaped a task: bugs, said with their stack
 
   constructor(options: ConnectionsOptions = {}) {
@@ -336,6 +382,7 @@ export class Connections {
     this.#maxConns = options.maxConns ?? MAX_CONNS;
     this.#warn = options.warn ?? ((line) => console.error(line));
     this.#refused = new Throttled(this.#warn);
+    this.#shed = new Throttled(this.#warn);
     this.#unexpected = new Throttled(this.#warn);
   }
 
@@ -345,11 +392,15 @@ export class Connections {
   }
 
   /**
-   * Serves `conn` with `task`, then closes it politely; whether it is served: beyond the cap,
-   * it is closed at once instead (said on `warn` at most once a second).
+   * Serves `conn` with `task`, then closes it politely; whether it is served. At the cap, it
+   * takes the place of a connection from the address holding the most (`#makeRoom()`),
+   * unless its own address holds as many: then it is closed at once (said on `warn` at most
+   * once a second).
    */
   serve(conn: Stream, task: (session: Session) => Promise<void>): boolean {
-    if (this.#open.size >= this.#maxConns) {
+    const key = peerKey(conn);
+    const peer = (key === undefined ? undefined : this.#peers.get(key)) ?? { key, held: 0 };
+    if (this.#open.size >= this.#maxConns && !this.#makeRoom(peer)) {
       conn.close();
       this.#refused.note((count) => {
         const closed = `${count} new connection${count === 1 ? "" : "s"}`;
@@ -357,6 +408,8 @@ export class Connections {
       });
       return false;
     }
+    if (peer.held++ === 0 && key !== undefined) this.#peers.set(key, peer);
+    if (key === undefined) this.#unaddressed++;
     const session = new Session(conn);
     if (this.#stopping) session.stop("the server is stopping");
     // While the task runs, a connection holds only this one pair of handlers here, not an
@@ -365,9 +418,72 @@ export class Connections {
       (ran) => this.#finish(session, ran !== false),
       (err) => this.#finish(session, false, { err }),
     );
-    this.#open.set(session, served);
+    this.#open.set(session, { served, peer });
     this.#startTicking();
     return true;
+  }
+
+  /**
+   * At the cap, makes room for a connection from `newcomer` if another address holds more: of
+   * the connections of the addresses holding the most, the one on which nothing has moved for
+   * longest is closed at once, as nginx closes its idle keep-alive connections, oldest first,
+   * when it runs out of them. So a client holding fewer always gets in, however many one address
+   * holds; and a byte sent now and then, which keeps a connection from the idle timeout, does not
+   * keep it from this. Whether there is room.
+   */
+  #makeRoom(newcomer: Peer): boolean {
+    let most = this.#unaddressed > 0 ? 1 : 0;
+    for (const { held } of this.#peers.values()) most = Math.max(most, held);
+    if (newcomer.held >= most) return false; // its own address holds the most: the cap is for it
+    const next = this.#quietest(most);
+    if (next === undefined) return false; // all of them are ending already
+    const { session, peer: { key } } = next;
+    const ofWhom = key === undefined ? "" : ` of the address holding the most (${most})`;
+    session.end(`at the cap: quiet longest${ofWhom}`);
+    session.abort();
+    this.#options.log?.(`...closing ${session.address}: ${session.endedFor}`);
+    this.#shed.note((count) => {
+      const closed = `${count} connection${count === 1 ? "" : "s"} quiet longest`;
+      const whose = key === undefined ? "" : ` of ${key}, which held the most (${most})`;
+      const cap = `${this.#maxConns} at once`;
+      return `...too many clients (${cap}): closed ${closed}${whose}, to let others in`;
+    });
+    return true;
+  }
+
+  /**
+   * The connection quiet longest of those of the addresses holding `most`. One pass over all
+   * finds the `SHED_BATCH` quietest, for this newcomer and the next ones: none it passed over can
+   * have become quieter since, and one found that has moved since, or whose address no longer
+   * holds the most, is skipped.
+   */
+  #quietest(most: number): Quiet | undefined {
+    for (const pass of [1, 2]) {
+      for (let next; (next = this.#toShed.pop());) {
+        const { session, peer, since } = next;
+        if (session.state === "open" && peer.held >= most && quietSince(session) === since) {
+          return next;
+        }
+      }
+      if (pass === 1) this.#toShed = this.#findQuietest(most);
+    }
+  }
+
+  /** The `SHED_BATCH` quietest open connections of the addresses holding `most`, quietest last. */
+  #findQuietest(most: number): Quiet[] {
+    const found: Quiet[] = [];
+    this.#open.forEach(({ peer }, session) => {
+      if (peer.held < most || session.state !== "open") return;
+      const since = quietSince(session);
+      if (found.length === SHED_BATCH) {
+        if (since >= found[0].since) return;
+        found.shift();
+      }
+      let at = found.length;
+      while (at > 0 && found[at - 1].since < since) at--;
+      found.splice(at, 0, { session, peer, since });
+    });
+    return found;
   }
 
   /** The handshake if any, then the task; `false` if a handshake failed (and has closed). */
@@ -395,7 +511,10 @@ export class Connections {
         return `unexpected error serving ${session.address}${more}: ${stack}`;
       });
     } finally {
+      const { peer } = this.#open.get(session)!;
       this.#open.delete(session);
+      if (peer.key === undefined) this.#unaddressed--;
+      else if (--peer.held === 0) this.#peers.delete(peer.key);
     }
   }
 
@@ -406,9 +525,10 @@ export class Connections {
   async shutdown(deadlineMs: number = SHUTDOWN_DEADLINE_MS): Promise<void> {
     this.#stopping = true;
     for (const session of this.#open.keys()) session.stop("the server is stopping");
-    await within(Promise.all(this.#open.values()), deadlineMs);
+    const served = () => Promise.all([...this.#open.values()].map(({ served }) => served));
+    await within(served(), deadlineMs);
     for (const session of this.#open.keys()) session.abort();
-    await Promise.all(this.#open.values());
+    await served();
     clearInterval(this.#ticker);
   }
 

@@ -245,6 +245,87 @@ Deno.test("serve() says whether it serves: beyond the cap, it closes the connect
   await connections.shutdown();
 });
 
+/**
+ * A client's connection without a socket, from `hostname` (a Unix socket's client if none), and
+ * through a balancer whose PROXY header gave that address: `send()` gives its pending read a
+ * byte, and `closed` says whether the server closed it.
+ */
+function fakeConn(hostname?: string) {
+  let pending: { resolve(n: number | null): void; reject(err: Error): void } | undefined;
+  const balancer: Deno.NetAddr = { transport: "tcp", hostname: "127.0.0.9", port: 40000 };
+  const conn = {
+    remoteAddr: hostname === undefined
+      ? { transport: "unix", path: "" } as Deno.UnixAddr
+      : { transport: "tcp", hostname, port: 50000 } as Deno.NetAddr,
+    via: hostname === undefined ? undefined : balancer,
+    localAddr: { transport: "tcp", hostname: "127.0.0.1", port: 21567 } as Deno.NetAddr,
+    closed: false,
+    read: (_buffer: Uint8Array) =>
+      new Promise<number | null>((resolve, reject) => pending = { resolve, reject }),
+    write: (data: Uint8Array) => Promise.resolve(data.length),
+    closeWrite: () => Promise.resolve(),
+    close() {
+      conn.closed = true;
+      pending?.reject(new Deno.errors.BadResource("closed"));
+    },
+    send: () => pending?.resolve(1),
+  };
+  return conn;
+}
+
+Deno.test("at the cap, a newcomer from another address takes the place of the connection quiet longest of the address holding the most", async () => {
+  const warned: string[] = [];
+  const logged: string[] = [];
+  const connections = new Connections({
+    maxConns: 3,
+    warn: (line) => warned.push(line),
+    log: (line) => logged.push(line),
+  });
+  // Three from one client behind the balancer; then the first and third send a byte.
+  const [a1, a2, a3] = ["192.0.2.1", "192.0.2.1", "192.0.2.1"].map(fakeConn);
+  for (const conn of [a1, a2, a3]) assert.equal(connections.serve(conn, echo), true);
+  await sleep(400); // a tick of the idle check (every 250 ms): all three quiet since then
+  a1.send();
+  a3.send();
+  await sleep(400); // the next tick sees that the first and third moved
+  const b1 = fakeConn("192.0.2.2"); // another client through the same balancer
+  assert.equal(connections.serve(b1, echo), true);
+  assert.deepEqual([a1.closed, a2.closed, a3.closed], [false, true, false]);
+  assert.deepEqual(logged, [
+    "...closing 192.0.2.1:50000 via 127.0.0.9:40000: at the cap: quiet longest of the address holding the most (3)",
+  ]);
+  assert.deepEqual(warned, [
+    "...too many clients (3 at once): closed 1 connection quiet longest of 192.0.2.1, which held the most (3), to let others in",
+  ]);
+  await sleep(0); // the closed one is gone: two of 192.0.2.1, one of 192.0.2.2
+  assert.equal(connections.size, 3);
+  const a4 = fakeConn("192.0.2.1"); // its address holds the most: the cap is for it
+  assert.equal(connections.serve(a4, echo), false);
+  assert.equal(a4.closed, true);
+  const b2 = fakeConn("192.0.2.2"); // its address holds fewer still: the quieter of a1, a3 goes
+  assert.equal(connections.serve(b2, echo), true);
+  assert.equal([a1.closed, a3.closed].filter(Boolean).length, 1);
+  await sleep(0);
+  assert.equal(connections.serve(fakeConn("192.0.2.2"), echo), false, "now it holds the most");
+  await connections.shutdown(100);
+});
+
+Deno.test("at the cap, a Unix socket's newcomer takes the place of the connection quiet longest: each counts as its own", async () => {
+  const warned: string[] = [];
+  const connections = new Connections({ maxConns: 2, warn: (line) => warned.push(line) });
+  const [u1, u2, u3] = [fakeConn(), fakeConn(), fakeConn()];
+  for (const conn of [u1, u2]) assert.equal(connections.serve(conn, echo), true);
+  await sleep(400); // a tick of the idle check: both quiet since then
+  u1.send();
+  await sleep(400); // the next tick sees that the first moved
+  assert.equal(connections.serve(u3, echo), true);
+  assert.deepEqual([u1.closed, u2.closed, u3.closed], [false, true, false]);
+  assert.deepEqual(warned, [
+    "...too many clients (2 at once): closed 1 connection quiet longest, to let others in",
+  ]);
+  await connections.shutdown(100);
+});
+
 Deno.test("a task that fails with no error at all still has its connection closed and said", async () => {
   using net = loopback();
   const warned: string[] = [];

@@ -340,7 +340,7 @@ export type StreamHandlerClass = new (
 export interface StreamServerOptions extends LineOptions {
   address: StreamAddress; // all but plain TCP are served by `server/`
   idleTimeoutMs?: number; // close a connection after this long without a byte moving (0: never)
-  maxConns?: number; // the most connections at once; beyond, new ones are closed (10,000)
+  maxConns?: number; // the most connections at once (10,000): see `Connections`
   lineBudget?: number; // bytes all unfinished lines may hold; beyond, close the biggest (64 MiB)
   quiet?: boolean; // log no line per connection, nor when a client merely goes away
   console?: Console; // where to write (`console`)

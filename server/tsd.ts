@@ -64,10 +64,12 @@ export const COMMAND = {
     idleTimeout: flag.seconds("idle-timeout", 300, "close a connection idle this long", {
       zero: "never",
     }),
-    maxConns: flag.whole("max-conns", MAX_CONNS, "most clients at once; beyond, close new ones", {
-      max: 1_000_000,
-      value: "N",
-    }),
+    maxConns: flag.whole(
+      "max-conns",
+      MAX_CONNS,
+      "most clients at once; beyond, the address holding the most gives way to others",
+      { max: 1_000_000, value: "N" },
+    ),
     maxLine: flag.whole("max-line", 64 * 1024, "ss: close a connection whose line is longer", {
       max: 16 << 20,
     }),

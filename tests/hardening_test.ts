@@ -458,3 +458,50 @@ for (const proto of ["tcp", "ss"] as const) {
     );
   });
 }
+
+/**
+ * One request on a new connection, as `ask()` makes it; how long its whole reply took, or
+ * `"refused"` if the server closed the connection without one.
+ */
+async function timedAsk(port: number, line: string): Promise<number | "refused"> {
+  const started = performance.now();
+  using conn = await connect(port);
+  const payload = encoder.encode(line);
+  await writeAll(conn, payload).catch(() => {}); // a refused one may be closed already
+  const reply = await readBytes(conn, STAMP_LENGTH + payload.length).catch(() => undefined);
+  if (reply?.length !== STAMP_LENGTH + payload.length) return "refused";
+  assert.equal(decoder.decode(splitStamp(reply)), line);
+  return performance.now() - started;
+}
+
+for (const proto of ["tcp", "ss"] as const) {
+  Deno.test(`tsd --proto ${proto} at --max-conns: one address trickling a byte now and then into every slot does not keep out another`, async () => {
+    await using server = await startTsd(proto, ["--max-conns", "200", "-q"]);
+    // 220 connections from 127.0.0.2, each sending a byte every 2 s: never idle, and the cap
+    // full; those closed come again when their next byte is due.
+    const trickler = new Proc("python3", [RUDE, "trickle", String(server.port), "220", "30", "2"]);
+    try {
+      await trickler.stdout.waitFor(/^connected \d+$/m, 10_000);
+      await server.proc.stderr.waitFor(/too many clients \(200 at once\): closed \d+ new/, 5000);
+      const took: (number | "refused")[] = [];
+      for (let i = 0; i < 40; i++) {
+        took.push(await timedAsk(server.port, `good client, request ${i}\n`));
+        await sleep(50);
+      }
+      const refused = took.filter((ms) => ms === "refused").length;
+      const answered = took.filter((ms) => ms !== "refused" && ms < 1000).length;
+      console.log(`  ${answered} of 40 answered within 1 s, ${refused} refused`);
+      assert.equal(refused, 0, `${took}`);
+      assert.ok(answered >= 38, `${took}`);
+    } finally {
+      trickler.kill("SIGTERM");
+      await trickler.finish();
+    }
+    const result = await server.stop();
+    assert.equal(result.code, 0);
+    const shed =
+      /^\.\.\.too many clients \(200 at once\): closed \d+ connections? quiet longest of 127\.0\.0\.2, which held the most \(\d+\), to let others in$/m;
+    assert.match(result.stderr, shed);
+    assertNoBug(result.stderr);
+  });
+}
