@@ -236,8 +236,13 @@ function check(rows: Row[], memory: MemoryRow[]): Target[] {
     const other = reference(rows, scenario, anchor);
     return mine && other ? mine[key] / other[key] : NaN;
   };
+  // A target whose load this run did not measure (`--quick` runs four) says so: no verdict.
   const add = (target: string, value: number, met: (value: number) => boolean) =>
-    targets.push({ target, figure: times(value), met: Number.isFinite(value) && met(value) });
+    targets.push(
+      Number.isFinite(value)
+        ? { target, figure: times(value), met: met(value) }
+        : { target, figure: "not measured in this run", met: null },
+    );
   /** A requests/s target: no verdict where the load generator was the limit. */
   const addRate = (target: string, scenario: string, min: number) => {
     const value = ratio(scenario, "rate");

@@ -68,12 +68,23 @@ export async function readFlags(args: string[], lesson: Lesson): Promise<LessonO
   };
 }
 
-/** A host as given (`[::1]` taken as `::1`), never empty: else a `RangeError` that says so. */
+/**
+ * A host as given (`[::1]` taken as `::1`): a name, an IPv4 or an IPv6 address (with its
+ * `%zone`, if any). Else a `RangeError` that says what a host looks like.
+ */
 export function hostValue(raw: string, fallback: string): string {
   const host = raw.replace(/^\[(.*)\]$/, "$1");
   if (host === "") throw new RangeError(`must not be empty (use ${fallback})`);
-  return host;
+  if (host.includes(":") ? isIPv6(host.replace(/%[\w.-]+$/, "")) : NAME.test(host)) return host;
+  const port = /^[^:]+:\d+$/.test(host) ? "; give the port with --port" : "";
+  throw new RangeError(
+    `must be a host name or an address, such as localhost or ::1, not "${raw}"${port}`,
+  );
 }
+
+/** A host name: dot-separated labels of letters, digits, `-` and `_`, 253 characters at most. */
+const NAME = /^(?=.{1,253}$)[\w-]{1,63}(\.[\w-]{1,63})*\.?$/;
+const isIPv6 = (address: string) => URL.canParse(`http://[${address}]/`);
 
 /** A reader of whole numbers from `min` to `max`, digits only ("0x10" and "1e3" are refused). */
 export const wholeValue = (min: number, max: number) => (raw: string): number => {

@@ -15,7 +15,7 @@
 import { STAMP_SOURCE } from "../server/reply.ts";
 import { denoArgs } from "../tools/scripts.ts";
 import { Proc } from "./processes.ts";
-import { writeBlock } from "./readme.ts";
+import { readBlock, writeBlock } from "./readme.ts";
 
 /** One process, as its terminal shows it: the command typed, then its output and our typing. */
 export class Terminal {
@@ -253,23 +253,32 @@ export function normalise(transcripts: string[]): string[] {
 }
 
 if (import.meta.main) {
-  // Rewrites the README's transcripts and diagrams from a fresh run of each demo.
+  // Rewrites the README's transcripts and diagrams from a fresh run of each demo, but only those
+  // that differ from the README's in more than times, ports and stamps: a rerun with nothing
+  // new leaves the README, and the tree, as they were.
   const path = new URL("../README.md", import.meta.url);
   let readme = await Deno.readTextFile(path);
+  const write = (block: string, text: string) => {
+    const [[now], [then]] = [normalise([text]), normalise([readBlock(readme, block)])];
+    if (now !== then) readme = writeBlock(readme, block, text);
+    return now !== then;
+  };
+  let changed = 0;
   for (const [name, demo] of Object.entries(DEMOS)) {
     const terminals = await demo();
     for (const [title, terminal] of Object.entries(terminals)) {
-      readme = writeBlock(readme, `trace-demo ${name} ${title}`, terminal.transcript);
+      if (write(`trace-demo ${name} ${title}`, terminal.transcript)) changed++;
     }
-    const [server] = Object.values(terminals);
+    // The diagram follows the README's transcript, rewritten or not.
     if (CAST[name]) {
-      readme = writeBlock(
-        readme,
-        `trace-demo ${name} diagram`,
-        sequenceDiagram(name, server.transcript),
-      );
+      const shown = readBlock(readme, `trace-demo ${name} ${Object.keys(terminals)[0]}`);
+      if (write(`trace-demo ${name} diagram`, sequenceDiagram(name, shown))) changed++;
     }
   }
   await Deno.writeTextFile(path, readme);
-  console.log("README.md: transcripts and diagrams written from this run");
+  console.log(
+    changed === 0
+      ? "README.md: its transcripts show what this run did, times, ports and stamps aside; unchanged"
+      : `README.md: ${changed} transcript(s) or diagram(s) written from this run`,
+  );
 }
