@@ -118,6 +118,11 @@ export class TlsServerConn implements Stream {
     this.#secure = new Promise((resolve, reject) => {
       this.#tls.once("secure", () => {
         this.#secured = true;
+        // A TLSSocket made by hand, as here, tells of a record that breaks TLS after the
+        // handshake only by an internal event, in Deno as in Node, and the connection waits
+        // for its idle timeout; `tls.Server` releases control on `secure`, as this does, so
+        // that it comes as `error`.
+        (this.#tls as { _releaseControl?(): boolean })._releaseControl?.();
         resolve();
       });
       this.#tls.once("close", () => reject(this.#failed ?? new Deno.errors.UnexpectedEof()));
@@ -134,7 +139,7 @@ export class TlsServerConn implements Stream {
       this.#wakeReader();
     });
     this.#tls.on("error", (err: Error) => {
-      this.#failed ??= denoError(err);
+      this.#failed ??= this.#secured ? brokeTls(err) : denoError(err);
       if (!this.#secured && /InvalidContentType/.test(err.message)) {
         this.#lastWords = writeAll(tcp, NOT_TLS_ALERT).catch(() => {}); // close() waits for it
       }
@@ -271,6 +276,25 @@ function denoError(err: Error): Error {
     return new Deno.errors.InvalidData(err.message, { cause: err });
   }
   return err;
+}
+
+/**
+ * An error after the handshake, from a record that breaks TLS: bytes that are not TLS records,
+ * or one that does not decrypt (forged, corrupted, or an alert sent in the clear), said so.
+ */
+function brokeTls(err: Error): Error {
+  const kind = denoError(err);
+  if (!(kind instanceof Deno.errors.InvalidData)) return kind; // a reset, say
+  const what = /InvalidContentType|wrong version/.test(err.message)
+    ? "bytes that are not TLS records"
+    : /decrypt|bad record mac/i.test(err.message)
+    ? "a TLS record that does not decrypt"
+    : "a TLS record out of place";
+  // The innermost reason: "wrong version number", not "… InvalidContentType (SSL routines:…)".
+  const detail = /\(([^()]*)\)$/.exec(err.message)?.[1].split(":").at(-1) ?? err.message;
+  return new Deno.errors.InvalidData(`the client broke TLS: it sent ${what} (${detail})`, {
+    cause: err,
+  });
 }
 
 /**
