@@ -375,6 +375,7 @@ export class Connections {
   #refused: Throttled; // connections closed at the cap
   #shed: Throttled; // connections ended at the cap for a client of another address
   #unexpected: Throttled; // errors that escaped a task: bugs, said with their stack
+  #broke: Throttled; // connections closed for breaking the protocol (TLS)
 
   constructor(options: ConnectionsOptions = {}) {
     this.#options = options;
@@ -384,6 +385,7 @@ export class Connections {
     this.#refused = new Throttled(this.#warn);
     this.#shed = new Throttled(this.#warn);
     this.#unexpected = new Throttled(this.#warn);
+    this.#broke = new Throttled(this.#warn);
   }
 
   /** How many are open. */
@@ -500,11 +502,7 @@ export class Connections {
       if (served) await session.close();
     } catch (err) {
       session.abort();
-      if (err instanceof Deno.errors.InvalidData) {
-        // The client broke the protocol (a TLS record that does not decrypt): its fault.
-        this.#warn(`...closing ${session.address}: ${err.message}`);
-        return;
-      }
+      if (err instanceof Deno.errors.InvalidData) return this.broke(session.address, err);
       const stack = (err as Error)?.stack ?? err;
       this.#unexpected.note((count) => {
         const more = count > 1 ? ` (and ${count - 1} more in the last second)` : "";
@@ -519,6 +517,20 @@ export class Connections {
   }
 
   /**
+   * Says that the client at `address` broke the protocol (a TLS record that does not decrypt),
+   * which closed its connection: on `warn`, at most once a second, so that a flood of such
+   * clients is a line a second, with how many.
+   */
+  broke(address: string, err: Error): void {
+    this.#broke.note((count) => {
+      const more = count > 1
+        ? ` (and ${count - 1} more that broke the protocol in the last second)`
+        : "";
+      return `...closing ${address}${more}: ${err.message}`;
+    });
+  }
+
+  /**
    * Stops serving, as Go's `Server.Shutdown` does, once the listener has closed: ends every
    * connection politely, waits for them (`deadlineMs` at most), then closes what is left.
    */
@@ -530,6 +542,7 @@ export class Connections {
     for (const session of this.#open.keys()) session.abort();
     await served();
     clearInterval(this.#ticker);
+    for (const line of [this.#refused, this.#unexpected, this.#broke]) line.flush(); // none lost
   }
 
   /** One timer for all connections, not one per read: from the first to `shutdown()`. */

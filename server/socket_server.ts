@@ -421,12 +421,14 @@ export class StreamServer extends BaseServer<StreamRequestHandler> {
 
   /**
    * A client that went away or sent too long a line is a line of the per-connection log (none
-   * with `quiet`), as in `tsTserv`; anything else concerns the server.
+   * with `quiet`), as in `tsTserv`; one that broke the protocol (TLS) a line a second at most,
+   * with how many; anything else concerns the server.
    */
   override handleError(err: unknown, handler: StreamRequestHandler): void {
     const client = formatAddress(handler.clientAddress);
     if (isPeerGone(err)) this.log?.(`...${client} went away: ${(err as Error).message}`);
     else if (err instanceof LineTooLong) this.log?.(`...closing ${client}: ${err.message}`);
+    else if (err instanceof Deno.errors.InvalidData) this.#connections.broke(client, err);
     else super.handleError(err, handler);
   }
 

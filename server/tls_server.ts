@@ -22,6 +22,11 @@ import { explainTlsError } from "./tls.ts";
 
 /** The most plaintext a TLS record holds: read from TCP this much at a time. */
 const RECORD = 16 * 1024;
+/**
+ * What a connection reads into until its client's first bytes: most hellos whole, and a small
+ * cost for a client that never sends one (1,000 silent clients held 16 MiB more with `RECORD`).
+ */
+const FIRST_READ = 1024;
 /** Bytes decrypted but not read yet beyond which the client's input waits in TCP. */
 const HIGH_WATER = 64 * 1024;
 /** How long a closing connection waits for TLS's last words (an alert) to go out. */
@@ -77,19 +82,23 @@ function secureContext(identity: { cert: string; key: string }, where: string): 
 
 /**
  * A TLS connection a server accepted: read and written like a `Deno.Conn`, over a
- * `Deno.TcpConn` that {@linkcode close} closes at once, handshake done or not.
+ * `Deno.TcpConn` that {@linkcode close} closes at once, handshake done or not. Its TLS state
+ * (`node:tls`) is made when the client's first bytes come, so that a client that never says
+ * hello holds a TCP connection and a small buffer, no more.
  */
 export class TlsServerConn implements Stream {
   readonly localAddr: Deno.Addr;
   readonly remoteAddr: Deno.Addr;
   readonly via?: Deno.Addr; // the balancer, behind one (see formatPeer())
   readonly #tcp: Carrier;
-  readonly #tls: TLSSocket;
-  readonly #secure: Promise<void>;
+  readonly #context: SecureContext;
+  #tls: TLSSocket | undefined; // from the client's first bytes on
+  readonly #secure = Promise.withResolvers<void>();
   #input: Buffer[] = []; // decrypted, not read yet
   #held = 0;
   #secured = false; // the handshake is done
   #ended = false; // the client is done sending
+  #writeClosed = false; // closeWrite() came before TLS: it never will
   #closed = false;
   #failed: Error | undefined;
   #wake: (() => void) | undefined; // a read() waiting for input
@@ -98,55 +107,22 @@ export class TlsServerConn implements Stream {
 
   constructor(tcp: Carrier, context: SecureContext) {
     this.#tcp = tcp;
+    this.#context = context;
     // TLS writes whole records, so Nagle's algorithm has nothing to gather; it would hold the
     // first reply after a handshake back until the client's delayed ACK (40 ms).
     tcp.setNoDelay(true);
     this.localAddr = tcp.localAddr;
     this.remoteAddr = tcp.remoteAddr;
     this.via = tcp.via;
-    // The TCP connection as the stream TLS runs over: what TLS writes goes out with
-    // `tcp.write()`; what comes in is pushed to it by #pump(). Closing the TCP connection is
-    // close()'s: TLS ends its stream itself (after a failed handshake, say) before it has
-    // said its last words.
-    const carrier = new Duplex({
-      read: () => this.#wakePump(), // TLS wants more
-      write: (chunk: Uint8Array, _encoding, done) => writeAll(tcp, chunk).then(() => done(), done),
-      final: (done) => tcp.closeWrite().then(() => done(), () => done()),
-    });
-    this.#tls = new TLSSocket(carrier, { isServer: true, secureContext: context });
-    this.#pump(carrier);
-    this.#secure = new Promise((resolve, reject) => {
-      this.#tls.once("secure", () => {
-        this.#secured = true;
-        resolve();
-      });
-      this.#tls.once("close", () => reject(this.#failed ?? new Deno.errors.UnexpectedEof()));
-    });
-    this.#secure.catch(() => {}); // what went wrong is handshake()'s to say, if it is asked
-    this.#tls.on("data", (chunk: Buffer) => {
-      this.#input.push(chunk);
-      this.#held += chunk.length;
-      if (this.#held >= HIGH_WATER) this.#tls.pause(); // TCP holds the rest back
-      this.#wakeReader();
-    });
-    this.#tls.on("end", () => {
-      this.#ended = true;
-      this.#wakeReader();
-    });
-    this.#tls.on("error", (err: Error) => {
-      this.#failed ??= denoError(err);
-      if (!this.#secured && /InvalidContentType/.test(err.message)) {
-        this.#lastWords = writeAll(tcp, NOT_TLS_ALERT).catch(() => {}); // close() waits for it
-      }
-      this.#wakeReader();
-    });
+    this.#secure.promise.catch(() => {}); // what went wrong is handshake()'s to say, if asked
+    this.#pump();
     // --trace: from here on, the trace shows this connection's plaintext, not TCP's records.
     (tcp as { traceTls?(tls: TlsServerConn): void }).traceTls?.(this);
   }
 
   /** Resolves once the handshake is done; rejects with why it failed. */
   handshake(): Promise<void> {
-    return this.#secure;
+    return this.#secure.promise;
   }
 
   async read(buffer: Uint8Array): Promise<number | null> {
@@ -166,36 +142,41 @@ export class TlsServerConn implements Stream {
       else this.#input[0] = chunk.subarray(taken);
     }
     this.#held -= n;
-    if (this.#held < HIGH_WATER && this.#tls.isPaused()) this.#tls.resume();
+    if (this.#held < HIGH_WATER && this.#tls!.isPaused()) this.#tls!.resume();
     this.#wakePump();
     return n;
   }
 
   /** Resolves once `data` is encrypted and handed to TCP: a client that never reads stalls it. */
   write(data: Uint8Array): Promise<number> {
-    if (this.#closed || this.#failed) {
+    const tls = this.#tls;
+    if (this.#closed || this.#failed || !tls) {
       return Promise.reject(
-        this.#failed ?? new Deno.errors.BadResource("the connection is closed"),
+        this.#failed ?? new Deno.errors.NotConnected("no TLS session: the client has said nothing"),
       );
     }
     return new Promise((resolve, reject) => {
-      this.#tls.write(data, (err?: Error | null) => {
+      tls.write(data, (err?: Error | null) => {
         if (!err) resolve(data.length);
         else reject(this.#closed ? new Deno.errors.BadResource("closed") : denoError(err));
       });
     });
   }
 
-  /** Sends TLS's close_notify, then FIN. */
+  /** Sends TLS's close_notify, then FIN (only FIN before the client has said anything). */
   closeWrite(): Promise<void> {
-    return new Promise((resolve) => this.#tls.end(resolve));
+    const tls = this.#tls;
+    if (tls) return new Promise((resolve) => tls.end(resolve));
+    this.#writeClosed = true;
+    return this.#tcp.closeWrite();
   }
 
   /** Closes the connection now: the socket is freed, and a pending read or write fails. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#tls.destroy();
+    this.#tls?.destroy();
+    this.#secure.reject(this.#failed ?? new Deno.errors.UnexpectedEof()); // if still pending
     const closeTcp = () => {
       try {
         this.#tcp.close();
@@ -213,31 +194,96 @@ export class TlsServerConn implements Stream {
   }
 
   /**
+   * TLS over the TCP connection, for the client's first bytes: the stream TLS runs over (what
+   * it writes goes out with `tcp.write()`; what comes in is pushed to it by #pump()), and the
+   * TLS socket. Closing the TCP connection is close()'s: TLS ends its stream itself (after a
+   * failed handshake, say) before it has said its last words.
+   */
+  #startTls(): Duplex {
+    const tcp = this.#tcp;
+    const carrier = new Duplex({
+      read: () => this.#wakePump(), // TLS wants more
+      write: (chunk: Uint8Array, _encoding, done) => writeAll(tcp, chunk).then(() => done(), done),
+      final: (done) => tcp.closeWrite().then(() => done(), () => done()),
+    });
+    const tls = this.#tls = new TLSSocket(carrier, {
+      isServer: true,
+      secureContext: this.#context,
+    });
+    tls.once("secure", () => {
+      this.#secured = true;
+      // A TLSSocket made by hand, as here, tells of a record that breaks TLS after the
+      // handshake only by an internal event, in Deno as in Node, and the connection waits for
+      // its idle timeout; `tls.Server` releases control on `secure`, as this does, so that it
+      // comes as `error`.
+      (tls as { _releaseControl?(): boolean })._releaseControl?.();
+      this.#secure.resolve();
+    });
+    tls.once("close", () => this.#secure.reject(this.#failed ?? new Deno.errors.UnexpectedEof()));
+    tls.on("data", (chunk: Buffer) => {
+      this.#input.push(chunk);
+      this.#held += chunk.length;
+      if (this.#held >= HIGH_WATER) tls.pause(); // TCP holds the rest back
+      this.#wakeReader();
+    });
+    tls.on("end", () => {
+      this.#ended = true;
+      this.#wakeReader();
+    });
+    tls.on("error", (err: Error) => {
+      this.#failed ??= this.#secured ? brokeTls(err) : denoError(err);
+      if (!this.#secured && /InvalidContentType/.test(err.message)) {
+        this.#lastWords = writeAll(tcp, NOT_TLS_ALERT).catch(() => {}); // close() waits for it
+      }
+      this.#wakeReader();
+    });
+    return carrier;
+  }
+
+  /**
    * Reads the client's bytes from TCP and gives them to TLS, as long as neither TLS's buffers
    * nor the reader's hold `HIGH_WATER` already: a client that sends and never reads our
-   * replies is held back by TCP itself, as over plain TCP.
+   * replies is held back by TCP itself, as over plain TCP. Until the first bytes, it waits
+   * with a small buffer, and no TLS.
    */
-  async #pump(carrier: Duplex): Promise<void> {
-    const buffer = new Uint8Array(RECORD); // read into, then copied: a request is short
-    // TLS starts in a tick of its own (`TLSSocket._start()`); bytes given before it (a PROXY
-    // header's reader has them at once) would fail it first, and its start would then throw.
-    await new Promise<void>((resolve) => nextTick(resolve));
+  async #pump(): Promise<void> {
+    let buffer = new Uint8Array(FIRST_READ); // read into, then copied: a request is short
+    let carrier: Duplex | undefined;
     try {
       while (true) {
         const n = await this.#tcp.read(buffer);
         if (n === null) break;
-        let wantsMore = carrier.push(buffer.slice(0, n));
+        const bytes = buffer.slice(0, n);
+        if (!carrier) {
+          if (this.#writeClosed || this.#closed) continue; // given up on: its last bytes dropped
+          carrier = this.#startTls();
+          buffer = new Uint8Array(RECORD);
+          // TLS starts in a tick of its own (`TLSSocket._start()`); bytes given before it (a
+          // PROXY header's reader has them at once) would fail it first, and its start would
+          // then throw.
+          await new Promise<void>((resolve) => nextTick(resolve));
+        }
+        let wantsMore = carrier.push(bytes);
         while (
-          !this.#closed && (!wantsMore || this.#held + this.#tls.readableLength >= HIGH_WATER)
+          !this.#closed && (!wantsMore || this.#held + this.#tls!.readableLength >= HIGH_WATER)
         ) {
           await new Promise<void>((resolve) => this.#pumpWaits = resolve);
           wantsMore = carrier.readableLength < carrier.readableHighWaterMark;
         }
       }
-      carrier.push(null);
+      if (carrier) carrier.push(null);
+      else this.#gone(new Deno.errors.UnexpectedEof("the client left before its TLS hello"));
     } catch (err) {
-      carrier.destroy(err as Error); // reset, or closed by close()
+      if (carrier) carrier.destroy(err as Error); // reset, or closed by close()
+      else this.#gone(err as Error);
     }
+  }
+
+  /** The client left, or reset, before TLS began: there is no session to end. */
+  #gone(err: Error): void {
+    this.#failed ??= err;
+    this.#secure.reject(this.#failed);
+    this.#wakeReader();
   }
 
   #wakePump(): void {
@@ -271,6 +317,25 @@ function denoError(err: Error): Error {
     return new Deno.errors.InvalidData(err.message, { cause: err });
   }
   return err;
+}
+
+/**
+ * An error after the handshake, from a record that breaks TLS: bytes that are not TLS records,
+ * or one that does not decrypt (forged, corrupted, or an alert sent in the clear), said so.
+ */
+function brokeTls(err: Error): Error {
+  const kind = denoError(err);
+  if (!(kind instanceof Deno.errors.InvalidData)) return kind; // a reset, say
+  const what = /InvalidContentType|wrong version/.test(err.message)
+    ? "bytes that are not TLS records"
+    : /decrypt|bad record mac/i.test(err.message)
+    ? "a TLS record that does not decrypt"
+    : "a TLS record out of place";
+  // The innermost reason: "wrong version number", not "… InvalidContentType (SSL routines:…)".
+  const detail = /\(([^()]*)\)$/.exec(err.message)?.[1].split(":").at(-1) ?? err.message;
+  return new Deno.errors.InvalidData(`the client broke TLS: it sent ${what} (${detail})`, {
+    cause: err,
+  });
 }
 
 /**
