@@ -106,6 +106,23 @@ export function isWholeReply(received: Uint8Array, payload: Uint8Array): boolean
   return matcher.complete === received.length;
 }
 
+/**
+ * What a client knows when its server closes before the whole reply has come: whether any of
+ * it had, not why (a stop, a limit, a timeout and a wrong kind of server all look alike).
+ */
+export function closedEarly(received: number): Failure {
+  return new Failure(
+    received === 0
+      ? "The server closed the connection before it answered"
+      : "The server closed the connection in the middle of its reply",
+  );
+}
+
+/** After this long without a reply, a client says what may be wrong, once, and waits on. */
+export const SILENCE_MS = 3000;
+export const SILENCE = "(no reply yet: a server that answers whole lines, such as tsTservSS or " +
+  "tsd --proto ss, waits for a newline: use tsTclntSS, or client.ts --proto ss)";
+
 /** The bytes read so far of the reply to a line, as they come in. */
 export class Reply {
   #got = new Uint8Array(64 * 1024); // received: [0, #end); it doubles when it must

@@ -25,9 +25,9 @@
  */
 
 import { attempt, commandLine, fatal } from "../lib/cli.ts";
-import { Failure, type Lesson } from "../lib/command.ts";
+import type { Lesson } from "../lib/command.ts";
 import { printLine, promptLines } from "../lib/prompt.ts";
-import { Reply } from "../lib/reply.ts";
+import { closedEarly, Reply, SILENCE, SILENCE_MS } from "../lib/reply.ts";
 
 const HOST = "localhost";
 const PORT = 21567;
@@ -67,19 +67,17 @@ export async function converse(conn: Deno.Conn, lines: AsyncIterable<Uint8Array>
       for (let sent = 0; sent < line.length;) sent += await conn.write(line.subarray(sent));
     })().catch(() => {}); // a server gone mid-line shows in the read below
     const reply = new Reply(line); // the server stamps each read it makes: parts, perhaps
+    const silence = setTimeout(() => console.error(SILENCE), SILENCE_MS); // said once, if so
     while (!reply.done) {
       const n = await conn.read(data); // recv()
-      if (n === null) throw new Failure(`The server closed the connection${closedWhy(reply)}`);
+      if (n === null) throw closedEarly(reply.bytes.length);
       reply.add(data.subarray(0, n));
     }
+    clearTimeout(silence);
     await sending;
     await printLine(reply.bytes);
   }
 }
-
-/** Why a server may have closed, as far as a client can tell. */
-const closedWhy = (reply: Reply) =>
-  reply.bytes.length ? " in the middle of a reply" : " (it may have timed out an idle client)";
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args).catch(fatal));

@@ -23,9 +23,9 @@
  */
 
 import { attempt, commandLine, fatal } from "../lib/cli.ts";
-import { Failure, type Lesson } from "../lib/command.ts";
+import type { Lesson } from "../lib/command.ts";
 import { concat, printLine, promptLines } from "../lib/prompt.ts";
-import { Reply } from "../lib/reply.ts";
+import { closedEarly, Reply } from "../lib/reply.ts";
 
 const HOST = "localhost";
 const PORT = 21567;
@@ -41,7 +41,6 @@ export const COMMAND: Lesson = {
 
 const ENCODER = new TextEncoder();
 const CRLF = ENCODER.encode("\r\n");
-const CLOSED = "The server closed the connection (it may have timed out an idle client)";
 
 /** Runs the client until an empty line, the end of input or Ctrl-C; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
@@ -59,7 +58,7 @@ export async function main(args: string[]): Promise<number> {
     const reply = new Reply(message); // whole once in; the server then closes, or may not
     while (!reply.done) {
       const n = await conn.read(data);
-      if (n === null) throw new Failure(CLOSED);
+      if (n === null) throw closedEarly(reply.bytes.length);
       reply.add(data.subarray(0, n));
     }
     await sending;

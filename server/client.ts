@@ -27,6 +27,7 @@ import { concat, printLine, promptLines } from "../lib/prompt.ts";
 import { trapStopSignals, unlessStopped } from "../lib/shutdown.ts";
 import { sameAddress, udpAddressOf } from "./net.ts";
 import { ReplyReader } from "./reply.ts";
+import { SILENCE, SILENCE_MS } from "../lib/reply.ts";
 import { protoFlag } from "./proto.ts";
 import { clientTarget, connectStream } from "./transport.ts";
 import { unixDatagramClient } from "./unix.ts";
@@ -73,7 +74,9 @@ export async function main(args: string[]): Promise<number> {
     if (conn === null) return 0;
     const server = new ReplyReader(conn);
     for await (const line of promptLines()) {
+      const silence = setTimeout(() => console.error(SILENCE), SILENCE_MS); // said once, if so
       const reply = await unlessStopped(server.request(line), stop.signal);
+      clearTimeout(silence);
       if (reply === null) break;
       await printLine(reply);
     }

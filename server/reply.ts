@@ -10,7 +10,7 @@
 
 import { Failure } from "../lib/command.ts";
 import { writeAll } from "../lib/prompt.ts";
-import { ReplyMatcher } from "../lib/reply.ts";
+import { closedEarly, ReplyMatcher } from "../lib/reply.ts";
 import { MONTHS, STAMP_LENGTH, WEEKDAYS } from "../lib/timestamp.ts";
 
 /** The byte a stamp starts with, `[`; a stamp, as the source of a regular expression. */
@@ -81,11 +81,7 @@ export class ReplyReader {
       if (n === "timeout") return this.#take(complete);
       if (n === null) {
         if (complete > 0) return this.#take(complete);
-        throw new Failure(
-          this.#end === 0
-            ? "The server closed the connection (it may have timed out an idle client)"
-            : "The server closed the connection in the middle of a reply",
-        );
+        throw closedEarly(this.#end);
       }
     }
   }

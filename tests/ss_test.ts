@@ -15,7 +15,17 @@ import {
   unstamped,
   writeAll,
 } from "./helpers.ts";
-import { PAIRS, production, runCommand, runsOver, startCommand, tsd } from "./commands.ts";
+import {
+  client as tsdClient,
+  lesson,
+  PAIRS,
+  production,
+  runCommand,
+  runsOver,
+  spawnCommand,
+  startCommand,
+  tsd,
+} from "./commands.ts";
 
 const decoder = new TextDecoder();
 
@@ -108,3 +118,25 @@ Deno.test("tsd --proto ss logs every per-connection line on stdout, as --proto t
   assert.match(result.stdout, /^\.\.\.closing 127\.0\.0\.1:\d+: line longer than 100 bytes$/m);
   assert.equal(result.stdout.match(/^\.\.\.connected from/gm)?.length, 2, result.stdout);
 });
+
+// A line server waits for the newline that a TCP client never sends: the client says so.
+for (
+  const [server, client] of [[lesson("tsTservSS.ts"), lesson("tsTclnt.ts")], [
+    tsd("ss"),
+    tsdClient("tcp"),
+  ]]
+) {
+  Deno.test(`${client.name}, pointed at ${server.name}, says after 3 s of silence what may be wrong`, async () => {
+    await using started = await startCommand(server);
+    const talking = spawnCommand(client, ["--host", "127.0.0.1", "-p", String(started.port)], {
+      stdin: true,
+    });
+    await talking.write("hello\n", false);
+    const began = performance.now();
+    await talking.stderr.waitFor(/no reply yet: a server that answers whole lines/, 6000);
+    const took = performance.now() - began;
+    assert.ok(took > 2500 && took < 5000, `after ${took.toFixed(0)} ms`);
+    talking.kill("SIGINT");
+    assert.equal((await talking.finish()).code, 0);
+  });
+}
