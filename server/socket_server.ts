@@ -47,6 +47,7 @@ export class LineTooLong extends Error {
 const NEWLINE = 0x0a;
 const MiB = 1 << 20;
 const MAX_KEPT = 256; // read buffers kept for the next connections
+const SLAB = 32 * MiB; // malloc maps this apart: pages count once written, and go back on free
 const NO_BYTES = new Uint8Array(0);
 
 /** How a {@linkcode LineReader} reads. */
@@ -69,7 +70,7 @@ export const LINE_BUDGET = 64 * MiB;
  * bounds one connection only: 10,000 clients each sending just under it would hold 640 MiB. A
  * line longer than a read borrows a buffer for a whole line from here, and gives it back once
  * done; past the budget, the connection holding the most is closed and its buffer lent again.
- * Buffers given back are kept for the next long line, so an attack leaves no garbage behind.
+ * Buffers are cut from slabs mapped apart from malloc's heap (`SLAB`), all freed once all are back.
  */
 export class LineBudget {
   /** Who holds a buffer, and how many bytes of a line are in it. */
@@ -97,7 +98,11 @@ export class LineBudget {
   lend(session: Session): Promise<Uint8Array> {
     if (this.#lent.size < this.#buffers) {
       this.#lent.set(session, 0);
-      return Promise.resolve(this.#free.pop() ?? new Uint8Array(this.size));
+      const { size } = this; // a buffer not lent, or the first of a new slab
+      const count = Math.max(1, Math.min(this.#buffers, Math.floor(SLAB / size)));
+      const slab = this.#free.length === 0 ? new ArrayBuffer(count * size) : undefined;
+      for (let i = 0; slab && i < count; i++) this.#free.push(new Uint8Array(slab, i * size, size));
+      return Promise.resolve(this.#free.pop()!);
     }
     const [biggest] = [...this.#lent].reduce((most, held) => held[1] > most[1] ? held : most);
     this.#lent.delete(biggest);
@@ -118,10 +123,7 @@ export class LineBudget {
     if (this.#lent.has(session)) this.#lent.set(session, bytes);
   }
 
-  /**
-   * A buffer of `bytes` for a connection's reads, until it gives it back: kept buffers are lent
-   * again, so a connection per line does not cost a new zeroed buffer each.
-   */
+  /** A read's worth for a connection, until given back: kept ones are lent again, not zeroed. */
   readBuffer(bytes: number): Uint8Array {
     const kept = this.#reads.pop();
     return kept?.length === bytes ? kept : new Uint8Array(bytes);
@@ -134,9 +136,12 @@ export class LineBudget {
   /** Takes back the buffer lent to `session`, for the next long line. */
   giveBack(session: Session, buffer: Uint8Array): void {
     this.#lent.delete(session);
-    const next = this.#waiting.shift();
-    if (next) next(buffer);
-    else this.#free.push(buffer);
+    if (this.#waiting.length > 0) return this.#waiting.shift()!(buffer); // one closed for them
+    this.#free.push(buffer);
+    if (this.#lent.size > 0) return; // all back: their slabs are freed now, not by a GC
+    for (const { buffer } of this.#free.splice(0)) {
+      if (buffer.byteLength) (buffer as ArrayBuffer).transfer(0);
+    }
   }
 }
 
@@ -176,10 +181,10 @@ export class LineReader {
   }
 
   /** Gives back a borrowed buffer, to read into its own again. */
-  #release(): void {
+  #release(end = 0): void {
     if (this.#data !== this.#own) this.#budget.giveBack(this.#session, this.#data);
     this.#data = this.#own;
-    this.#start = this.#end = 0;
+    [this.#start, this.#end] = [0, end];
   }
 
   /**
@@ -223,8 +228,7 @@ export class LineReader {
     if (this.#data !== this.#own) { // a long line is done: back to a read's worth
       const rest = this.#data.subarray(lineEnd, this.#end); // less than the read that ended it
       this.#own.set(rest);
-      this.#release();
-      this.#end = rest.length;
+      this.#release(rest.length); // may free what `rest` views
     }
     if (this.#lineBegun) this.#session.clearDeadline();
     this.#lineBegun = false;

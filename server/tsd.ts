@@ -193,7 +193,15 @@ async function stampEachRead(client: Session, bufsiz: number, log?: (line: strin
 class StampLine extends StreamRequestHandler {
   override async handle(): Promise<void> {
     this.server.log?.(`...connected from: ${formatPeer(this.request)}`);
-    await this.write(stampReply(await this.rfile.readline()));
+    const line = await this.rfile.readline();
+    const reply = stampReply(line);
+    try {
+      await this.write(reply);
+    } finally {
+      // Freed now, not by a GC that an idle server may never run: a line of up to --max-line
+      // from each of many clients would stay in malloc's heap (--line-budget, README).
+      for (const bytes of [line, reply]) (bytes.buffer as ArrayBuffer).transfer(0);
+    }
   }
 }
 
