@@ -193,6 +193,54 @@ function bare(book: string, id: string): string {
   return shown + on + (result && /Error/.test(result) ? ` -> ${result}` : "");
 }
 
+/** How a Deno call starts, in the trace's Deno column: not the book's words. */
+const DENO_CALL = /^(?:(?:Deno|listener|conn|socket)[.[]|new TLSSocket)/;
+
+/**
+ * A transcript with each wrapped call on one line again: its book's words joined with a space,
+ * its Deno call after two, as a line that fits is written.
+ */
+export function joinWrapped(transcript: string): string {
+  const lines: string[] = [];
+  let deno = false; // the line joined so far has its Deno part: what follows belongs to it
+  for (const line of transcript.split("\n")) {
+    const more = /^ {13}(\S.*)$/.exec(line);
+    if (!more || !lines.length) {
+      lines.push(line);
+      deno = false;
+      continue;
+    }
+    const starts: boolean = !deno && DENO_CALL.test(more[1]);
+    lines[lines.length - 1] += (starts ? "  " : " ") + more[1];
+    deno ||= starts;
+  }
+  return lines.join("\n");
+}
+
+/**
+ * The calls of a transcript, each with its connection's number, the book's words and Deno's,
+ * a wrapped one joined again; the server's own log lines and the command are left out.
+ */
+function traceEntries(transcript: string): { id: string; book: string; deno: string }[] {
+  const entries: { id: string; book: string; deno: string }[] = [];
+  for (const line of transcript.split("\n")) {
+    const traced = /^\+\d+\.\d+ (?:\[(\d+)\]| {3}) (.*)$/.exec(line);
+    if (traced) {
+      const [, id = "", rest] = traced;
+      // The Deno column: after two spaces or more, a Deno call (a stamp has two spaces too).
+      const split = new RegExp(`^(.*?) {2,}(${DENO_CALL.source.slice(1)}.*)$`).exec(rest);
+      entries.push({ id, book: (split?.[1] ?? rest).trimEnd(), deno: split?.[2] ?? "" });
+      continue;
+    }
+    const more = /^ {13}(\S.*)$/.exec(line); // a wrapped call's next line
+    const last = entries.at(-1);
+    if (!more || !last) continue;
+    if (!last.deno && !DENO_CALL.test(more[1])) last.book += ` ${more[1]}`;
+    else last.deno += last.deno ? ` ${more[1]}` : more[1];
+  }
+  return entries;
+}
+
 /**
  * A Mermaid sequence diagram of a demo, drawn from its server's transcript alone: the bytes
  * that cross are arrows, to or from the client of that connection, and the server's other calls
@@ -201,11 +249,7 @@ function bare(book: string, id: string): string {
 export function sequenceDiagram(demo: string, transcript: string): string {
   const { participants, client: clientOf } = CAST[demo];
   const steps: string[] = [];
-  for (const line of transcript.split("\n")) {
-    const traced = /^\+\d+\.\d+ (?:\[(\d+)\]| {3}) (.*) {2,}(\S.*)$/.exec(line);
-    if (!traced) continue; // the server's own log, or the command (the Deno part has no two spaces running)
-    const [, id, padded, deno] = traced;
-    const book = padded.trimEnd();
+  for (const { id, book, deno } of traceEntries(transcript)) {
     const client = id ? clientOf(Number(id)) : "";
     const data = BYTES.exec(book)?.[0] ?? "";
     const arrow = (from: string, to: string, text: string) =>
@@ -258,27 +302,32 @@ if (import.meta.main) {
   // new leaves the README, and the tree, as they were.
   const path = new URL("../README.md", import.meta.url);
   let readme = await Deno.readTextFile(path);
-  const write = (block: string, text: string) => {
-    const [[now], [then]] = [normalise([text]), normalise([readBlock(readme, block)])];
-    if (now !== then) readme = writeBlock(readme, block, text);
-    return now !== then;
+  // As tests/trace_test.ts compares them: a demo's terminals together, so that ports match.
+  const differs = (blocks: { block: string; text: string }[]) => {
+    const now = normalise(blocks.map(({ text }) => text));
+    const then = normalise(blocks.map(({ block }) => readBlock(readme, block)));
+    return now.some((text, i) => text !== then[i]);
   };
   let changed = 0;
   for (const [name, demo] of Object.entries(DEMOS)) {
     const terminals = await demo();
-    for (const [title, terminal] of Object.entries(terminals)) {
-      if (write(`trace-demo ${name} ${title}`, terminal.transcript)) changed++;
-    }
-    // The diagram follows the README's transcript, rewritten or not.
+    const blocks = Object.entries(terminals).map(([title, terminal]) => ({
+      block: `trace-demo ${name} ${title}`,
+      text: terminal.transcript,
+    }));
+    // A demo's terminals share their ports: rewrite all of them, or none.
+    if (!differs(blocks)) continue;
+    for (const { block, text } of blocks) readme = writeBlock(readme, block, text);
     if (CAST[name]) {
-      const shown = readBlock(readme, `trace-demo ${name} ${Object.keys(terminals)[0]}`);
-      if (write(`trace-demo ${name} diagram`, sequenceDiagram(name, shown))) changed++;
+      const server = blocks[0].text;
+      readme = writeBlock(readme, `trace-demo ${name} diagram`, sequenceDiagram(name, server));
     }
+    changed++;
   }
   await Deno.writeTextFile(path, readme);
   console.log(
     changed === 0
       ? "README.md: its transcripts show what this run did, times, ports and stamps aside; unchanged"
-      : `README.md: ${changed} transcript(s) or diagram(s) written from this run`,
+      : `README.md: the transcripts of ${changed} demo(s) written from this run`,
   );
 }

@@ -13,7 +13,7 @@ import {
   startServer,
   TRANSPORTS,
 } from "./helpers.ts";
-import { DEMOS, normalise, sequenceDiagram } from "./trace_demo.ts";
+import { DEMOS, joinWrapped, normalise, sequenceDiagram } from "./trace_demo.ts";
 import { readBlock } from "./readme.ts";
 
 const README = new URL("../README.md", import.meta.url);
@@ -31,6 +31,23 @@ for (const [name, demo] of Object.entries(DEMOS)) {
     titles.forEach((title, i) => assert.equal(ran[i], shown[i], `${name} ${title}: ${REWRITE}`));
   });
 }
+
+Deno.test("the README's transcripts fit 100 columns, and their Deno column names Deno's API only", async () => {
+  const readme = await Deno.readTextFile(README);
+  let lines = 0;
+  for (const [name, demo] of Object.entries(DEMOS)) {
+    for (const title of Object.keys(await demo())) {
+      for (const line of readBlock(readme, `trace-demo ${name} ${title}`).split("\n")) {
+        if (line.startsWith("$ ")) continue; // the command that was typed
+        assert.ok(line.length <= 100, `${line.length} columns: ${line}`);
+        // Our library's calls (a handler's handle(), rfile, wfile) show in the book's column alone.
+        assert.doesNotMatch(line, /run\(handler\)|this\.rfile|this\.write\(/, line);
+        lines++;
+      }
+    }
+  }
+  assert.ok(lines > 50, `only ${lines} lines`);
+});
 
 Deno.test("the README's sequence diagrams are drawn from its transcripts of the servers", async () => {
   const readme = await Deno.readTextFile(README);
@@ -91,7 +108,8 @@ async function traced(
   const args = [...clientProto, ...port, ...talking.args, "--trace"];
   const talked = await runScript(client, args, input, talking);
   assert.equal(talked.code, 0, talked.stderr);
-  return { client: talked.stderr, server: (await started.stop()).stderr };
+  const said = (await started.stop()).stderr;
+  return { client: joinWrapped(talked.stderr), server: joinWrapped(said) };
 }
 type TransportSide = SpawnOptions & { args: string[] };
 
@@ -120,7 +138,7 @@ for (const transport of TRANSPORTS) {
   Deno.test(`${name}: ${who(name, "tsTserv and tsTclnt", "tcp")} with --trace show each socket call in the book's words`, async () => {
     const trace = await traced(["tsTserv.ts", "tsTclnt.ts"], transport, "hello\n");
     assertInOrder(trace.client, [
-      new RegExp(`^\\S+ \\[1\\] ${connected}.*  Deno\\.connect\\(\\{ `),
+      new RegExp(`^\\S+ \\[1\\] ${connected}.*\\s+Deno\\.connect\\(\\{ `),
       ...(tls
         ? [
           /^\S+ \[1\] context\.wrap_socket\(sock, server_hostname='localhost'\) +Deno\.startTls\(conn, /,
@@ -135,7 +153,7 @@ for (const transport of TRANSPORTS) {
       /^\S+ {5}sys\.exit\(0\) +Deno\.exit\(0\)$/,
     ], `${name} client`);
     assertInOrder(trace.server, [
-      new RegExp(`^\\+0\\.\\d{3} {5}${bound} listen\\(\\).*  Deno\\.listen\\(\\{ `),
+      new RegExp(`^\\+0\\.\\d{3} {5}${bound} listen\\(\\).*\\s+Deno\\.listen\\(\\{ `),
       /^\S+ \[1\] accept\(\) -> (?:\('[\d.]+', \d+\)|'') +listener\.accept\(\)$/,
       ...handshake("conn, server_side=True"),
       /^\S+ \[1\] recv\(1024\) -> 5 bytes b'hello' +conn\.read\(buffer\)$/,
@@ -200,7 +218,7 @@ for (const transport of DATAGRAMS) {
     ], `${name} client`);
     assertInOrder(trace.server, [
       new RegExp(
-        `^\\S+ {5}socket\\(${family}, SOCK_DGRAM\\) bind\\(.*  Deno\\.listenDatagram\\(\\{ `,
+        `^\\S+ {5}socket\\(${family}, SOCK_DGRAM\\) bind\\(.*\\s+Deno\\.listenDatagram\\(\\{ `,
       ),
       new RegExp(
         `^\\S+ {5}recvfrom\\(1024\\) -> 5 bytes b'hello' from ${sender} +socket\\.receive\\(buffer\\)$`,
@@ -254,7 +272,7 @@ Deno.test("a refused connect() shows as Python's ConnectionRefusedError", async 
   ], "hi\n");
   assert.equal(client.code, 1);
   assert.match(
-    client.stderr,
+    joinWrapped(client.stderr),
     /^\S+ {5}socket\(\) connect\(\('127\.0\.0\.1', \d+\)\) -> ConnectionRefusedError +Deno\.connect\(.*\) threw Deno\.errors\.ConnectionRefused$/m,
   );
   assert.match(client.stderr, /sys\.exit\(1\)/);

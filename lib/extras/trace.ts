@@ -10,7 +10,8 @@
  *
  * A line starts with the seconds since the trace began, then the connection's number, so that
  * two clients at once can be told apart. Bytes are written as Python writes them, the first
- * `SHOWN_BYTES` of them, with the full count when there are more.
+ * `SHOWN_BYTES` of them, with the full count when there are more. A line is at most 100
+ * columns: a wider one is wrapped, Deno's call on a line of its own.
  *
  * How: {@linkcode traceSocketCalls} wraps Deno's own socket functions (`Deno.listen`,
  * `Deno.connect`, `Deno.listenDatagram`, `Deno.startTls`) and the methods of the listeners,
@@ -44,6 +45,36 @@ interface StreamRequestHandler {
 const SHOWN_BYTES = 48;
 /** The width of a line's book part: its Deno part starts after it. */
 const BOOK_WIDTH = 60;
+/** The widest a trace line is: a wider one is wrapped, its Deno call on a line of its own. */
+const WIDTH = 100;
+
+/**
+ * `text` cut into lines of at most `width`, at spaces outside brackets and quotes, `->` kept
+ * with what follows it (a word longer than `width` has a line of its own).
+ */
+function wrap(text: string, width: number): string[] {
+  const words: string[] = [];
+  let [word, depth, quote] = ["", 0, ""];
+  for (const char of text) {
+    if (quote) quote = char === quote ? "" : quote;
+    else if (char === "'" || char === '"') quote = char;
+    else if ("([{".includes(char)) depth++;
+    else if (")]}".includes(char)) depth--;
+    if (char === " " && depth === 0 && !quote && word !== "->") {
+      words.push(word);
+      word = "";
+    } else word += char;
+  }
+  const lines: string[] = [];
+  let line = "";
+  for (const next of [...words, word]) {
+    if (line && line.length + 1 + next.length > width) {
+      lines.push(line);
+      line = next;
+    } else line = line ? `${line} ${next}` : next;
+  }
+  return [...lines, line];
+}
 
 /** What the hooks in `tls_server.ts` and `socket_server.ts` find on a traced connection. */
 export interface TraceHooks {
@@ -74,8 +105,16 @@ export function traceSocketCalls(out: Console = console): void {
   started = true;
   const began = performance.now();
   const say: Say = (id, book, deno) => {
-    const time = `+${((performance.now() - began) / 1000).toFixed(3)}`;
-    out.error(`${time} ${id.padEnd(4)}${book.padEnd(BOOK_WIDTH)}  ${deno}`);
+    const head = `+${((performance.now() - began) / 1000).toFixed(3)} ${id.padEnd(4)}`;
+    // The Deno column where it is, or further left if the line would be too wide there.
+    const room = WIDTH - head.length - 2 - deno.length;
+    if (book.length <= room) {
+      return out.error(`${head}${book.padEnd(Math.min(BOOK_WIDTH, room))}  ${deno}`.trimEnd());
+    }
+    // Too wide: the book's words, wrapped, then Deno's on a line of their own.
+    const indent = " ".repeat(head.length + 2);
+    wrap(book, WIDTH - head.length).forEach((part, i) => out.error((i ? indent : head) + part));
+    if (deno) wrap(deno, WIDTH - indent.length).forEach((part) => out.error(indent + part));
   };
   const tracer = new Tracer(say);
 
@@ -281,29 +320,29 @@ class Tracer {
     conn.traceHandler = (handler) => this.#handler(handler, id);
   }
 
-  /** A SocketServer handler's calls: `handle()`, `rfile.readline()`, `wfile.write()`. */
+  /**
+   * A SocketServer handler's calls: `handle()`, `rfile.readline()`, `wfile.write()`. They are
+   * the library's, not Deno's: the Deno column stays empty, and the reads and writes they make
+   * have lines of their own.
+   */
   #handler(handler: StreamRequestHandler, id: string): void {
     const say = this.#say;
     const name = handler.constructor.name;
     const handle = handler.handle.bind(handler);
     handler.handle = () => {
-      say(
-        id,
-        `${name}(request, ${pyAddr(handler.clientAddress)}, server).handle()`,
-        `run(handler)`,
-      );
+      say(id, `${name}(request, ${pyAddr(handler.clientAddress)}, server).handle()`, "");
       return handle();
     };
     const { rfile } = handler;
     const readline = rfile.readline.bind(rfile);
     rfile.readline = () =>
       this.call(id, "this.rfile.readline()", "rfile.readline()", readline).then((line) => {
-        say(id, `rfile.readline() -> ${pyBytes(line)}`, "this.rfile.readline()");
+        say(id, `rfile.readline() -> ${pyBytes(line)}`, "");
         return line;
       });
     const write = handler.write.bind(handler);
     handler.write = (data) => {
-      say(id, `wfile.write(${pyBytes(data)})`, "this.write(data)");
+      say(id, `wfile.write(${pyBytes(data)})`, "");
       return write(data);
     };
   }
