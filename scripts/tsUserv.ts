@@ -71,6 +71,7 @@ export async function main(args: string[]): Promise<number> {
       if (err instanceof Deno.errors.ConnectionReset) continue; // (so Windows says it)
       throw err;
     }
+    if (stop.signal.aborted) break; // the stop came as this datagram did: it closes the socket
     const reply = stampReply(datagram); // '[%s] %s' % (ctime(), data)
     replying = socket.send(reply, client).then(
       () => console.log(`...received from and returned to: ${formatAddress(client)}`),
