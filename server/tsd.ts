@@ -131,7 +131,10 @@ export async function main(args: string[]): Promise<number> {
   // The log never waits for its reader (log.ts); a worker's lines say which worker it is.
   const out: Console = WORKER?.console ?? LOG_CONSOLE;
   if (options.trace) {
-    (await loadExtra("--trace", () => import("../lib/extras/trace.ts"))).traceSocketCalls(out);
+    // The trace writes as it goes (its last line comes as the process exits): console's
+    // own writes, not the log's, which may still hold lines then; a worker's says which it is.
+    const trace = await loadExtra("--trace", () => import("../lib/extras/trace.ts"));
+    trace.traceSocketCalls(WORKER?.console ?? console);
   }
   if (workers && !WORKER) {
     // The flags' files checked, and their warnings said, once: not by each worker.
