@@ -218,25 +218,19 @@ export function joinWrapped(transcript: string): string {
 }
 
 /**
- * The calls of a transcript, each with its connection's number, the book's words and Deno's,
- * a wrapped one joined again; the server's own log lines and the command are left out.
+ * The calls of a transcript, each with its connection's number, the book's words and Deno's
+ * (a wrapped one joined again: {@linkcode joinWrapped}); the server's own log lines and the
+ * command are left out.
  */
 function traceEntries(transcript: string): { id: string; book: string; deno: string }[] {
   const entries: { id: string; book: string; deno: string }[] = [];
-  for (const line of transcript.split("\n")) {
+  for (const line of joinWrapped(transcript).split("\n")) {
     const traced = /^\+\d+\.\d+ (?:\[(\d+)\]| {3}) (.*)$/.exec(line);
-    if (traced) {
-      const [, id = "", rest] = traced;
-      // The Deno column: after two spaces or more, a Deno call (a stamp has two spaces too).
-      const split = new RegExp(`^(.*?) {2,}(${DENO_CALL.source.slice(1)}.*)$`).exec(rest);
-      entries.push({ id, book: (split?.[1] ?? rest).trimEnd(), deno: split?.[2] ?? "" });
-      continue;
-    }
-    const more = /^ {13}(\S.*)$/.exec(line); // a wrapped call's next line
-    const last = entries.at(-1);
-    if (!more || !last) continue;
-    if (!last.deno && !DENO_CALL.test(more[1])) last.book += ` ${more[1]}`;
-    else last.deno += last.deno ? ` ${more[1]}` : more[1];
+    if (!traced) continue;
+    const [, id = "", rest] = traced;
+    // The Deno column: after two spaces or more, a Deno call (a stamp has two spaces too).
+    const split = new RegExp(`^(.*?) {2,}(${DENO_CALL.source.slice(1)}.*)$`).exec(rest);
+    entries.push({ id, book: (split?.[1] ?? rest).trimEnd(), deno: split?.[2] ?? "" });
   }
   return entries;
 }
