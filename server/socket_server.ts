@@ -52,7 +52,7 @@ const NO_BYTES = new Uint8Array(0);
 
 /** How a {@linkcode LineReader} reads. */
 export interface LineOptions {
-  bufsiz?: number; // bytes per read (1024)
+  bufsiz?: number; // bytes per read (1024), unless a long line borrows a bigger buffer
   maxLine?: number; // the longest line taken, its newline included (64 KiB)
   lineTimeoutMs?: number; // from a line's first byte to its newline, 0 for ever (0)
 }
@@ -212,7 +212,7 @@ export class LineReader {
       }
       await this.#makeRoom();
       searched = this.#end; // all that is buffered has been searched
-      const n = await this.#session.read(this.#data.subarray(this.#end, this.#end + this.#bufsiz));
+      const n = await this.#session.read(this.#data.subarray(this.#end)); // or a long line's room
       if (n === null) {
         if (this.#session.endedFor !== null) throw new Ended(this.#session.endedFor);
         return this.#take(this.#end); // end of input
