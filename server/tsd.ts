@@ -44,6 +44,7 @@ import { type Proto, protoFlag } from "./proto.ts";
 import { serve } from "./serve.ts";
 import { WORKER } from "./workers.ts";
 import { flushLog, LOG_CONSOLE } from "./log.ts";
+import { collectWhenGrown } from "./heap.ts";
 
 const MAX_DATAGRAM = 65_507; // the most a UDP datagram over IPv4 can carry
 
@@ -146,6 +147,7 @@ export async function main(args: string[]): Promise<number> {
   // Trap Ctrl-C before saying we are up, so that from then on it always stops us cleanly.
   using stop = WORKER?.stopTrap() ?? trapStopSignals();
   const { signal } = stop;
+  using _heap = collectWhenGrown(); // the garbage a burst leaves goes back to the system
   if (options.proto === "udp") await serveDatagrams(options, signal, out);
   else if (options.proto === "tcp") await serveStamps(options, signal, out);
   else await serveLines(options, signal, out);
