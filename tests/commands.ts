@@ -8,6 +8,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import type { Proto } from "../server/proto.ts";
 import {
   denoArgs,
@@ -20,6 +21,7 @@ import {
   startServer,
   type Transport,
   TRANSPORTS,
+  unstamped,
 } from "./helpers.ts";
 
 /** A script, with the arguments that make it one protocol's server or client. */
@@ -116,6 +118,37 @@ export function runCommand(
   options: SpawnOptions = {},
 ): Promise<Result> {
   return runScript(command.script, [...command.args, ...args], input, options);
+}
+
+/**
+ * The book's sample session, over a stream or datagram transport: `theirs` sends each piped
+ * line to `ours` and prints its reply, and stops at the empty line. Returns the server's log.
+ */
+export async function pipedSession(
+  ours: Command,
+  theirs: Command,
+  transport: {
+    server: SpawnOptions & { args: string[] };
+    client: SpawnOptions & { args: string[] };
+  },
+): Promise<string> {
+  await using server = await startCommand(
+    ours,
+    transport.server.args,
+    "127.0.0.1",
+    transport.server,
+  );
+  const port = server.port > 0 ? ["--port", String(server.port)] : []; // none over a Unix socket
+  const client = await runCommand(
+    theirs,
+    [...port, ...transport.client.args],
+    "hello\nwörld\n\nnot sent\n",
+    transport.client,
+  );
+  assert.equal(client.code, 0, client.stderr);
+  assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> [STAMP] wörld\n> ");
+  assert.equal(client.stderr, "");
+  return (await server.stop()).stdout;
 }
 
 /** Starts `command`, as `spawnScript()` does a script. */

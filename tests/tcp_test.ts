@@ -23,6 +23,7 @@ import {
   commandArgs,
   lesson,
   PAIRS,
+  pipedSession,
   production,
   runCommand,
   runsOver,
@@ -32,19 +33,9 @@ import {
 
 for (const { server: ours, client: theirs } of PAIRS.tcp) {
   for (const transport of TRANSPORTS.filter((transport) => runsOver(ours, transport))) {
-    const { name, server: serving, client: talking, listening, clientLog } = transport;
+    const { name, listening, clientLog } = transport;
     Deno.test(`${name}: ${theirs.name} sends each piped line to ${ours.name} and prints its reply, until an empty line`, async () => {
-      await using server = await startCommand(ours, serving.args, "127.0.0.1", serving);
-      const client = await runCommand(
-        theirs,
-        [...(server.port > 0 ? ["--port", String(server.port)] : []), ...talking.args],
-        "hello\nwörld\n\nnot sent\n",
-        talking,
-      );
-      assert.equal(client.code, 0, client.stderr);
-      assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> [STAMP] wörld\n> ");
-      assert.equal(client.stderr, "");
-      const log = (await server.stop()).stdout;
+      const log = await pipedSession(ours, theirs, transport);
       assert.match(log, new RegExp(`^waiting for connection on ${listening}\\.\\.\\.$`, "m"));
       assert.match(log, new RegExp(`^\\.\\.\\.connected from: ${clientLog}$`, "m"));
     });

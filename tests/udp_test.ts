@@ -7,7 +7,15 @@
 
 import assert from "node:assert/strict";
 import { DATAGRAMS, encoder, splitStamp, unstamped } from "./helpers.ts";
-import { PAIRS, production, runCommand, runsOver, startCommand, tsd } from "./commands.ts";
+import {
+  PAIRS,
+  pipedSession,
+  production,
+  runCommand,
+  runsOver,
+  startCommand,
+  tsd,
+} from "./commands.ts";
 
 const CASES = PAIRS.udp.flatMap((pair) =>
   DATAGRAMS.filter((transport) => runsOver(pair.server, transport)).map((transport) => ({
@@ -17,23 +25,13 @@ const CASES = PAIRS.udp.flatMap((pair) =>
 );
 
 for (const { server: ours, client: theirs, transport } of CASES) {
-  const { server: serving, client: talking, listening, clientLog, exchange } = transport;
+  const { server: serving, listening, clientLog, exchange } = transport;
   const name = `${transport.name}: ${ours.name}`;
   const start = (args: string[] = []) =>
     startCommand(ours, [...serving.args, ...args], "127.0.0.1", serving);
 
   Deno.test(`${name}: ${theirs.name} sends each piped line and prints its reply, until an empty line`, async () => {
-    await using server = await start();
-    const client = await runCommand(
-      theirs,
-      [...(server.port > 0 ? ["--port", String(server.port)] : []), ...talking.args],
-      "hello\nwörld\n\nnot sent\n",
-      talking,
-    );
-    assert.equal(client.code, 0, client.stderr);
-    assert.equal(unstamped(client.stdout), "> [STAMP] hello\n> [STAMP] wörld\n> ");
-    assert.equal(client.stderr, "");
-    const log = (await server.stop()).stdout;
+    const log = await pipedSession(ours, theirs, transport);
     assert.match(log, new RegExp(`^waiting for message on ${listening}\\.\\.\\.$`, "m"));
     const served = new RegExp(`^\\.\\.\\.received from and returned to: ${clientLog}$`, "gm");
     assert.equal(log.match(served)?.length, 2, log);
