@@ -56,7 +56,7 @@ export function collectWhenGrown(options: HeapOptions = {}): Disposable {
   let heap: Promise<Heap> | undefined;
   let collected = Deno.memoryUsage().heapTotal;
   let allocated = NaN; // so far, at the last look: unknown (busy) until the heap is loaded
-  const timer = setInterval(async () => {
+  const look = async () => {
     const { heapTotal } = Deno.memoryUsage();
     collected = Math.min(collected, heapTotal); // V8 may have collected it itself
     if (heapTotal - collected < growth && !heap) return;
@@ -69,7 +69,12 @@ export function collectWhenGrown(options: HeapOptions = {}): Disposable {
     collected = Deno.memoryUsage().heapTotal;
     allocated = allocatedNow();
     options.collected?.(heapTotal, collected);
-  }, everyMs);
+  };
+  // Should V8's flag, context or gc() fail, the server serves on with the heap left to V8.
+  const timer = setInterval(
+    () => look().catch(() => clearInterval(timer)),
+    everyMs,
+  );
   Deno.unrefTimer(timer);
   return { [Symbol.dispose]: () => clearInterval(timer) };
 }
