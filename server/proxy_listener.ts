@@ -142,6 +142,9 @@ class ProxiedConn implements Stream {
   }
 }
 
+/** No header came: none before the deadline, or the client closed first. */
+class NoHeader extends Error {}
+
 /**
  * Reads `conn`'s PROXY header, `timeoutMs` at most.
  * @throws {Error} Saying, for the log, what was wrong: a header that breaks the protocol, none
@@ -159,14 +162,10 @@ async function readHeader(conn: Stream, timeoutMs: number): Promise<ProxiedConn>
     while (true) {
       const header = parseProxyHeader(received);
       if (header) return new ProxiedConn(conn, header, received.slice(header.length));
-      let n: number | null;
-      try {
-        n = await conn.read(chunk);
-      } catch (err) {
-        if (late) throw new Error(`no PROXY protocol header within ${timeoutMs / 1000} s`);
-        throw err;
-      }
-      if (n === null) throw new Error("it closed before its PROXY protocol header was whole");
+      // Our close at the deadline ends the read: whatever the read says then, the deadline is why.
+      const n = await conn.read(chunk).catch((err) => late ? null : Promise.reject(err));
+      if (late) throw new NoHeader(`no PROXY protocol header within ${timeoutMs / 1000} s`);
+      if (n === null) throw new NoHeader("it closed before its PROXY protocol header was whole");
       received = concat(received, chunk.subarray(0, n));
     }
   } finally {
@@ -230,8 +229,11 @@ export function proxyListener(
       drained();
     }, (err) => {
       pending.delete(conn);
+      // What ended it, even when the stop came after: a deadline's close races a stop.
       const why = err instanceof ProxyHeaderError
         ? `bad PROXY protocol header: ${err.message}`
+        : err instanceof NoHeader
+        ? err.message
         : closed
         ? "the server stopped before its PROXY protocol header came"
         : (err as Error).message;

@@ -226,7 +226,7 @@ Deno.test("tsd --proto tcp --proxy-protocol closes, with a line, a stranger, a b
     const lines = stderr.trim().split("\n");
     assert.equal(lines.length, 1, `${what}: ${stderr}`);
     assert.match(lines[0], /^\.\.\.closing 127\.0\.0\.1:\d+: /, what);
-    assert.match(lines[0], said, what);
+    assert.match(lines[0], said, `${what}: ${lines[0]}`);
   }
 });
 
