@@ -8,6 +8,7 @@
 
 import { whenStopped } from "../../server/connections.ts";
 import { runWorkers, WORKER } from "../../server/workers.ts";
+import { flushLog } from "../../server/log.ts";
 
 const COMMAND = { script: "tests/peers/crashing_workers.ts" };
 if (!WORKER) Deno.exit(await runWorkers({ workers: 2, host: "127.0.0.1", port: 0 }, COMMAND));
@@ -32,3 +33,4 @@ for await (const conn of listener) {
   conn.close();
 }
 WORKER.console.log("server stopped");
+await flushLog(); // before the stop trap says "stopped": the first thread's last line comes after
