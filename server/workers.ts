@@ -41,7 +41,11 @@ export interface WorkerPart {
   console: Console; // where it writes: each line starts with `[worker N] `
   /** Says the worker is up: it listens. */
   up(): void;
-  /** The stop, which comes from the first thread: it traps Ctrl-C for all of them. */
+  /**
+   * The stop, which comes from the first thread: it traps Ctrl-C for all of them. Disposing of
+   * it says this worker has stopped: flush the log first (`flushLog()`), or its last lines may
+   * come after the first thread's.
+   */
   stopTrap(): StopTrap;
 }
 
