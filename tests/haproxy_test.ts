@@ -69,17 +69,35 @@ class Demo implements AsyncDisposable {
   }
 
   /**
+   * Starts one of the README's servers, `line`. Its port was free a moment ago: if something
+   * else has taken it since (an outgoing connection's port, on a busy machine), another is tried.
+   */
+  async startServer(line: string, proto: Proto): Promise<void> {
+    const port = line.match(/--port (2156[89])\b/)![1] as "21568" | "21569";
+    for (let tries = 1;; tries++) {
+      const server = runCommandLine(asTsd(this.ours(line), proto));
+      try {
+        await server.stdout.waitFor(/waiting for connection on /);
+        this.servers.push(server);
+        return;
+      } catch (err) {
+        try {
+          server.kill("SIGKILL");
+        } catch { /* it has exited: a port in use, say */ }
+        const { stderr } = await server.finish();
+        if (tries === 3 || !/in use/.test(stderr)) throw new Error(`${err}\nstderr: ${stderr}`);
+        this.ports[port] = freePort();
+      }
+    }
+  }
+
+  /**
    * Starts the README's two servers (as tsd `--proto proto`) and HAProxy; `frontend` adds
    * lines to HAProxy's frontend.
    */
   async start(proto: Proto = "ss", frontend: string[] = []): Promise<void> {
-    const run = block(this.tls ? "tls-run" : "run");
-    const [first, second, haproxy] = run.split("\n").map((line) => this.ours(line));
-    for (const line of [first, second]) {
-      const server = runCommandLine(asTsd(line, proto));
-      this.servers.push(server);
-      await server.stdout.waitFor(/waiting for connection on /);
-    }
+    const [first, second, haproxy] = block(this.tls ? "tls-run" : "run").split("\n");
+    for (const line of [first, second]) await this.startServer(line, proto);
     let config = block("config");
     if (this.tls) config = config.replace(/^ +default-server .*$/m, block("tls-check"));
     for (const line of frontend) {
@@ -87,7 +105,7 @@ class Demo implements AsyncDisposable {
     }
     this.#config = await Deno.makeTempFile({ prefix: "haproxy-", suffix: ".cfg" });
     await Deno.writeTextFile(this.#config, this.ours(config) + "\n");
-    this.haproxy = runCommandLine(haproxy.replace("haproxy.cfg", this.#config));
+    this.haproxy = runCommandLine(this.ours(haproxy).replace("haproxy.cfg", this.#config));
     // Up once the frontend answers; HAProxy's servers start up until a check says otherwise.
     for (let tries = 0;; tries++) {
       try {
