@@ -61,8 +61,9 @@ export function collectWhenGrown(options: HeapOptions = {}): Disposable {
     collected = Math.min(collected, heapTotal); // V8 may have collected it itself
     if (heapTotal - collected < growth && !heap) return;
     const { gc, allocated: allocatedNow } = await (heap ??= loadHeap());
-    const busy = !(allocatedNow() - allocated < quiet);
+    const allocatedSince = allocated;
     allocated = allocatedNow();
+    const busy = !(allocated - allocatedSince < quiet); // NaN (the first look) is busy
     if (busy || heapTotal - collected < growth) return;
     // "last-resort": collect until nothing more is freed, and give free pages back now.
     gc?.({ type: "major", execution: "sync", flavor: "last-resort" });
