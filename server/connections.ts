@@ -542,7 +542,7 @@ export class Connections {
     for (const session of this.#open.keys()) session.abort();
     await served();
     clearInterval(this.#ticker);
-    for (const line of [this.#refused, this.#unexpected, this.#broke]) line.flush(); // none lost
+    for (const line of [this.#refused, this.#shed, this.#unexpected, this.#broke]) line.flush();
   }
 
   /** One timer for all connections, not one per read: from the first to `shutdown()`. */
